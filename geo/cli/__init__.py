@@ -1,0 +1,1 @@
+"""The ``minewatch`` command line: one small module per subcommand."""

@@ -1,0 +1,85 @@
+"""Dry-season periods. Season ``2019-20`` runs from 1 November 2019 to 30 April 2020.
+
+The Kachin dry season (Nov–Apr) has the fewest clouds; composites are built per season.
+A season is named by the year it begins: ``--start 2019 --end 2024`` means 2019-20 … 2024-25.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from geo.errors import PeriodError
+
+#: First season with Sentinel-2 L2A over Myanmar in Earth Search/Planetary Computer archives.
+FIRST_SEASON_YEAR = 2015
+
+
+@dataclass(frozen=True, order=True)
+class Period:
+    """One analysis period (inclusive dates).
+
+    Attributes:
+        start: first day (inclusive).
+        end: last day (inclusive).
+        label: short name used in file names and tables, e.g. ``"2019-20"``.
+    """
+
+    start: dt.date
+    end: dt.date
+    label: str
+
+    def __post_init__(self) -> None:
+        if self.end < self.start:
+            raise PeriodError(f"period {self.label!r} ends ({self.end}) before it starts ({self.start})")
+
+    @property
+    def interval(self) -> str:
+        """RFC 3339 interval for STAC ``datetime`` searches."""
+        return f"{self.start.isoformat()}T00:00:00Z/{self.end.isoformat()}T23:59:59Z"
+
+    def contains(self, when: dt.date | dt.datetime) -> bool:
+        d = when.date() if isinstance(when, dt.datetime) else when
+        return self.start <= d <= self.end
+
+
+def dry_season(year: int) -> Period:
+    """The dry season that begins in November of ``year``."""
+    return Period(dt.date(year, 11, 1), dt.date(year + 1, 4, 30), f"{year}-{(year + 1) % 100:02d}")
+
+
+def dry_seasons(start_year: int, end_year: int, *, today: dt.date | None = None) -> list[Period]:
+    """Seasons beginning in ``start_year`` … ``end_year`` (inclusive).
+
+    Raises:
+        PeriodError: end before start, before Sentinel-2 L2A, or a season that has not begun yet.
+    """
+    today = today or dt.date.today()
+    if end_year < start_year:
+        raise PeriodError(
+            f"end year {end_year} is before start year {start_year}; "
+            "seasons are named by the year they begin, e.g. --start 2019 --end 2024"
+        )
+    if start_year < FIRST_SEASON_YEAR:
+        raise PeriodError(
+            f"start year {start_year} is before Sentinel-2 L2A coverage; use {FIRST_SEASON_YEAR} or later"
+        )
+    last = dry_season(end_year)
+    if last.start > today:
+        raise PeriodError(
+            f"season {last.label} begins on {last.start}, which is in the future; "
+            f"use --end {today.year - 1 if today.month < 11 else today.year} or earlier"
+        )
+    return [dry_season(y) for y in range(start_year, end_year + 1)]
+
+
+def parse_interval(text: str) -> Period:
+    """Parse ``START/END`` (ISO dates, e.g. ``2023-11-01/2024-04-30``) into a :class:`Period`."""
+    parts = text.split("/")
+    if len(parts) != 2:
+        raise PeriodError(f"period {text!r} must look like 2023-11-01/2024-04-30 (START/END, ISO dates)")
+    try:
+        start, end = (dt.date.fromisoformat(p.strip()) for p in parts)
+    except ValueError:
+        raise PeriodError(f"period {text!r} holds a malformed date; write dates as YYYY-MM-DD") from None
+    return Period(start, end, f"{start.isoformat()}_{end.isoformat()}")
