@@ -11,12 +11,12 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import shapely
 from pyproj import Transformer
 from rasterio.crs import CRS
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
-from shapely.ops import transform as shp_transform
 from shapely.validation import explain_validity
 
 from geo.errors import AoiError
@@ -197,7 +197,7 @@ def reproject_geometry(geom: BaseGeometry, src: CRS, dst: CRS) -> BaseGeometry:
     if src == dst:
         return geom
     tr = Transformer.from_crs(src, dst, always_xy=True)
-    return shp_transform(tr.transform, geom)
+    return shapely.transform(geom, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
 
 
 def analysis_grid(aoi: Aoi, *, resolution: float = 10.0, crs: CRS | None = None) -> GeoGrid:
@@ -225,7 +225,7 @@ def split_tiles(grid: GeoGrid, *, tile_px: int = 1024) -> list[Tile]:
     tiles = []
     for r, row_off in enumerate(range(0, grid.height, tile_px)):
         for c, col_off in enumerate(range(0, grid.width, tile_px)):
-            t = grid.transform * Affine.translation(col_off, row_off)
+            t = grid.transform @ Affine.translation(col_off, row_off)
             g = GeoGrid(grid.crs, t, min(tile_px, grid.width - col_off), min(tile_px, grid.height - row_off))
             tiles.append(Tile(f"r{r:03d}c{c:03d}", g, row_off, col_off))
     return tiles

@@ -1,0 +1,89 @@
+"""``minewatch detect``: footprints (cleared land, leaching ponds) from one Sentinel-2 GeoTIFF."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import numpy as np
+
+from geo.errors import CrsError, UsageError
+
+
+def _area_in_utm(gdf):
+    """Recompute ``area_m2`` in the local UTM zone when the grid's CRS is projected but not UTM."""
+    epsg = gdf.crs.to_epsg() if gdf.crs is not None else None
+    if epsg is not None and (32601 <= epsg <= 32660 or 32701 <= epsg <= 32760):
+        return gdf
+    if len(gdf):
+        gdf = gdf.copy()
+        gdf["area_m2"] = gdf.geometry.to_crs(gdf.estimate_utm_crs()).area.astype(np.float64)
+    return gdf
+
+
+def detect_image(image: Path, *, method: str = "rules", offset: float | None = None, device: str = "auto",
+                 weights: str | None = None, min_area_m2: float = 0.0):
+    """Read IMAGE, classify it and return ``(Detection, footprints GeoDataFrame in the image CRS)``."""
+    from geo.detect import FusionConfig, RuleThresholds, classify
+    from geo.stack import Composite
+    from geo.vectorize import polygonize
+    from models.data import read_geotiff
+
+    scene = read_geotiff(image, offset=offset)
+    if not scene.grid.crs.is_projected:
+        raise CrsError(f"{image} is in {scene.grid.crs}, not a projected CRS; areas need metres — "
+                       "reproject it to its UTM zone first (gdalwarp -t_srs EPSG:326NN)")
+    rules = RuleThresholds()
+    valid = np.all(np.isfinite(scene.data), axis=0)
+    # one image (or an already-made composite): count every valid pixel as fully observed
+    clear = np.where(valid, rules.full_confidence_clear_count, 0).astype(np.uint16)
+    comp = Composite(scene.data, clear, scene.bands, scene.grid)
+    config = rules if method == "rules" else FusionConfig(rules=rules, device=device, weights=weights)
+    det = classify(comp, method=method, config=config)
+    gdf = polygonize(det.classes, det.grid, confidence=det.confidence, min_area_m2=min_area_m2)
+    return det, _area_in_utm(gdf)
+
+
+@click.command("detect")
+@click.argument("image", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="Footprint polygons: .geojson (EPSG:4326) or .gpkg (image CRS).")
+@click.option("--raster", "raster_path", type=click.Path(dir_okay=False), default=None,
+              help="Also write the class map (band 1: 0/1/2) and confidence (band 2, 0-100) as GeoTIFF.")
+@click.option("--method", type=click.Choice(["rules", "model", "fused"]), default="fused", show_default=True,
+              help="Spectral rules, the U-Net, or both fused.")
+@click.option("--offset", type=float, default=None,
+              help="DN offset added before /10000 (-1000 for L2A baseline >= 04.00). Default: the image's "
+                   "'offset' tag, else 0.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="Where the U-Net runs.")
+@click.option("--weights", type=click.Path(dir_okay=False), default=None,
+              help="Weights file (its .json card next to it). Default: the shipped model.")
+@click.option("--min-area-m2", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="Drop polygons smaller than this.")
+def command(image, out_path, raster_path, method, offset, device, weights, min_area_m2):
+    """Find cleared land and leaching ponds in IMAGE.
+
+    IMAGE is a GeoTIFF whose band descriptions name Sentinel-2 bands (at least B02 B03 B04 B08 B11
+    B12; others are ignored) holding L2A DN (reflectance x 10000). Polygons get class, class_name,
+    area_m2 (computed in UTM) and mean confidence.
+    """
+    from geo.export import write_geojson, write_gpkg, write_raster
+    from geo.vectorize import class_areas
+
+    suffix = Path(out_path).suffix.lower()
+    if suffix not in (".geojson", ".json", ".gpkg"):
+        raise UsageError(f"--out must end in .geojson or .gpkg, got '{suffix or out_path}'")
+    det, gdf = detect_image(Path(image), method=method, offset=offset, device=device, weights=weights,
+                            min_area_m2=min_area_m2)
+    if suffix == ".gpkg":
+        write_gpkg({"footprints": gdf}, out_path)
+    else:
+        write_geojson(gdf, out_path)
+    if raster_path:
+        conf = np.round(det.confidence * 100).astype(np.uint8)
+        write_raster(np.stack([det.classes, conf]), det.grid, raster_path, descriptions=("class", "confidence_pct"))
+    areas = class_areas(gdf)
+    click.echo(f"{len(gdf)} footprint polygon(s) -> {out_path}")
+    for name, area in areas.items():
+        click.echo(f"  {name:<15} {area / 1e4:10.2f} ha")

@@ -1,0 +1,36 @@
+"""Options shared by several subcommands (rasterio's rio/options.py pattern)."""
+
+from __future__ import annotations
+
+import click
+
+from geo.config import DetectConfig, RunParams, SearchConfig, params_from_toml
+
+config_opt = click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+                          help="TOML run file ([search], [cloud], [detect], [sites], [change]); flags override it.")
+max_cloud_opt = click.option("--max-cloud", type=click.FloatRange(0, 100), default=None,
+                             help="Skip scenes with more cloud cover (%%). Default 80.")
+method_opt = click.option("--method", type=click.Choice(["rules", "model", "fused"]), default=None,
+                          help="Detector: spectral rules, the U-Net, or both fused. Default rules.")
+workers_opt = click.option("--workers", type=click.IntRange(1, 256), default=None,
+                           help="Dask LocalCluster worker processes (default: one per core).")
+scheduler_opt = click.option("--scheduler", default=None, metavar="ADDRESS",
+                             help="Use an existing Dask scheduler (tcp://host:8786) instead of a LocalCluster.")
+tile_opt = click.option("--tile-px", type=click.IntRange(64, 8192), default=None, help="Tile edge in pixels (default 1024).")
+
+
+def build_params(config_path: str | None, *, provider: str | None = None, max_cloud: float | None = None,
+                 method: str | None = None, tile_px: int | None = None) -> RunParams:
+    """RunParams from an optional TOML file with CLI flags on top."""
+    import dataclasses
+
+    params = params_from_toml(config_path) if config_path else RunParams()
+    search = params.search
+    if provider is not None or max_cloud is not None:
+        search = SearchConfig(provider=provider if provider is not None else search.provider,
+                              max_cloud=max_cloud if max_cloud is not None else search.max_cloud)
+    detect = params.detect if method is None else dataclasses.replace(params.detect, method=method)
+    if not isinstance(detect, DetectConfig):
+        detect = DetectConfig()
+    return dataclasses.replace(params, search=search, detect=detect,
+                               tile_px=tile_px if tile_px is not None else params.tile_px)

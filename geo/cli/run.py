@@ -1,0 +1,59 @@
+"""``minewatch run``: the whole job for one AOI over a range of dry seasons."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from geo.cli.options import (build_params, config_opt, max_cloud_opt, method_opt, scheduler_opt, tile_opt,
+                             workers_opt)
+from geo.cli.progress import TaskProgress
+from geo.periods import dry_seasons
+from geo.pipeline import RunRequest, run
+
+
+def print_summary(result, echo=click.echo) -> None:
+    import pandas as pd
+
+    df = pd.read_csv(result.summary_csv)
+    echo(f"Outputs in {result.out_dir}")
+    echo(f"  summary   {result.summary_csv}")
+    echo(f"  report    {result.report_html}")
+    echo(f"  vectors   {result.out_dir / 'footprints.gpkg'}")
+    for _, r in df.iterrows():
+        flag = "  (low clear coverage)" if r["low_confidence"] else ""
+        echo(f"  {r['period']}: footprint {r['footprint_area_m2'] / 1e6:7.3f} km²  ponds {r['pond_area_m2'] / 1e6:6.3f} km²"
+             f"  sites {int(r['site_count']):3d}  clear {r['clear_fraction']:.2f}{flag}")
+    if len(df) > 1:
+        last = df.iloc[-1]
+        echo(f"Growth {df.iloc[0]['period']} → {last['period']}: footprint {last['footprint_growth_pct']:+.1f} %, "
+             f"sites {last['site_count_growth_pct']:+.1f} %")
+
+
+@click.command("run")
+@click.option("--aoi", "aoi_path", required=True, type=click.Path(), help="AOI GeoJSON (EPSG:4326 polygons).")
+@click.option("--start", "start", required=True, type=int, help="First dry season, by the year it begins (2019 = Nov 2019–Apr 2020).")
+@click.option("--end", "end", required=True, type=int, help="Last dry season, by the year it begins.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Run folder (reruns resume).")
+@click.option("--stac-url", "--provider", "provider", default=None,
+              help="earth-search (default), planetary-computer, a STAC API URL, or a local ItemCollection JSON.")
+@max_cloud_opt
+@method_opt
+@workers_opt
+@scheduler_opt
+@tile_opt
+@config_opt
+@click.option("--sync", is_flag=True, help="Run tasks in this process instead of on Dask.")
+def command(aoi_path, start, end, out_dir, provider, max_cloud, method, workers, scheduler, tile_px, config_path, sync):
+    """Measure mining footprints in AOI for each dry season from START to END."""
+    periods = tuple(dry_seasons(start, end))
+    params = build_params(config_path, provider=provider, max_cloud=max_cloud, method=method, tile_px=tile_px)
+    req = RunRequest(Path(aoi_path), periods, Path(out_dir), params, executor="sync" if sync else "dask",
+                     workers=workers, scheduler=scheduler)
+    bar = TaskProgress()
+    try:
+        result = run(req, progress=bar)
+    finally:
+        bar.close()
+    print_summary(result)

@@ -1,0 +1,138 @@
+"""Run configuration: frozen dataclasses (units in field docs), loadable from a TOML run file."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from geo.change import ChangeConfig
+from geo.cloud import CloudMaskConfig
+from geo.errors import ConfigError
+from geo.sites import SiteConfig
+
+
+@dataclass(frozen=True)
+class DetectConfig:
+    """Detection settings.
+
+    Attributes:
+        method: ``"rules"`` (spectral rules), ``"model"`` (U-Net) or ``"fused"`` (both).
+        min_area_m2: footprint polygons smaller than this (m²) are dropped; 10 m pixels are 100 m².
+        halo_px: pixels of context read around each tile so detection near tile edges matches the interior.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"`` for the model.
+    """
+
+    method: str = "rules"
+    min_area_m2: float = 200.0
+    halo_px: int = 32
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.method not in ("rules", "model", "fused"):
+            raise ConfigError(f"detection method must be rules, model or fused, not {self.method!r}")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Scene search settings.
+
+    Attributes:
+        provider: ``earth-search``, ``planetary-computer``, a STAC API URL, or a local ItemCollection JSON path.
+        max_cloud: scenes with more scene cloud cover (percent, 0–100) are skipped.
+    """
+
+    provider: str = "earth-search"
+    max_cloud: float = 80.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.max_cloud <= 100:
+            raise ConfigError(f"max_cloud is a percentage (0–100), got {self.max_cloud}")
+
+
+@dataclass(frozen=True)
+class RunParams:
+    """Everything that shapes a run's results besides the AOI and periods.
+
+    Attributes:
+        resolution_m: analysis pixel size in metres.
+        tile_px: tile edge in pixels; bounds memory per task.
+    """
+
+    search: SearchConfig = field(default_factory=SearchConfig)
+    cloud: CloudMaskConfig = field(default_factory=CloudMaskConfig)
+    detect: DetectConfig = field(default_factory=DetectConfig)
+    sites: SiteConfig = field(default_factory=SiteConfig)
+    change: ChangeConfig = field(default_factory=ChangeConfig)
+    resolution_m: float = 10.0
+    tile_px: int = 1024
+
+    def __post_init__(self) -> None:
+        if self.tile_px < 64:
+            raise ConfigError(f"tile_px must be at least 64 pixels, got {self.tile_px}")
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["cloud"]["clear_classes"] = sorted(self.cloud.clear_classes)
+        return d
+
+    def task_hash(self) -> str:
+        """Hash of the parameters that change per-tile results (not sites/change, which are recomputed)."""
+        d = self.to_dict()
+        key = {k: d[k] for k in ("search", "cloud", "detect", "resolution_m", "tile_px")}
+        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+_SECTIONS = {"search": SearchConfig, "cloud": CloudMaskConfig, "detect": DetectConfig, "sites": SiteConfig,
+             "change": ChangeConfig}
+
+
+def _build(cls, table: dict, where: str):
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(table) - set(names))
+    if unknown:
+        raise ConfigError(f"unknown key(s) {', '.join(unknown)} in [{where}]; allowed: {', '.join(names)}")
+    kwargs = {}
+    for k, v in table.items():
+        default = getattr(cls(), k) if cls is not RunParams else None
+        if isinstance(default, frozenset):
+            v = frozenset(v)
+        elif isinstance(default, bool) and not isinstance(v, bool) or (
+            isinstance(default, (int, float)) and not isinstance(default, bool) and (isinstance(v, bool) or not isinstance(v, (int, float)))
+        ) or (isinstance(default, str) and not isinstance(v, str)):
+            raise ConfigError(f"[{where}] {k} must be {type(default).__name__}, got {type(v).__name__} {v!r}")
+        kwargs[k] = v
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"[{where}] {exc}") from None
+
+
+def params_from_toml(path: str | Path) -> RunParams:
+    """Read a TOML run file: top-level ``resolution_m``/``tile_px`` and tables ``[search]``, ``[cloud]``, ... ."""
+    path = Path(path)
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid TOML ({exc})") from None
+    top = {k: v for k, v in doc.items() if not isinstance(v, dict)}
+    tables = {k: v for k, v in doc.items() if isinstance(v, dict)}
+    unknown = sorted(set(tables) - set(_SECTIONS))
+    if unknown:
+        raise ConfigError(f"unknown section(s) [{', '.join(unknown)}] in {path}; allowed: {', '.join(_SECTIONS)}")
+    kwargs = {name: _build(_SECTIONS[name], tables[name], name) for name in tables}
+    for k, v in top.items():
+        if k not in ("resolution_m", "tile_px"):
+            raise ConfigError(f"unknown key {k!r} in {path}; allowed at top level: resolution_m, tile_px")
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ConfigError(f"{k} must be a number, got {v!r}")
+        kwargs[k] = v
+    try:
+        return RunParams(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(str(exc)) from None

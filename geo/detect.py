@@ -1,0 +1,346 @@
+"""Per-pixel detection of mining footprints: a spectral-rules baseline, the U-Net and their fusion.
+
+Classes (see ARCHITECTURE.md): 0 background, 1 cleared land, 2 leaching pond.
+
+The rules encode the physics of the scene:
+
+* **Leaching ponds** are small bodies of water: high MNDWI (green ≫ SWIR1), very low SWIR
+  (water absorbs at 1.6 and 2.2 µm), low NIR — whatever their colour (turquoise, milky,
+  red-brown from dissolved iron or sediment). They sit inside or next to cleared land.
+* **Cleared land** is bare, bright, often reddish soil: low NDVI, positive BSI, high SWIR1.
+* **Rivers and lakes** are water too but large or elongated; bare land along them (sand and
+  gravel bars) is not cleared land.
+* **Fields and villages** also show bare soil. Without a pond nearby they are background
+  (configurable with :attr:`RuleThresholds.cleared_requires_pond_within_m`).
+
+Pixels without a clear observation (NaN in the composite or ``clear_count == 0``) are class 0
+with confidence 0.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from geo.errors import ConfigError, RasterError
+from geo.grid import GeoGrid
+from geo.indices import brightness, bsi, mndwi, ndvi
+from geo.stack import Composite
+
+log = logging.getLogger(__name__)
+
+BACKGROUND, CLEARED, POND = 0, 1, 2
+CLASS_NAMES = {BACKGROUND: "background", CLEARED: "cleared_land", POND: "leaching_pond"}
+METHODS = ("rules", "model", "fused")
+#: Bands the rules read.
+RULE_BANDS = ("B02", "B03", "B04", "B08", "B11", "B12")
+
+
+@dataclass(frozen=True)
+class Detection:
+    """Result of :func:`classify`.
+
+    Attributes:
+        classes: uint8 ``(y, x)``: 0 background, 1 cleared land, 2 leaching pond.
+        confidence: float32 ``(y, x)`` in 0–1, confidence in the assigned class (0 where no clear
+            observation exists).
+        grid: georeferencing of both arrays.
+    """
+
+    classes: np.ndarray
+    confidence: np.ndarray
+    grid: GeoGrid
+
+    def __post_init__(self) -> None:
+        if self.classes.shape != self.grid.shape or self.confidence.shape != self.grid.shape:
+            raise RasterError(
+                f"detection arrays {self.classes.shape}/{self.confidence.shape} do not match grid {self.grid.shape}"
+            )
+
+
+@dataclass(frozen=True)
+class RuleThresholds:
+    """Thresholds of the rules classifier. Reflectances are L2A surface reflectance (0–1).
+
+    Attributes:
+        water_mndwi_min: MNDWI (Xu) above which a pixel is water (unitless, −1..1). Open water,
+            turbid or not, is > 0.2; bare soil, built-up and forest are < 0.
+        water_swir1_max: B11 reflectance below which a pixel may be water. Water absorbs at
+            1.6 µm; even sediment-laden ponds stay < 0.08, soil is > 0.15.
+        water_nir_max: B08 reflectance upper bound for water. Milky ponds reach ≈0.15; vegetation
+            is > 0.2.
+        water_ndvi_max: NDVI upper bound for water (excludes floating/emergent vegetation).
+        pond_green_min: smallest B03 reflectance of a leaching pond. Leach liquor carries
+            suspended clay, precipitates and dissolved iron, so ponds are turquoise, milky or
+            red-brown (B03 ≈ 0.08–0.25); natural ponds, marsh pools and shadowed water are dark
+            (B03 < 0.05).
+        pond_min_area_m2: smallest pond kept, m² (one 10 m pixel is 100 m²).
+        pond_max_area_m2: largest pond, m²; larger water bodies are rivers or lakes.
+        pond_max_elongation: largest major/minor axis ratio of a pond; more elongated water is a
+            river or channel.
+        pond_requires_bare_within_m: a pond must lie within this distance (m) of bare soil
+            (ponds are dug into cleared land). ``None`` disables the rule.
+        bare_ndvi_max: NDVI below which land is unvegetated.
+        bare_bsi_min: Bare Soil Index above which land is bare soil.
+        bare_swir1_min: B11 reflectance above which land is bright bare soil.
+        bare_brightness_min: smallest mean reflectance of the six analysis bands for cleared
+            land (fresh laterite ≈ 0.2; marsh, dark fallow and burnt land < 0.12).
+        bare_min_area_m2: smallest cleared-land patch kept, m².
+        cleared_requires_pond_within_m: bare soil counts as cleared land only if a pond lies within
+            this distance (m); separates mine sites from fallow fields and villages. ``None``
+            disables the rule.
+        river_min_area_m2: water bodies at least this large (m²) are treated as rivers/lakes.
+        river_buffer_m: bare land within this distance (m) of a river is a sand/gravel bar, not
+            cleared land.
+        full_confidence_clear_count: number of clear observations that give full confidence; fewer
+            scale confidence down linearly.
+        softness: width (in index units) of the soft ramp used to turn threshold margins into
+            confidence.
+    """
+
+    water_mndwi_min: float = 0.2
+    water_swir1_max: float = 0.08
+    water_nir_max: float = 0.16
+    water_ndvi_max: float = 0.2
+    pond_green_min: float = 0.05
+    pond_min_area_m2: float = 100.0
+    pond_max_area_m2: float = 40_000.0
+    pond_max_elongation: float = 5.0
+    pond_requires_bare_within_m: float | None = 50.0
+    bare_ndvi_max: float = 0.3
+    bare_bsi_min: float = 0.02
+    bare_swir1_min: float = 0.15
+    bare_brightness_min: float = 0.12
+    bare_min_area_m2: float = 500.0
+    cleared_requires_pond_within_m: float | None = 150.0
+    river_min_area_m2: float = 40_000.0
+    river_buffer_m: float = 30.0
+    full_confidence_clear_count: int = 2
+    softness: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.pond_min_area_m2 > self.pond_max_area_m2:
+            raise ConfigError("pond_min_area_m2 must not exceed pond_max_area_m2")
+        if self.softness <= 0:
+            raise ConfigError("softness must be > 0")
+        if self.full_confidence_clear_count < 1:
+            raise ConfigError("full_confidence_clear_count must be >= 1")
+
+
+@dataclass(frozen=True)
+class FusionConfig:
+    """How :func:`classify` fuses the U-Net with the rules (``method="fused"``).
+
+    Attributes:
+        rules: thresholds of the rules classifier.
+        rules_weight: weight (0–1) of the rules' one-hot vote against the model probabilities.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"`` for the model.
+        weights: path to a weights file; ``None`` uses the shipped weights.
+        tile: inference tile size in px.
+        overlap: tile overlap in px.
+        batch_size: tiles per forward pass.
+    """
+
+    rules: RuleThresholds = field(default_factory=RuleThresholds)
+    rules_weight: float = 0.3
+    device: str = "auto"
+    weights: str | None = None
+    tile: int = 256
+    overlap: int = 32
+    batch_size: int = 4
+
+
+def _ramp(x: np.ndarray, softness: float) -> np.ndarray:
+    """Map a signed margin to 0–1 (0.5 at the threshold) with a logistic of width ``softness``."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return (1.0 / (1.0 + np.exp(-4.0 * x / softness))).astype(np.float32)
+
+
+def _components(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    return ndimage.label(mask, structure=np.ones((3, 3), bool))
+
+
+def _elongation(labels: np.ndarray, n: int) -> np.ndarray:
+    """Major/minor axis ratio per component (index 1..n → position 0..n-1) from second moments."""
+    if n == 0:
+        return np.zeros(0)
+    yy, xx = np.indices(labels.shape, dtype=np.float64)
+    idx = np.arange(1, n + 1)
+    cnt = ndimage.sum(np.ones_like(yy), labels, idx)
+    my, mx = ndimage.mean(yy, labels, idx), ndimage.mean(xx, labels, idx)
+    vyy = ndimage.mean(yy * yy, labels, idx) - my**2 + 1 / 12
+    vxx = ndimage.mean(xx * xx, labels, idx) - mx**2 + 1 / 12
+    vxy = ndimage.mean(yy * xx, labels, idx) - my * mx
+    tr, det = vyy + vxx, vyy * vxx - vxy**2
+    disc = np.sqrt(np.maximum(tr**2 / 4 - det, 0))
+    l1, l2 = tr / 2 + disc, np.maximum(tr / 2 - disc, 1e-9)
+    out = np.sqrt(l1 / l2)
+    out[cnt < 3] = 1.0
+    return out
+
+
+def _near(labels: np.ndarray, n: int, target: np.ndarray, dist_px: float) -> np.ndarray:
+    """Bool per component (0..n-1): some pixel lies within ``dist_px`` of a True pixel in ``target``."""
+    if n == 0:
+        return np.zeros(0, bool)
+    if not target.any():
+        return np.zeros(n, bool)
+    dist = ndimage.distance_transform_edt(~target)
+    return np.asarray(ndimage.minimum(dist, labels, np.arange(1, n + 1))) <= dist_px
+
+
+def _keep(labels: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    lut = np.concatenate([[False], keep])
+    return lut[labels]
+
+
+def rule_scores(data: np.ndarray, bands: tuple[str, ...], t: RuleThresholds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Soft per-pixel ``(water, bare soil, pond-coloured water)`` scores (0–1, 0.5 on the threshold)
+    from spectra alone."""
+    b = {k: data[bands.index(k)] for k in RULE_BANDS}
+    s = t.softness
+    with np.errstate(invalid="ignore"):
+        water = np.minimum.reduce([
+            _ramp(mndwi(green=b["B03"], swir1=b["B11"]) - t.water_mndwi_min, s),
+            _ramp((t.water_swir1_max - b["B11"]) * 5, s),
+            _ramp((t.water_nir_max - b["B08"]) * 3, s),
+            _ramp(t.water_ndvi_max - ndvi(red=b["B04"], nir=b["B08"]), s),
+        ])
+        bare = np.minimum.reduce([
+            _ramp(t.bare_ndvi_max - ndvi(red=b["B04"], nir=b["B08"]), s),
+            _ramp(bsi(blue=b["B02"], red=b["B04"], nir=b["B08"], swir1=b["B11"]) - t.bare_bsi_min, s),
+            _ramp((b["B11"] - t.bare_swir1_min) * 3, s),
+            _ramp((brightness(blue=b["B02"], green=b["B03"], red=b["B04"], nir=b["B08"], swir1=b["B11"],
+                              swir2=b["B12"]) - t.bare_brightness_min) * 3, s),
+        ])
+        # leaching-pond colour: brighter than natural dark water
+        pond = np.minimum(water, _ramp((b["B03"] - t.pond_green_min) * 5, s))
+    return np.nan_to_num(water, nan=0.0), np.nan_to_num(bare, nan=0.0), np.nan_to_num(pond, nan=0.0)
+
+
+def classify_rules(composite: Composite, thresholds: RuleThresholds | None = None) -> Detection:
+    """The spectral-rules classifier (see module docstring and :class:`RuleThresholds`)."""
+    t = thresholds or RuleThresholds()
+    bands = tuple(composite.bands)
+    missing = [b for b in RULE_BANDS if b not in bands]
+    if missing:
+        raise RasterError(f"the rules need bands {', '.join(missing)}; the composite has {', '.join(bands)}")
+    data = composite.data.astype(np.float32, copy=False)
+    valid = composite.valid & np.all(np.isfinite(data), axis=0)
+    water_s, bare_s, pond_s = rule_scores(data, bands, t)
+    for a in (water_s, bare_s, pond_s):
+        a[~valid] = 0
+    px_area = composite.grid.pixel_area
+    res = composite.grid.resolution
+
+    water = water_s > 0.5
+    wl, wn = _components(water)
+    warea = np.asarray(ndimage.sum(water, wl, np.arange(1, wn + 1))) * px_area if wn else np.zeros(0)
+    elong = _elongation(wl, wn)
+    river_c = (warea >= t.river_min_area_m2) | ((elong > t.pond_max_elongation) & (warea > 4 * t.pond_min_area_m2))
+    coloured = np.asarray(ndimage.mean(pond_s, wl, np.arange(1, wn + 1))) > 0.5 if wn else np.zeros(0, bool)
+    pond_c = (~river_c & coloured & (warea >= t.pond_min_area_m2) & (warea <= t.pond_max_area_m2)
+              & (elong <= t.pond_max_elongation))
+    river = _keep(wl, river_c)
+
+    bare = (bare_s > 0.5) & ~water
+    bl, bn = _components(bare)
+    barea = np.asarray(ndimage.sum(bare, bl, np.arange(1, bn + 1))) * px_area if bn else np.zeros(0)
+    bar_c = _near(bl, bn, river, t.river_buffer_m / res + 1)
+    bare_ok_c = (barea >= t.bare_min_area_m2) & ~bar_c
+    bare_ok = _keep(bl, bare_ok_c)
+
+    if t.pond_requires_bare_within_m is not None:
+        pond_c &= _near(wl, wn, bare_ok, t.pond_requires_bare_within_m / res + 1)
+    pond = _keep(wl, pond_c)
+    if t.cleared_requires_pond_within_m is not None:
+        bare_ok_c &= _near(bl, bn, pond, t.cleared_requires_pond_within_m / res + 1)
+    cleared = _keep(bl, bare_ok_c)
+
+    classes = np.zeros(composite.grid.shape, np.uint8)
+    classes[cleared] = CLEARED
+    classes[pond] = POND
+    conf = np.where(pond, pond_s, np.where(cleared, bare_s, 1.0 - np.maximum(water_s, bare_s)))
+    # spectrally positive but rejected by shape/context rules: moderately confident background
+    rejected = ~pond & ~cleared & ((water_s > 0.5) | (bare_s > 0.5))
+    conf = np.where(rejected, np.maximum(conf, 0.6), conf).astype(np.float32)
+    conf *= np.clip(composite.clear_count.astype(np.float32) / t.full_confidence_clear_count, 0, 1)
+    conf[~valid] = 0
+    classes[~valid] = BACKGROUND
+    log.debug("rules: %d pond px, %d cleared px of %d", int(pond.sum()), int(cleared.sum()), classes.size)
+    return Detection(classes, conf.astype(np.float32), composite.grid)
+
+
+def classify(composite: Composite, *, method: str = "rules", config=None) -> Detection:
+    """Classify a composite into background / cleared land / leaching pond.
+
+    Args:
+        composite: reflectance composite (NaN or ``clear_count == 0`` where there is no clear
+            observation; those pixels become class 0 with confidence 0).
+        method: ``"rules"`` (spectral rules only), ``"model"`` (U-Net only) or ``"fused"``
+            (U-Net probabilities blended with the rules, then the rules' shape/context checks).
+        config: :class:`RuleThresholds` for ``"rules"``; :class:`FusionConfig` for ``"model"``
+            and ``"fused"`` (a :class:`RuleThresholds` is accepted too). ``None`` = defaults.
+
+    Raises:
+        ConfigError: unknown method or config type.
+        WeightsError: model weights missing or not matching the composite's bands.
+    """
+    if method not in METHODS:
+        raise ConfigError(f"unknown detection method '{method}'; use one of {', '.join(METHODS)}")
+    if method == "rules":
+        if config is not None and not isinstance(config, RuleThresholds):
+            config = getattr(config, "rules", None)
+            if config is None:
+                raise ConfigError("method='rules' needs a RuleThresholds (or FusionConfig) config")
+        return classify_rules(composite, config)
+    if config is None:
+        config = FusionConfig()
+    elif isinstance(config, RuleThresholds):
+        config = FusionConfig(rules=config)
+    elif not isinstance(config, FusionConfig):
+        raise ConfigError(f"method='{method}' needs a FusionConfig, got {type(config).__name__}")
+    return _classify_model(composite, config, fuse=(method == "fused"))
+
+
+def _classify_model(composite: Composite, config: FusionConfig, *, fuse: bool) -> Detection:
+    """U-Net (optionally fused with the rules) → classes + confidence."""
+    from models.infer import load_model, predict_proba  # local: torch only when the model is used
+
+    model, card = load_model(config.weights, device=config.device)
+    valid = composite.valid & np.all(np.isfinite(composite.data), axis=0)
+    proba = predict_proba(
+        model, card, composite.data, composite.bands,
+        tile=config.tile, overlap=config.overlap, batch_size=config.batch_size, device=config.device, reorder=True,
+    )  # (3, y, x)
+    t = config.rules
+    if fuse:
+        rules = classify_rules(composite, t)
+        onehot = np.eye(3, dtype=np.float32)[rules.classes].transpose(2, 0, 1)
+        w = float(np.clip(config.rules_weight, 0, 1))
+        proba = (1 - w) * proba + w * onehot
+    classes = np.argmax(proba, axis=0).astype(np.uint8)
+    if fuse:
+        # the model may not turn river water or sand bars into mine footprints
+        classes = _drop_small(classes, composite.grid, t)
+    conf = np.take_along_axis(proba, classes[None].astype(np.int64), axis=0)[0]
+    conf = conf * np.clip(composite.clear_count.astype(np.float32) / t.full_confidence_clear_count, 0, 1)
+    classes[~valid] = BACKGROUND
+    conf = np.where(valid, conf, 0).astype(np.float32)
+    return Detection(classes, conf, composite.grid)
+
+
+def _drop_small(classes: np.ndarray, grid: GeoGrid, t: RuleThresholds) -> np.ndarray:
+    """Remove pond components below ``pond_min_area_m2`` and cleared patches below ``bare_min_area_m2``."""
+    out = classes.copy()
+    for cls, min_area in ((POND, t.pond_min_area_m2), (CLEARED, t.bare_min_area_m2)):
+        lab, n = _components(out == cls)
+        if n == 0:
+            continue
+        area = np.asarray(ndimage.sum(np.ones_like(lab), lab, np.arange(1, n + 1))) * grid.pixel_area
+        small = _keep(lab, area < min_area)
+        out[small] = BACKGROUND
+    return out

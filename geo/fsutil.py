@@ -1,0 +1,65 @@
+"""Atomic file writing: a result is either absent or complete, never half-written."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from geo.errors import OutputError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it is renamed onto ``path`` (atomic on POSIX).
+
+    The temporary name keeps ``path``'s suffix so writers that pick a driver by extension work.
+    On error the temporary file is removed and ``path`` is left untouched.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix or path.suffix, dir=path.parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write in {path.parent} ({exc.strerror}); choose a writable --out folder") from None
+    os.close(fd)
+    os.unlink(tmp)  # writers (GDAL) want to create the file themselves
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    except OSError as exc:
+        _cleanup(tmp_path)
+        if isinstance(exc, OutputError):
+            raise
+        raise OutputError(f"could not write {path} ({exc.strerror or exc}); check free disk space and permissions") from None
+    except BaseException:
+        _cleanup(tmp_path)
+        raise
+
+
+def _cleanup(p: Path) -> None:
+    with contextlib.suppress(OSError):
+        p.unlink()
+    for side in p.parent.glob(p.name + ".*"):  # GDAL side-cars (.aux.xml)
+        with contextlib.suppress(OSError):
+            side.unlink()
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Write text atomically (UTF-8)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(path: str | Path, obj: object) -> None:
+    """Write JSON atomically (UTF-8, indented, keys in insertion order)."""
+    write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def write_bytes(path: str | Path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)

@@ -1,0 +1,275 @@
+"""Load STAC items into a float32 reflectance stack on an analysis grid.
+
+For each item and band only the window covering the grid is read (GDAL range reads through
+:class:`geo.remote.RangeFile` for http(s) hrefs, plain file reads for local paths) and warped onto
+the grid: bilinear for reflectance (so 20 m bands land on the 10 m grid), nearest for SCL.
+Reflectance is ``DN * scale + offset`` with the offset taken from item metadata: the asset's
+``raster:bands`` scale/offset, else ``s2:processing_baseline`` (>= 04.00 → −1000 DN). Nodata (DN 0)
+becomes NaN. Items of the same datatake (overlapping MGRS tiles) are mosaicked into one time step.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import numpy as np
+import pystac
+import rasterio
+from rasterio.enums import Resampling
+from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOError
+from rasterio.warp import reproject, transform_bounds
+
+from geo.bands import ANALYSIS_BANDS, band, band_ids
+from geo.cache import WindowCache, cache_key
+from geo.errors import CrsError, NoDataError, RasterError, StacError
+from geo.grid import GeoGrid
+from geo.remote import DEFAULT_POLICY, ByteCounter, RangeFile, RetryPolicy, redact
+from geo.stac import baseline, datatake_key
+from geo.stack import ReflectanceStack
+
+log = logging.getLogger(__name__)
+
+#: GDAL settings for reading COGs: no sibling-file probing, no extension guessing.
+GDAL_ENV = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.TIF,.tiff"}
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """How DN become reflectance: ``DN * scale + offset``.
+
+    Attributes:
+        scale: reflectance per DN (0.0001 for Sentinel-2 L2A).
+        offset: reflectance added after scaling (−0.1 for baseline >= 04.00, else 0).
+        source: where the numbers came from (for logs).
+    """
+
+    scale: float
+    offset: float
+    source: str
+
+
+def asset_for(item: pystac.Item, band_id: str, asset_keys: dict | None = None) -> tuple[str, pystac.Asset]:
+    """The asset holding ``band_id``: by an explicit key map, else by Earth Search/PC key aliases."""
+    b = band(band_id)
+    candidates = []
+    if asset_keys and band_id in asset_keys:
+        candidates.append(asset_keys[band_id])
+    candidates += [b.earth_search, b.planetary_computer, b.id]
+    for key in candidates:
+        if key in item.assets:
+            return key, item.assets[key]
+    raise RasterError(
+        f"item {item.id} has no asset for band {band_id} (looked for {', '.join(dict.fromkeys(candidates))}; "
+        f"it has {', '.join(sorted(item.assets))}); pass asset_keys= for this STAC API"
+    )
+
+
+def scaling_for(item: pystac.Item, asset: pystac.Asset) -> Scaling:
+    """Reflectance scaling from metadata; never guessed from the acquisition date.
+
+    Raises:
+        RasterError: neither ``raster:bands`` scale/offset nor ``s2:processing_baseline`` is present.
+    """
+    if item.properties.get("earthsearch:boa_offset_applied") is True:
+        return Scaling(1e-4, 0.0, "earthsearch:boa_offset_applied")
+    rb = asset.extra_fields.get("raster:bands") or []
+    if rb and isinstance(rb[0], dict) and ("offset" in rb[0] or "scale" in rb[0]):
+        return Scaling(float(rb[0].get("scale", 1e-4)), float(rb[0].get("offset", 0.0)), "raster:bands")
+    b = baseline(item)
+    if b:
+        try:
+            major = tuple(int(x) for x in b.split("."))
+        except ValueError:
+            raise RasterError(f"item {item.id} has a malformed processing baseline {b!r}") from None
+        return Scaling(1e-4, -0.1 if major >= (4, 0) else 0.0, f"s2:processing_baseline {b}")
+    raise RasterError(
+        f"item {item.id} states neither raster:bands scale/offset nor s2:processing_baseline, so its "
+        "reflectance offset is unknown; use a catalogue that publishes them (Earth Search v1, Planetary Computer)"
+    )
+
+
+def _check_href(href: str) -> str:
+    scheme = urlsplit(href).scheme.lower()
+    if scheme in ("http", "https"):
+        return "http"
+    if scheme == "file":
+        return "file"
+    if scheme == "" or (len(scheme) == 1 and os.name == "nt"):
+        return "file"
+    raise RasterError(
+        f"asset href {redact(href)} uses scheme {scheme!r}; minewatch reads only http(s) and local files "
+        "(use the provider's https hrefs, e.g. Earth Search rather than s3://)"
+    )
+
+
+def _local_path(href: str) -> str:
+    return unquote(urlsplit(href).path) if href.lower().startswith("file:") else href
+
+
+def read_window(
+    href: str,
+    grid: GeoGrid,
+    *,
+    kind: str = "reflectance",
+    resampling: Resampling = Resampling.bilinear,
+    policy: RetryPolicy = DEFAULT_POLICY,
+    counter: ByteCounter | None = None,
+) -> np.ndarray:
+    """Warp the part of one single-band raster that covers ``grid`` onto it.
+
+    Returns float32 DN with NaN for nodata (``kind="reflectance"``) or uint8 with 0 for nodata
+    (``kind="scl"``, always nearest).
+
+    Raises:
+        StacError: the host could not be reached after retries. RasterError/CrsError: unreadable
+        or ungeoreferenced raster.
+    """
+    how = _check_href(href)
+    rf: list[RangeFile] = []
+
+    def opener(path, mode="rb"):
+        if not rf:  # GDAL may open the file more than once; fetch the header only once
+            rf.append(RangeFile(href, policy=policy, counter=counter))
+        rf[0].seek(0)
+        return rf[0]
+
+    scl = kind == "scl"
+    dst = np.zeros(grid.shape, np.uint8) if scl else np.full(grid.shape, np.nan, np.float32)
+    try:
+        with rasterio.Env(**GDAL_ENV):
+            ds = rasterio.open(href, opener=opener) if how == "http" else rasterio.open(_local_path(href))
+            with ds as src:
+                if src.crs is None:
+                    raise CrsError(f"{redact(href)} has no CRS; minewatch never assumes one")
+                l, b, r, t = transform_bounds(grid.crs, src.crs, *grid.bounds, densify_pts=21)
+                sl, sb, sr, st = src.bounds
+                if r <= sl or l >= sr or t <= sb or b >= st:
+                    return dst  # no overlap: nothing to read
+                nodata = src.nodata if src.nodata is not None else 0
+                with warnings.catch_warnings():  # the in-memory destination trips this before georeferencing
+                    warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                    reproject(
+                        rasterio.band(src, 1), dst,
+                        src_nodata=nodata, dst_transform=grid.transform, dst_crs=grid.crs,
+                        dst_nodata=0 if scl else np.nan,
+                        resampling=Resampling.nearest if scl else resampling, num_threads=1,
+                    )
+    except (RasterioIOError, RasterioError) as exc:
+        for f in rf:
+            if f.error is not None:
+                raise f.error from None
+        raise RasterError(f"cannot read {redact(href)} ({str(exc)[:200]}); the file may be corrupt or "
+                          "not a GeoTIFF") from None
+    except StacError:
+        raise
+    return dst
+
+
+def load_stack(
+    items: list[pystac.Item],
+    grid: GeoGrid,
+    *,
+    bands: tuple[str, ...] | list[str] = ANALYSIS_BANDS,
+    with_scl: bool = True,
+    cache_dir: Path | None = None,
+    resampling: str = "bilinear",
+    policy: RetryPolicy = DEFAULT_POLICY,
+    asset_keys: dict | None = None,
+    workers: int = 4,
+    counter: ByteCounter | None = None,
+) -> ReflectanceStack:
+    """Read ``items`` onto ``grid`` as a :class:`~geo.stack.ReflectanceStack`.
+
+    Args:
+        items: STAC items (Earth Search v1 or Planetary Computer shaped; signed if need be).
+        grid: target grid (UTM, 10 m for analysis).
+        bands: band ids or aliases, in output order.
+        with_scl: also load the Scene Classification Layer (nearest neighbour).
+        cache_dir: folder for cached windows; a rerun with the same items and grid reads nothing.
+        resampling: GDAL resampling name for reflectance bands (``bilinear``, ``average``, ...).
+        policy: retry/timeout policy for http reads.
+        asset_keys: band id → asset key for catalogues with other naming.
+        workers: concurrent window reads.
+        counter: tally of bytes fetched over HTTP (default: :data:`geo.remote.FETCHED`).
+
+    Returns:
+        One time step per datatake (items of overlapping tiles of one pass are mosaicked, first
+        valid pixel wins); ``item_ids`` joins their ids with ``+``.
+
+    Raises:
+        NoDataError: no items. StacError: a host stayed unreachable. RasterError: bad asset/metadata.
+    """
+    if not items:
+        raise NoDataError("no items to load; widen the period or raise --max-cloud")
+    ids = band_ids(tuple(bands))
+    try:
+        rs = Resampling[resampling]
+    except KeyError:
+        raise RasterError(f"unknown resampling {resampling!r}; use bilinear, average, cubic or nearest") from None
+    cache = WindowCache(cache_dir) if cache_dir is not None else None
+    order = sorted(items, key=lambda it: (it.datetime, it.id))
+    groups: dict[tuple, list[pystac.Item]] = {}
+    for it in order:
+        groups.setdefault(datatake_key(it), []).append(it)
+    layers = list(ids) + (["SCL"] if with_scl else [])
+
+    jobs = []  # (group index, item, layer)
+    for gi, group in enumerate(groups.values()):
+        for it in group:
+            for layer in layers:
+                jobs.append((gi, it, layer))
+
+    def run(job):
+        _gi, it, layer = job
+        key_name, asset = asset_for(it, layer, asset_keys)
+        kind = "scl" if layer == "SCL" else "reflectance"
+        href = asset.href
+        key = None
+        if cache is not None:
+            stamp = ""
+            if _check_href(href) == "file":
+                st = Path(_local_path(href)).stat()
+                stamp = f"{st.st_size}:{st.st_mtime_ns}"
+            key = cache_key(href=redact(href) if _check_href(href) == "http" else _local_path(href), stamp=stamp,
+                            grid=grid.to_dict(), kind=kind, resampling=rs.name)
+            hit = cache.get(key)
+            if hit is not None:
+                return hit
+        arr = read_window(href, grid, kind=kind, resampling=rs, policy=policy, counter=counter)
+        if cache is not None:
+            cache.put(key, arr)
+        if kind == "reflectance":
+            sc = scaling_for(it, asset)
+            log.debug("%s %s: scale %g offset %g from %s", it.id, key_name, sc.scale, sc.offset, sc.source)
+        return arr
+
+    # scaling problems should surface before any byte is fetched
+    for gi, it, layer in jobs:
+        if layer != "SCL":
+            scaling_for(it, asset_for(it, layer, asset_keys)[1])
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        results = list(pool.map(run, jobs))
+
+    t, h, w = len(groups), grid.height, grid.width
+    data = np.full((t, len(ids), h, w), np.nan, np.float32)
+    scl = np.zeros((t, h, w), np.uint8) if with_scl else None
+    for (gi, it, layer), arr in zip(jobs, results):
+        if layer == "SCL":
+            scl[gi] = np.where(scl[gi] == 0, arr, scl[gi])
+            continue
+        sc = scaling_for(it, asset_for(it, layer, asset_keys)[1])
+        refl = (arr * np.float32(sc.scale) + np.float32(sc.offset)).astype(np.float32)
+        bi = ids.index(layer)
+        cur = data[gi, bi]
+        data[gi, bi] = np.where(np.isnan(cur), refl, cur)
+    times = tuple(g[0].datetime for g in groups.values())
+    item_ids = tuple("+".join(it.id for it in g) for g in groups.values())
+    if cache is not None:
+        log.info("window cache: %d hits, %d misses", cache.hits, cache.misses)
+    return ReflectanceStack(data=data, scl=scl, bands=ids, times=times, item_ids=item_ids, grid=grid)

@@ -1,0 +1,157 @@
+"""Merge task rasters into period mosaics, then vectors, sites, change, tables and the report."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import rasterio
+
+from geo.aoi import Aoi, analysis_grid, reproject_geometry
+from geo.change import site_changes, period_row, summarize
+from geo.claims import compare_claims
+from geo.config import RunParams
+from geo.export import read_raster, write_csv, write_geojson, write_gpkg, write_raster
+from geo.fsutil import write_json
+from geo.grid import GeoGrid
+from geo.report import growth_chart, map_image, write_report
+from geo.sites import group_sites
+from geo.styles import default_styles
+from geo.tasks import region_mask
+from geo.vectorize import polygonize
+
+log = logging.getLogger(__name__)
+
+#: Longest side (px) of the RGB quicklook used for the report map.
+QUICKLOOK_PX = 1200
+
+
+def _paste(dst: np.ndarray, path: Path, grid: GeoGrid, band: int | None = None) -> None:
+    with rasterio.open(path) as src:
+        col = int(round((src.transform.c - grid.transform.c) / grid.transform.a))
+        row = int(round((src.transform.f - grid.transform.f) / grid.transform.e))
+        data = src.read(band) if band else src.read()
+        if data.ndim == 2:
+            dst[row : row + src.height, col : col + src.width] = data
+        else:
+            dst[:, row : row + src.height, col : col + src.width] = data
+
+
+def mosaic_period(out: Path, period: str, grid: GeoGrid) -> dict:
+    """Mosaic one period's task rasters onto the AOI grid and write ``classmap_<period>.tif``.
+
+    Returns stats: ``clear_px``, ``region_px``, ``n_scenes``, and the RGB quicklook (float reflectance).
+    """
+    classes = np.zeros(grid.shape, np.uint8)
+    conf = np.zeros(grid.shape, np.uint8)
+    step = max(1, int(np.ceil(max(grid.shape) / QUICKLOOK_PX)))
+    rgb = np.zeros((3, *grid.shape), np.uint16) if step == 1 else None
+    stats = {"clear_px": 0, "region_px": 0, "n_scenes": 0}
+    for done in sorted((out / "tasks" / period).glob("*/done.json")):
+        d = json.loads(done.read_text())
+        tdir = done.parent
+        _paste(classes, tdir / "classes.tif", grid, 1)
+        _paste(conf, tdir / "confidence.tif", grid, 1)
+        if rgb is not None:
+            with rasterio.open(tdir / "composite.tif") as src:
+                descr = list(src.descriptions)
+                idx = [descr.index(b) + 1 for b in ("B04", "B03", "B02")]
+                part = src.read(idx)
+                col = int(round((src.transform.c - grid.transform.c) / grid.transform.a))
+                row = int(round((src.transform.f - grid.transform.f) / grid.transform.e))
+                rgb[:, row : row + src.height, col : col + src.width] = part
+        stats["clear_px"] += d["clear_px"]
+        stats["region_px"] += d["region_px"]
+        stats["n_scenes"] = max(stats["n_scenes"], d["n_scenes"])
+    write_raster(classes, grid, out / f"classmap_{period}.tif", nodata=None)
+    write_raster(conf, grid, out / f"confidence_{period}.tif", descriptions=("confidence_pct",))
+    stats["rgb"] = None if rgb is None else rgb.astype(np.float32) / 10000.0
+    return stats
+
+
+def vectorize_period(out: Path, period: str, params: RunParams) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, GeoGrid]:
+    """Footprints and sites of a period from its class map (and confidence) in the run folder."""
+    classes, grid = read_raster(out / f"classmap_{period}.tif")
+    conf_path = out / f"confidence_{period}.tif"
+    conf = read_raster(conf_path)[0].astype(np.float32) / 100.0 if conf_path.exists() else None
+    fp = polygonize(classes, grid, confidence=conf, min_area_m2=params.detect.min_area_m2)
+    sites, membership = group_sites(fp, params.sites)
+    fp["site_id"] = membership
+    fp["period"] = period
+    sites["period"] = period
+    return fp, sites, grid
+
+
+def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], params: RunParams,
+                             coverage: dict[str, dict], rgb_last: np.ndarray | None = None,
+                             grid: GeoGrid | None = None, notes: list[str] | None = None) -> dict[str, Path]:
+    """From ``classmap_<period>.tif`` files and per-period coverage, write every vector, table and report output.
+
+    ``coverage[period]`` holds ``clear_fraction`` (0–1) and ``n_scenes``.
+    """
+    layers: dict[str, gpd.GeoDataFrame] = {}
+    rows, prev_sites, changes = [], None, []
+    last_fp = None
+    for p in periods:
+        if not (out / f"classmap_{p}.tif").exists():
+            rows.append({"period": p, "footprint_area_m2": 0.0, "pond_area_m2": 0.0, "cleared_area_m2": 0.0,
+                         "site_count": 0, "site_extent_m2": 0.0, "pond_count": 0, "clear_fraction": 0.0, "n_scenes": 0})
+            continue
+        fp, sites, g = vectorize_period(out, p, params)
+        grid = grid or g
+        cov = coverage.get(p, {})
+        rows.append(period_row(p, fp, sites, clear_fraction=cov.get("clear_fraction", 0.0), n_scenes=cov.get("n_scenes", 0)))
+        write_geojson(fp, out / f"footprints_{p}.geojson")
+        layers[f"footprints_{p}"] = fp
+        layers[f"sites_{p}"] = sites
+        if prev_sites is not None:
+            changes.append(site_changes(prev_sites[1], sites, period_from=prev_sites[0], period_to=p, config=params.change))
+        prev_sites = (p, sites)
+        last_fp = (p, fp)
+    summary = summarize(rows, params.change)
+    if changes:
+        change = pd.concat(changes, ignore_index=True)
+        change = gpd.GeoDataFrame(change, geometry="geometry", crs=changes[0].crs)
+        write_geojson(change, out / "change.geojson")
+        layers["change"] = change
+    if layers:
+        write_gpkg(layers, out / "footprints.gpkg", styles=default_styles(list(layers)))
+    csv = write_csv(summary, out / "summary.csv")
+    claims = compare_claims(summary)
+    write_csv(claims, out / "claims.csv")
+    images = {"Growth chart": growth_chart(summary, out / "growth.png")}
+    if rgb_last is not None and grid is not None and last_fp is not None:
+        images[f"Map {last_fp[0]}"] = map_image(rgb_last, grid, last_fp[1], out / "map.png",
+                                                  title=f"{aoi_name}: footprints {last_fp[0]} over the composite")
+    notes = (notes or []) + [
+        "Site = cluster of footprint polygons within "
+        f"{params.sites.link_distance_m:.0f} m holding at least {params.sites.min_ponds} leaching pond(s).",
+        f"Detection method: {params.detect.method}; polygons under {params.detect.min_area_m2:.0f} m² dropped.",
+        "Claims are matched to the dry season that ends in the claim's year (e.g. 2021 → 2020-21).",
+    ]
+    md, html = write_report(out, title=f"minewatch report: {aoi_name}", summary=summary, claims=claims,
+                            images=images, notes=notes)
+    return {"summary_csv": csv, "report_md": md, "report_html": html}
+
+
+def build_outputs(out: Path, aoi: Aoi, req, items_by_period: dict[str, list[dict]]) -> dict[str, Path]:
+    """Mosaic every period, then write vectors, tables and the report."""
+    grid = analysis_grid(aoi, resolution=req.params.resolution_m)
+    region = region_mask(reproject_geometry(aoi.geometry, 4326, grid.crs).wkt, grid)
+    coverage, rgb_last = {}, None
+    labels = [p.label for p in req.periods]
+    for p in labels:
+        if not (out / "tasks" / p).exists():
+            log.warning("period %s has no scenes; it is reported as low confidence", p)
+            continue
+        st = mosaic_period(out, p, grid)
+        coverage[p] = {"clear_fraction": st["clear_px"] / max(1, int(region.sum())),
+                       "n_scenes": len(items_by_period.get(p, []))}
+        if st["rgb"] is not None:
+            rgb_last = st["rgb"]
+    write_json(out / "coverage.json", coverage)
+    return write_vectors_and_report(out, aoi.name, labels, req.params, coverage, rgb_last, grid)

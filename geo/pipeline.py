@@ -1,0 +1,189 @@
+"""Run the whole job: AOI → scenes → per-(period, tile) tasks → merged outputs, resumable.
+
+Layout of a run folder::
+
+    manifest.json            inputs, scene ids, versions, parameters, task status
+    tasks/<period>/<tile>/   per-task rasters + done.json (written last)
+    classmap_<period>.tif    merged class map (0 background, 1 cleared land, 2 pond)
+    footprints_<period>.geojson, footprints.gpkg, sites, change.geojson, summary.csv, report.md/html
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pyproj import Transformer
+from rasterio.crs import CRS
+from shapely.geometry import box
+
+from geo import __version__
+from geo.aoi import Aoi, analysis_grid, read_aoi, reproject_geometry, split_tiles
+from geo.config import RunParams
+from geo.errors import NoDataError, OutputError
+from geo.executor import Progress, run_tasks
+from geo.fsutil import write_json
+from geo.periods import Period
+from geo.tasks import TaskSpec, is_done, run_task
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What to run.
+
+    Attributes:
+        aoi_path: AOI GeoJSON (EPSG:4326 polygons).
+        periods: analysis periods, oldest first.
+        out_dir: run folder (created; reruns resume in it).
+        params: run parameters.
+        executor: ``"dask"`` (default) or ``"sync"``.
+        workers: Dask LocalCluster workers (default: one per core).
+        scheduler: existing Dask scheduler address.
+        cache_dir: cache of fetched windows (default ``<out_dir>/cache``).
+    """
+
+    aoi_path: Path
+    periods: tuple[Period, ...]
+    out_dir: Path
+    params: RunParams = field(default_factory=RunParams)
+    executor: str = "dask"
+    workers: int | None = None
+    scheduler: str | None = None
+    cache_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    out_dir: Path
+    summary_csv: Path
+    report_md: Path
+    report_html: Path
+    manifest: Path
+    tasks_run: int
+    tasks_skipped: int
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def check_run_dir(out_dir: Path, aoi_hash: str) -> dict | None:
+    """Refuse a run folder that holds another AOI's run; return the old manifest (or None)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"--out {out_dir} is a file; give a folder path")
+    man = out_dir / "manifest.json"
+    if not man.exists():
+        return None
+    try:
+        old = json.loads(man.read_text())
+    except (OSError, ValueError):
+        return None
+    if old.get("inputs", {}).get("aoi_sha256") not in (None, aoi_hash):
+        raise OutputError(
+            f"{out_dir} holds a run of a different AOI ({old['inputs'].get('aoi_path')}); "
+            "choose another --out folder or delete that one"
+        )
+    return old
+
+
+def _versions() -> dict:
+    import numpy
+    import rasterio
+    import shapely
+    out = {"minewatch": __version__, "python": platform.python_version(), "numpy": numpy.__version__,
+           "rasterio": rasterio.__version__, "gdal": rasterio.__gdal_version__, "shapely": shapely.__version__}
+    try:
+        import torch
+        out["torch"] = torch.__version__
+    except ImportError:  # torch is a dependency, but the rules path does not need it
+        pass
+    return out
+
+
+def _item_touches(item: dict, tile_bbox_ll: tuple[float, float, float, float]) -> bool:
+    b = item.get("bbox")
+    if not b:
+        return True
+    return not (b[2] < tile_bbox_ll[0] or b[0] > tile_bbox_ll[2] or b[3] < tile_bbox_ll[1] or b[1] > tile_bbox_ll[3])
+
+
+def plan_tasks(aoi: Aoi, req: RunRequest, items_by_period: dict[str, list[dict]]) -> list[TaskSpec]:
+    """One task per (period, tile) whose tile has scenes."""
+    grid = analysis_grid(aoi, resolution=req.params.resolution_m)
+    aoi_utm = reproject_geometry(aoi.geometry, CRS.from_epsg(4326), grid.crs)
+    to_ll = Transformer.from_crs(grid.crs, 4326, always_xy=True)
+    specs = []
+    cache = str(req.cache_dir or (req.out_dir / "cache"))
+    for tile in split_tiles(grid, tile_px=req.params.tile_px):
+        if not box(*tile.grid.bounds).intersects(aoi_utm):
+            continue
+        bbox_ll = to_ll.transform_bounds(*tile.grid.bounds)
+        for p in req.periods:
+            items = tuple(i for i in items_by_period.get(p.label, []) if _item_touches(i, bbox_ll))
+            if not items:
+                continue
+            specs.append(TaskSpec(p.label, tile.id, tile.grid.to_dict(), items, aoi_utm.wkt,
+                                  str(req.out_dir / "tasks" / p.label / tile.id), req.params, cache))
+    return specs
+
+
+def search_all(aoi: Aoi, req: RunRequest) -> dict[str, list[dict]]:
+    """Scenes per period (as item dicts)."""
+    from geo.stac import search
+
+    found = {}
+    for p in req.periods:
+        items = search(aoi, p, provider=req.params.search.provider, max_cloud=req.params.search.max_cloud)
+        log.info("period %s: %d scenes", p.label, len(items))
+        found[p.label] = [i.to_dict(transform_hrefs=False) for i in items]
+    if not any(found.values()):
+        raise NoDataError(
+            f"no Sentinel-2 scenes found for {aoi.name} in {req.periods[0].label}…{req.periods[-1].label} "
+            f"under {req.params.search.max_cloud:.0f}% cloud; raise --max-cloud or check the provider/AOI"
+        )
+    return found
+
+
+def run(req: RunRequest, *, progress: Progress | None = None) -> RunResult:
+    """Run (or resume) the job described by ``req``; returns where the outputs are."""
+    from geo.outputs import build_outputs
+
+    started = dt.datetime.now(dt.timezone.utc)
+    aoi = read_aoi(req.aoi_path)
+    aoi_hash = _sha256(Path(req.aoi_path))
+    out = Path(req.out_dir)
+    check_run_dir(out, aoi_hash)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create run folder {out} ({exc.strerror}); choose a writable --out") from None
+    manifest = {
+        "tool": "minewatch", "status": "running", "started": started.isoformat(),
+        "inputs": {"aoi_path": str(req.aoi_path), "aoi_sha256": aoi_hash, "aoi_name": aoi.name,
+                   "aoi_area_km2": round(aoi.area_km2(), 3), "periods": [p.label for p in req.periods],
+                   "period_dates": {p.label: [p.start.isoformat(), p.end.isoformat()] for p in req.periods}},
+        "parameters": req.params.to_dict(), "versions": _versions(),
+    }
+    write_json(out / "manifest.json", manifest)
+    items_by_period = search_all(aoi, req)
+    manifest["scenes"] = {k: sorted(i["id"] for i in v) for k, v in items_by_period.items()}
+    specs = plan_tasks(aoi, req, items_by_period)
+    todo = [s for s in specs if not is_done(s)]
+    log.info("%d tasks: %d to run, %d already done", len(specs), len(todo), len(specs) - len(todo))
+    manifest["tasks"] = {"total": len(specs), "run": len(todo), "skipped": len(specs) - len(todo)}
+    write_json(out / "manifest.json", manifest)
+    run_tasks(run_task, todo, executor=req.executor, workers=req.workers, scheduler=req.scheduler, progress=progress)
+    paths = build_outputs(out, aoi, req, items_by_period)
+    manifest["status"] = "complete"
+    manifest["finished"] = dt.datetime.now(dt.timezone.utc).isoformat()
+    manifest["outputs"] = sorted(str(p.relative_to(out)) for p in out.iterdir() if p.is_file() and p.name != "manifest.json")
+    write_json(out / "manifest.json", manifest)
+    return RunResult(out, paths["summary_csv"], paths["report_md"], paths["report_html"], out / "manifest.json",
+                     len(todo), len(specs) - len(todo))

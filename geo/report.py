@@ -1,0 +1,140 @@
+"""The run report: Markdown and a self-contained offline HTML page, with charts and a map image."""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+import geopandas as gpd
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from geo.fsutil import atomic_path, write_text  # noqa: E402
+from geo.grid import GeoGrid  # noqa: E402
+
+_FMT = {
+    "footprint_area_m2": lambda v: f"{v / 1e6:.3f}", "pond_area_m2": lambda v: f"{v / 1e6:.3f}",
+    "cleared_area_m2": lambda v: f"{v / 1e6:.3f}", "site_extent_m2": lambda v: f"{v / 1e6:.3f}",
+    "clear_fraction": lambda v: f"{v:.2f}",
+}
+_SHOW = [("period", "Period"), ("footprint_area_m2", "Footprint km²"), ("pond_area_m2", "Ponds km²"),
+         ("cleared_area_m2", "Cleared km²"), ("site_count", "Sites"), ("site_extent_m2", "Site extent km²"),
+         ("clear_fraction", "Clear fraction"), ("footprint_growth_pct", "Footprint growth %"),
+         ("site_count_growth_pct", "Site growth %"), ("trend", "Trend")]
+
+
+def _fmt(col: str, v) -> str:
+    if isinstance(v, (float, np.floating)):
+        if not np.isfinite(v):
+            return "–"
+        return _FMT[col](v) if col in _FMT else f"{v:+.1f}" if col.endswith("_pct") else f"{v:.3g}"
+    return str(v)
+
+
+def growth_chart(summary: pd.DataFrame, path: str | Path) -> Path:
+    """Bar chart of footprint area (ponds + cleared, km²) with the site count on a second axis."""
+    path = Path(path)
+    fig, ax = plt.subplots(figsize=(8, 4), dpi=110)
+    x = np.arange(len(summary))
+    cleared = summary["cleared_area_m2"].to_numpy() / 1e6
+    ponds = summary["pond_area_m2"].to_numpy() / 1e6
+    low = summary["low_confidence"].to_numpy(dtype=bool)
+    ax.bar(x, cleared, color="#e6782a", label="cleared land")
+    ax.bar(x, ponds, bottom=cleared, color="#00b4c8", label="leaching ponds")
+    for i in np.flatnonzero(low):
+        ax.bar(x[i], cleared[i] + ponds[i], fill=False, hatch="//", edgecolor="grey", label="low clear coverage" if i == np.flatnonzero(low)[0] else None)
+    ax.set_xticks(x, summary["period"])
+    ax.set_ylabel("footprint area (km²)")
+    ax.set_xlabel("dry season")
+    ax2 = ax.twinx()
+    ax2.plot(x, summary["site_count"], "k-o", label="mining sites")
+    ax2.set_ylabel("site count")
+    ax2.set_ylim(0, max(1, summary["site_count"].max()) * 1.25)
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, loc="upper left", fontsize=8)
+    ax.set_title("Mining footprint and site count per dry season")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return path
+
+
+def map_image(rgb: np.ndarray, grid: GeoGrid, footprints: gpd.GeoDataFrame, path: str | Path, *, title: str = "") -> Path:
+    """Footprint polygons over a true-colour composite. ``rgb``: float ``(3, y, x)`` reflectance (B04, B03, B02)."""
+    path = Path(path)
+    img = np.nan_to_num(np.moveaxis(rgb, 0, -1), nan=0.0)
+    img = np.clip(img / max(1e-6, float(np.nanpercentile(img, 99))), 0, 1) ** 0.8
+    left, bottom, right, top = grid.bounds
+    fig, ax = plt.subplots(figsize=(7, 7 * grid.height / max(grid.width, 1)), dpi=110)
+    ax.imshow(img, extent=(left, right, bottom, top))
+    fp = footprints.to_crs(grid.crs) if len(footprints) else footprints
+    if len(fp):
+        fp[fp["class"] == 1].boundary.plot(ax=ax, color="#ff8c00", linewidth=0.7)
+        fp[fp["class"] == 2].plot(ax=ax, color="#00e5ff", edgecolor="#003c50", linewidth=0.3)
+    ax.set_title(title or "Footprints over the composite")
+    ax.set_xlabel(f"easting (m, {grid.crs.to_string()})")
+    ax.set_ylabel("northing (m)")
+    ax.ticklabel_format(style="plain", useOffset=False)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return path
+
+
+def _md_table(df: pd.DataFrame, cols: list[tuple[str, str]]) -> str:
+    cols = [(c, n) for c, n in cols if c in df.columns]
+    lines = ["| " + " | ".join(n for _, n in cols) + " |", "|" + "---|" * len(cols)]
+    for _, r in df.iterrows():
+        lines.append("| " + " | ".join(_fmt(c, r[c]) for c, _ in cols) + " |")
+    return "\n".join(lines)
+
+
+def _html_table(df: pd.DataFrame, cols: list[tuple[str, str]]) -> str:
+    cols = [(c, n) for c, n in cols if c in df.columns]
+    head = "".join(f"<th>{html.escape(n)}</th>" for _, n in cols)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(c, r[c]))}</td>" for c, _ in cols) + "</tr>" for _, r in df.iterrows())
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+_CLAIM_COLS = [("source", "Source"), ("definition", "Definition"), ("claim", "Claim"), ("claim_period", "Claim period"),
+               ("claimed_growth_pct", "Claimed %"), ("matched_periods", "Measured periods"),
+               ("measured_growth_pct", "Measured %"), ("difference_pp", "Difference (pp)"), ("verdict", "Verdict")]
+
+
+def write_report(run_dir: str | Path, *, title: str, summary: pd.DataFrame, claims: pd.DataFrame,
+                 images: dict[str, Path], notes: list[str]) -> tuple[Path, Path]:
+    """Write ``report.md`` and a self-contained ``report.html`` (images inlined) into ``run_dir``."""
+    run_dir = Path(run_dir)
+    last = summary.iloc[-1] if len(summary) else None
+    headline = (f"Footprint {summary.iloc[0]['period']} → {last['period']}: {_fmt('footprint_growth_pct', last['footprint_growth_pct'])} %; "
+                f"sites {int(summary.iloc[0]['site_count'])} → {int(last['site_count'])} "
+                f"({_fmt('site_count_growth_pct', last['site_count_growth_pct'])} %)") if last is not None else "No periods."
+    md = [f"# {title}", "", f"**{headline}**", "", "## Per period", "", _md_table(summary, _SHOW), "",
+          "Areas are computed in the tile's UTM zone. A period whose clear fraction is below the threshold is flagged "
+          "low confidence; its decreases are reported as uncertain, not as shrinkage.", "",
+          "## Published claims against this measurement", "", _md_table(claims, _CLAIM_COLS), ""]
+    for name, p in images.items():
+        md += [f"## {name}", "", f"![{name}]({Path(p).name})", ""]
+    md += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+    md_path = run_dir / "report.md"
+    write_text(md_path, "\n".join(md))
+    figs = "".join(
+        f"<figure><img alt=\"{html.escape(name)}\" src=\"data:image/png;base64,{base64.b64encode(Path(p).read_bytes()).decode()}\">"
+        f"<figcaption>{html.escape(name)}</figcaption></figure>" for name, p in images.items())
+    page = f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #bbb;padding:3px 8px;font-size:13px;text-align:right}}th{{background:#eee}}
+figure img{{max-width:100%}}</style></head><body><h1>{html.escape(title)}</h1><p><strong>{html.escape(headline)}</strong></p>
+<h2>Per period</h2>{_html_table(summary, _SHOW)}<h2>Published claims against this measurement</h2>{_html_table(claims, _CLAIM_COLS)}
+<h2>Charts and map</h2>{figs}<h2>Notes</h2><ul>{''.join(f'<li>{html.escape(n)}</li>' for n in notes)}</ul></body></html>"""
+    html_path = run_dir / "report.html"
+    write_text(html_path, page)
+    return md_path, html_path

@@ -1,0 +1,323 @@
+"""Search Sentinel-2 L2A scenes: STAC APIs through pystac-client, or a local ItemCollection JSON.
+
+Providers (see :mod:`geo.providers`): Earth Search v1 (default), Planetary Computer (asset hrefs
+signed with a SAS token), any STAC API URL, or a local ``ItemCollection`` file (the demo's
+``catalog/items.json``), which is searched client-side with the same rules.
+
+The cloud-cover filter runs server-side when the API's conformance lists the ``query`` or
+``filter`` extension, and always client-side as well (so an API that ignores it changes nothing).
+Duplicates are dropped: the same tile and datatake reprocessed under a newer baseline (the newest
+processing is kept), and the same datatake seen in overlapping MGRS tiles (tiles are kept only while
+they add AOI coverage).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from pathlib import Path
+
+import pystac
+import requests
+import shapely
+from pystac_client import Client
+from pystac_client.conformance import ConformanceClasses
+from pystac_client.exceptions import APIError
+from pystac_client.stac_api_io import StacApiIO
+from shapely.geometry import box, shape
+
+from geo.aoi import Aoi
+from geo.errors import StacError
+from geo.periods import Period
+from geo.providers import PROVIDERS, Provider, resolve_provider, sign_item
+from geo.remote import RETRY_STATUSES, RetryPolicy, TransientHTTPError, parse_retry_after, redact
+
+log = logging.getLogger(__name__)
+
+__all__ = ["PROVIDERS", "Provider", "search", "scene_rows", "datatake_key", "dedup_items"]
+
+
+class _RetryingStacIO(StacApiIO):
+    """pystac-client I/O whose every request retries 5xx/429 (Retry-After), timeouts, drops and truncation."""
+
+    def __init__(self, policy: RetryPolicy):
+        super().__init__(timeout=policy.timeout_s, max_retries=None)
+        self.policy = policy
+
+    def request(self, href, method=None, headers=None, parameters=None) -> str:  # noqa: D401
+        import time
+
+        from requests import Request
+
+        method = (method or "GET").upper()
+        last = "no try made"
+        for attempt in range(1, self.policy.attempts + 1):
+            if method in ("POST", "PUT", "PATCH"):
+                req = Request(method=method, url=href, headers=headers, json=parameters)
+            else:
+                req = Request(method=method, url=href, headers=headers, params=dict(parameters or {}))
+            prepped = self.session.prepare_request(req)
+            retry_after = None
+            try:
+                resp = self.session.send(prepped, timeout=self.timeout)
+                body = resp.content
+                if resp.status_code in RETRY_STATUSES:
+                    raise TransientHTTPError(f"HTTP {resp.status_code}",
+                                             parse_retry_after(resp.headers.get("Retry-After")))
+                if not 200 <= resp.status_code < 300:
+                    raise APIError.from_response(resp)
+                text = body.decode("utf-8")
+                if "json" in resp.headers.get("Content-Type", "json"):
+                    json.loads(text)  # a truncated body without Content-Length shows up here
+                return text
+            except TransientHTTPError as exc:
+                last, retry_after = str(exc), exc.retry_after
+            except (requests.exceptions.RequestException, ValueError) as exc:
+                last = exc.__class__.__name__
+            if attempt < self.policy.attempts:
+                wait = self.policy.delay(attempt, retry_after)
+                log.info("STAC %s %s failed (%s); retry %d/%d in %.1f s", method, redact(href), last,
+                         attempt, self.policy.attempts - 1, wait)
+                time.sleep(wait)
+        raise StacError(
+            f"STAC API {redact(href)} failed after {self.policy.attempts} tries (last: {last}); "
+            "check the URL and your network, or rerun later"
+        )
+
+
+def search(
+    aoi: Aoi,
+    period: Period,
+    *,
+    provider: str | Provider = "earth-search",
+    max_cloud: float = 80.0,
+    limit: int | None = None,
+    policy: RetryPolicy | None = None,
+) -> list[pystac.Item]:
+    """Sentinel-2 L2A items over ``aoi`` within ``period``, at most ``max_cloud`` % cloud cover.
+
+    Args:
+        aoi: area of interest (EPSG:4326 geometry).
+        period: inclusive date range.
+        provider: ``"earth-search"``, ``"planetary-computer"``, an http(s) STAC API URL, a local
+            ItemCollection JSON path, or a :class:`Provider`.
+        max_cloud: largest ``eo:cloud_cover`` kept, percent.
+        limit: keep at most this many items (the least cloudy), after de-duplication.
+        policy: retry/timeout policy (default: the provider's).
+
+    Returns:
+        Items sorted by acquisition time; Planetary Computer asset hrefs come back signed.
+
+    Raises:
+        StacError: the API cannot be reached or answers nonsense; the local file is unreadable.
+    """
+    if not 0 <= max_cloud <= 100:
+        raise StacError(f"max_cloud must be a percentage 0–100, got {max_cloud}")
+    prov = resolve_provider(provider)
+    policy = policy or prov.policy
+    if prov.local_path is not None:
+        raw = _search_local(prov.local_path, aoi, period)
+    else:
+        raw = _search_api(prov, aoi, period, max_cloud, policy)
+    kept = [it for it in raw if _matches(it, aoi, period, max_cloud)]
+    items = dedup_items(kept, aoi)
+    if limit is not None:
+        items = sorted(items, key=lambda it: (_cloud(it), it.datetime))[: max(0, limit)]
+    items.sort(key=lambda it: (it.datetime, it.id))
+    if prov.signer:
+        items = [sign_item(it, prov, policy) for it in items]
+    log.info("%s: %d items found, %d after filters, %d after de-duplication", prov.name, len(raw),
+             len(kept), len(items))
+    return items
+
+
+# -- back-ends ---------------------------------------------------------------------------------
+
+def _search_local(path: Path, aoi: Aoi, period: Period) -> list[pystac.Item]:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StacError(f"item file {path} does not exist; run 'minewatch demo' or pass a STAC API URL") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise StacError(f"item file {path} is not readable JSON ({exc}); regenerate it") from None
+    feats = doc.get("features") if isinstance(doc, dict) and doc.get("type") == "FeatureCollection" else None
+    if feats is None:
+        raise StacError(f"item file {path} is not a STAC ItemCollection (a FeatureCollection of items)")
+    items = []
+    for f in feats:
+        try:
+            items.append(pystac.Item.from_dict(f, preserve_dict=False))
+        except (KeyError, ValueError, TypeError) as exc:
+            raise StacError(f"item file {path}: feature {f.get('id', '?')!r} is no valid STAC item ({exc})") from None
+    # relative hrefs resolve against the file's folder
+    for it in items:
+        for a in it.assets.values():
+            if "://" not in a.href and not Path(a.href).is_absolute():
+                a.href = str((path.parent / a.href).resolve())
+    return items
+
+
+def _search_api(prov: Provider, aoi: Aoi, period: Period, max_cloud: float,
+                policy: RetryPolicy) -> list[pystac.Item]:
+    io = _RetryingStacIO(policy)
+    try:
+        client = Client.open(prov.url, stac_io=io)
+    except APIError as exc:
+        raise StacError(f"STAC API {redact(prov.url)} refused to open ({str(exc)[:200]}); check the URL") from None
+    except (requests.exceptions.RequestException, pystac.STACError, ValueError) as exc:
+        raise StacError(f"STAC API {redact(prov.url)} did not answer with a STAC catalog ({exc}); check the URL") from None
+    kw: dict = {}
+    if client.conforms_to(ConformanceClasses.FILTER):
+        kw = {"filter": {"op": "<=", "args": [{"property": "eo:cloud_cover"}, max_cloud]},
+              "filter_lang": "cql2-json"}
+        how = "server-side (filter)"
+    elif client.conforms_to(ConformanceClasses.QUERY):
+        kw = {"query": {"eo:cloud_cover": {"lte": max_cloud}}}
+        how = "server-side (query)"
+    else:
+        how = "client-side (API lists neither query nor filter)"
+    log.info("searching %s collection %s; cloud filter %s", redact(prov.url), prov.collection, how)
+    try:
+        s = client.search(collections=[prov.collection], intersects=aoi.geometry.__geo_interface__,
+                          datetime=period.interval, limit=prov.page_size, **kw)
+        return list(s.items())  # follows 'next' links page by page
+    except APIError as exc:
+        raise StacError(f"STAC API {redact(prov.url)} rejected the search ({str(exc)[:300]}); "
+                        f"does it serve collection {prov.collection!r}?") from None
+
+
+# -- filters and de-duplication ----------------------------------------------------------------
+
+def _cloud(item: pystac.Item) -> float:
+    c = item.properties.get("eo:cloud_cover")
+    return float(c) if isinstance(c, (int, float)) else 0.0
+
+
+def _footprint(item: pystac.Item):
+    if item.geometry:
+        return shape(item.geometry)
+    if item.bbox:
+        return box(*item.bbox)
+    return None
+
+
+def _matches(item: pystac.Item, aoi: Aoi, period: Period, max_cloud: float) -> bool:
+    when = item.datetime or _parse(item.properties.get("start_datetime"))
+    if when is None or not period.contains(when.astimezone(dt.timezone.utc) if when.tzinfo else when):
+        return False
+    fp = _footprint(item)
+    if fp is None or not fp.intersects(aoi.geometry):
+        return False
+    cc = item.properties.get("eo:cloud_cover")
+    if cc is None:
+        log.debug("item %s has no eo:cloud_cover; kept", item.id)
+        return True
+    return float(cc) <= max_cloud
+
+
+def _parse(value) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def baseline(item: pystac.Item) -> str | None:
+    """The processing baseline ``"NN.NN"`` from ``s2:processing_baseline`` (or ``processing:version``)."""
+    b = item.properties.get("s2:processing_baseline") or item.properties.get("processing:version")
+    return str(b) if b is not None else None
+
+
+def mgrs_tile(item: pystac.Item) -> str:
+    p = item.properties
+    if p.get("s2:mgrs_tile"):
+        return str(p["s2:mgrs_tile"])
+    if p.get("mgrs:utm_zone") and p.get("mgrs:latitude_band") and p.get("mgrs:grid_square"):
+        return f"{int(p['mgrs:utm_zone']):02d}{p['mgrs:latitude_band']}{p['mgrs:grid_square']}"
+    return "?"
+
+
+def datatake_key(item: pystac.Item) -> tuple:
+    """Identity of one satellite pass: (platform, UTC date, relative orbit).
+
+    A Sentinel-2 satellite passes a place at most once a day, so this groups the same datatake
+    across overlapping MGRS tiles (whose per-tile sensing times differ by seconds) and across
+    reprocessings (whose ids and baselines differ).
+    """
+    p = item.properties
+    when = item.datetime or _parse(p.get("start_datetime"))
+    day = when.astimezone(dt.timezone.utc).date() if when and when.tzinfo else (when.date() if when else None)
+    orbit = p.get("sat:relative_orbit") or p.get("s2:relative_orbit")
+    return (str(p.get("platform", "")).lower(), day, orbit)
+
+
+def _newness(item: pystac.Item) -> tuple:
+    p = item.properties
+    b = baseline(item) or "00.00"
+    stamp = p.get("s2:generation_time") or p.get("updated") or p.get("created") or ""
+    return (tuple(int(x) for x in b.split(".") if x.isdigit()), str(stamp), item.id)
+
+
+def dedup_items(items: list[pystac.Item], aoi: Aoi | None = None) -> list[pystac.Item]:
+    """Drop duplicate scenes.
+
+    1. Same datatake and same MGRS tile (a reprocessing): keep the newest (highest baseline, then
+       latest generation/updated time).
+    2. Same datatake in overlapping tiles: keep the tile covering most of the AOI, then others only
+       while they add AOI coverage. Without an AOI, one tile per datatake is kept.
+    """
+    by_tile: dict[tuple, pystac.Item] = {}
+    for it in items:
+        k = (datatake_key(it), mgrs_tile(it))
+        if k not in by_tile or _newness(it) > _newness(by_tile[k]):
+            if k in by_tile:
+                log.debug("dropping %s: reprocessed as %s", by_tile[k].id, it.id)
+            by_tile[k] = it
+        else:
+            log.debug("dropping %s: reprocessed as %s", it.id, by_tile[k].id)
+    by_take: dict[tuple, list[pystac.Item]] = {}
+    for (take, _tile), it in by_tile.items():
+        by_take.setdefault(take, []).append(it)
+    out: list[pystac.Item] = []
+    for group in by_take.values():
+        if len(group) == 1 or aoi is None:
+            out.append(max(group, key=lambda it: (_cover(it, aoi), it.id)) if aoi else group[0])
+            continue
+        group.sort(key=lambda it: (-_cover(it, aoi), it.id))
+        covered = shapely.Polygon()
+        for i, it in enumerate(group):
+            fp = _footprint(it)
+            gain = fp.intersection(aoi.geometry).difference(covered).area if fp is not None else 0.0
+            if i == 0 or gain > 1e-6 * aoi.geometry.area:
+                out.append(it)
+                covered = covered.union(fp.intersection(aoi.geometry))
+            else:
+                log.debug("dropping %s: same datatake as a tile that already covers the AOI", it.id)
+            if covered.area >= aoi.geometry.area * (1 - 1e-9):
+                break
+    return out
+
+
+def _cover(item: pystac.Item, aoi: Aoi | None) -> float:
+    fp = _footprint(item)
+    if aoi is None or fp is None:
+        return 0.0
+    return fp.intersection(aoi.geometry).area
+
+
+def scene_rows(items: list[pystac.Item]) -> list[dict]:
+    """One row per item for tables: id, date, cloud %, baseline, tile, platform."""
+    return [
+        {
+            "id": it.id,
+            "date": it.datetime.strftime("%Y-%m-%d %H:%M") if it.datetime else "",
+            "cloud_pct": round(_cloud(it), 1),
+            "baseline": baseline(it) or "",
+            "tile": mgrs_tile(it),
+            "platform": it.properties.get("platform", ""),
+        }
+        for it in items
+    ]

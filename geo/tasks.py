@@ -1,0 +1,129 @@
+"""One pure, independent, resumable unit of work: a (period, tile) pair.
+
+A task loads the tile (plus a halo of context) from its STAC items, masks clouds, composites,
+detects, and writes its rasters atomically into ``tasks/<period>/<tile>/``; ``done.json`` is written
+last, so a task folder without it is unfinished and is redone on the next run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pystac
+import rasterio.features
+from affine import Affine
+from shapely import wkt
+
+from geo.cloud import scl_clear_mask, valid_data_mask
+from geo.composite import median_composite
+from geo.config import RunParams
+from geo.export import write_raster
+from geo.fsutil import write_json
+from geo.grid import GeoGrid
+from geo.stack import Composite
+
+log = logging.getLogger(__name__)
+
+#: Composite bands stored per task (reflectance × 10000 as uint16, 0 = no data).
+STORED_BANDS = ("B02", "B03", "B04", "B08", "B11", "B12")
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Everything a worker needs, in plain picklable values.
+
+    Attributes:
+        period: period label.
+        tile_id: tile id (file-name safe).
+        grid: tile grid (without halo).
+        items: STAC item dicts of the period that touch the AOI.
+        aoi_wkt: AOI polygon in the grid's CRS (WKT).
+        out_dir: task folder.
+        params: run parameters.
+        cache_dir: where fetched windows are cached.
+    """
+
+    period: str
+    tile_id: str
+    grid: dict
+    items: tuple[dict, ...]
+    aoi_wkt: str
+    out_dir: str
+    params: RunParams
+    cache_dir: str | None
+
+    @property
+    def key(self) -> str:
+        ids = sorted(i["id"] for i in self.items)
+        return f"{self.params.task_hash()}:{json.dumps(self.grid, sort_keys=True)}:{','.join(ids)}"
+
+
+def is_done(spec: TaskSpec) -> bool:
+    """True when the task folder holds a complete result made with the same inputs and parameters."""
+    done = Path(spec.out_dir) / "done.json"
+    try:
+        return json.loads(done.read_text())["key"] == spec.key
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def _pad(grid: GeoGrid, halo: int) -> GeoGrid:
+    t = grid.transform @ Affine.translation(-halo, -halo)
+    return GeoGrid(grid.crs, t, grid.width + 2 * halo, grid.height + 2 * halo)
+
+
+def region_mask(aoi_wkt: str, grid: GeoGrid) -> np.ndarray:
+    """Bool ``(y, x)``: True for pixels whose centre lies inside the AOI polygon (in ``grid.crs``)."""
+    geom = wkt.loads(aoi_wkt)
+    return rasterio.features.geometry_mask([geom], out_shape=grid.shape, transform=grid.transform, invert=True)
+
+
+def composite_for(spec: TaskSpec, load_grid: GeoGrid) -> tuple[Composite, int]:
+    """Load, mask and composite the task's items on ``load_grid``; returns the composite and scene count."""
+    from geo.load import load_stack  # network/disk edge
+
+    items = [pystac.Item.from_dict(d) for d in spec.items]
+    stack = load_stack(items, load_grid, bands=STORED_BANDS,
+                       cache_dir=Path(spec.cache_dir) if spec.cache_dir else None)
+    if stack.scl is not None:
+        clear = scl_clear_mask(stack.scl, spec.params.cloud) & valid_data_mask(stack.data)
+    else:
+        clear = valid_data_mask(stack.data)
+    return median_composite(stack, clear), len(items)
+
+
+def run_task(spec: TaskSpec) -> dict:
+    """Process one task and return its small stats dict (also written to ``done.json``)."""
+    from geo.detect import classify
+
+    out = Path(spec.out_dir)
+    grid = GeoGrid.from_dict(spec.grid)
+    halo = spec.params.detect.halo_px
+    load_grid = _pad(grid, halo)
+    comp, n_scenes = composite_for(spec, load_grid)
+    det = classify(comp, method=spec.params.detect.method)
+    inner = (slice(halo, halo + grid.height), slice(halo, halo + grid.width))
+    region = region_mask(spec.aoi_wkt, grid)
+    classes = np.where(region, det.classes[inner], 0).astype(np.uint8)
+    conf = np.where(region, det.confidence[inner], 0).astype(np.float32)
+    count = comp.clear_count[inner]
+    dn = np.nan_to_num(comp.data[(slice(None), *inner)] * 10000.0, nan=0.0)
+    dn = np.clip(np.round(dn), 1, 65535).astype(np.uint16) * (count > 0)
+    write_raster(classes, grid, out / "classes.tif", nodata=None)
+    write_raster(np.round(conf * 100).astype(np.uint8), grid, out / "confidence.tif", descriptions=("confidence_pct",))
+    write_raster(count.astype(np.uint16), grid, out / "clear_count.tif")
+    write_raster(dn.astype(np.uint16), grid, out / "composite.tif", nodata=0, descriptions=STORED_BANDS)
+    n_region = int(region.sum())
+    stats = {
+        "key": spec.key, "period": spec.period, "tile": spec.tile_id, "n_scenes": n_scenes,
+        "region_px": n_region, "clear_px": int(((count > 0) & region).sum()),
+        "pond_px": int((classes == 2).sum()), "cleared_px": int((classes == 1).sum()),
+    }
+    write_json(out / "done.json", stats)
+    log.info("task %s/%s done: %d scenes, %d pond px, %d cleared px", spec.period, spec.tile_id, n_scenes,
+             stats["pond_px"], stats["cleared_px"])
+    return stats

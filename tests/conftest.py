@@ -1,0 +1,27 @@
+"""Shared fixtures: tiny rasters with a real CRS, and paths to the shared real data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from affine import Affine
+from rasterio.crs import CRS
+
+from geo.grid import GeoGrid
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture
+def utm_grid() -> GeoGrid:
+    """A 40×50 px, 10 m grid in UTM 47N inside the Chipwi–Pangwa belt."""
+    return GeoGrid(CRS.from_epsg(32647), Affine(10, 0, 431000, 0, -10, 2840000), 50, 40)
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.exists():
+        pytest.skip(f"shared data not found at {SHARED_DATA}")
+    return SHARED_DATA
