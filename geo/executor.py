@@ -50,6 +50,10 @@ def run_tasks(fn: Callable[[Any], Any], tasks: Iterable[Any], *, executor: str =
         raise ValueError(f"executor must be 'sync' or 'dask', not {executor!r}")
     from distributed import Client, LocalCluster, as_completed
 
+    for name in list(logging.root.manager.loggerDict):  # distributed configures chatty loggers on import
+        if name.startswith("distributed"):
+            logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
+
     cluster = None
     if scheduler:
         client = Client(scheduler, timeout="20s")

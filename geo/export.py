@@ -44,7 +44,8 @@ def write_gpkg(layers: dict[str, gpd.GeoDataFrame], path: str | Path, *, styles:
         for name, gdf in layers.items():
             if gdf.crs is None:
                 raise CrsError(f"layer {name} has no CRS; set it before writing")
-            gdf.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
+            # GeoPackage 1.2: GDAL < 3.7 (QGIS 3.22 LTR on Debian 12) warns that 1.4 files are only partly supported.
+            gdf.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio", VERSION="1.2")
         if styles:
             write_layer_styles(tmp, {k: v for k, v in styles.items() if k in layers})
     return path

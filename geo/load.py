@@ -24,6 +24,7 @@ import rasterio
 from rasterio.enums import Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOError
 from rasterio.warp import reproject, transform_bounds
+from rasterio.windows import Window
 
 from geo.bands import ANALYSIS_BANDS, band, band_ids
 from geo.cache import WindowCache, cache_key
@@ -34,6 +35,11 @@ from geo.stac import baseline, datatake_key
 from geo.stack import ReflectanceStack
 
 log = logging.getLogger(__name__)
+
+# reproject() onto a bare ndarray warns while it builds its in-memory destination, before the
+# destination transform is attached; the grid's transform is always given, so the warning is noise.
+# (A module-scoped filter: warnings.catch_warnings is not thread-safe.)
+warnings.filterwarnings("ignore", category=NotGeoreferencedWarning, module="rasterio.warp")
 
 #: GDAL settings for reading COGs: no sibling-file probing, no extension guessing.
 GDAL_ENV = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.TIF,.tiff"}
@@ -133,9 +139,15 @@ def read_window(
     how = _check_href(href)
     rf: list[RangeFile] = []
 
+    errors: list[BaseException] = []
+
     def opener(path, mode="rb"):
         if not rf:  # GDAL may open the file more than once; fetch the header only once
-            rf.append(RangeFile(href, policy=policy, counter=counter))
+            try:
+                rf.append(RangeFile(href, policy=policy, counter=counter))
+            except StacError as exc:  # GDAL would swallow it into a generic open error
+                errors.append(exc)
+                raise
         rf[0].seek(0)
         return rf[0]
 
@@ -152,23 +164,52 @@ def read_window(
                 if r <= sl or l >= sr or t <= sb or b >= st:
                     return dst  # no overlap: nothing to read
                 nodata = src.nodata if src.nodata is not None else 0
-                with warnings.catch_warnings():  # the in-memory destination trips this before georeferencing
-                    warnings.simplefilter("ignore", NotGeoreferencedWarning)
-                    reproject(
-                        rasterio.band(src, 1), dst,
-                        src_nodata=nodata, dst_transform=grid.transform, dst_crs=grid.crs,
-                        dst_nodata=0 if scl else np.nan,
-                        resampling=Resampling.nearest if scl else resampling, num_threads=1,
-                    )
+                if _aligned_read(src, grid, dst, nodata, scl):
+                    return dst
+                reproject(
+                    rasterio.band(src, 1), dst,
+                    src_nodata=nodata, dst_transform=grid.transform, dst_crs=grid.crs,
+                    dst_nodata=0 if scl else np.nan,
+                    resampling=Resampling.nearest if scl else resampling, num_threads=1,
+                )
     except (RasterioIOError, RasterioError) as exc:
-        for f in rf:
-            if f.error is not None:
-                raise f.error from None
+        errors.extend(f.error for f in rf if f.error is not None)
+        if errors:
+            raise errors[0] from None
         raise RasterError(f"cannot read {redact(href)} ({str(exc)[:200]}); the file may be corrupt or "
                           "not a GeoTIFF") from None
     except StacError:
         raise
     return dst
+
+
+def _aligned_read(src, grid: GeoGrid, dst: np.ndarray, nodata: float, scl: bool) -> bool:
+    """Copy pixels straight across when ``src`` shares the grid's CRS, pixel size and pixel edges.
+
+    A plain window read touches only the COG tiles under the grid (a warp would also fetch a halo).
+    Returns False when the rasters are not aligned, leaving ``dst`` untouched.
+    """
+    st, gt = src.transform, grid.transform
+    if src.crs != grid.crs or (st.b, st.d, gt.b, gt.d) != (0, 0, 0, 0):
+        return False
+    if abs(st.a - gt.a) > 1e-9 * abs(gt.a) or abs(st.e - gt.e) > 1e-9 * abs(gt.e):
+        return False
+    col = (gt.c - st.c) / st.a
+    row = (gt.f - st.f) / st.e
+    if abs(col - round(col)) > 1e-6 or abs(row - round(row)) > 1e-6:
+        return False
+    col, row = int(round(col)), int(round(row))
+    r0, r1 = max(row, 0), min(row + grid.height, src.height)
+    c0, c1 = max(col, 0), min(col + grid.width, src.width)
+    if r1 <= r0 or c1 <= c0:
+        return True
+    arr = src.read(1, window=Window(c0, r0, c1 - c0, r1 - r0))
+    block = dst[r0 - row:r1 - row, c0 - col:c1 - col]
+    if scl:
+        block[...] = np.where(arr == nodata, 0, arr)
+    else:
+        block[...] = np.where(arr == nodata, np.nan, arr.astype(np.float32))
+    return True
 
 
 def load_stack(

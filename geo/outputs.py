@@ -134,7 +134,7 @@ def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], param
         "Claims are matched to the dry season that ends in the claim's year (e.g. 2021 → 2020-21).",
     ]
     md, html = write_report(out, title=f"minewatch report: {aoi_name}", summary=summary, claims=claims,
-                            images=images, notes=notes)
+                            images=images, notes=notes, changes=layers.get("change"))
     return {"summary_csv": csv, "report_md": md, "report_html": html}
 
 

@@ -17,7 +17,7 @@ import pystac
 
 from geo.bands import BANDS
 from geo.errors import StacError
-from geo.remote import RetryPolicy, get, redact
+from geo.remote import DEFAULT_POLICY, RetryPolicy, get, redact
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def resolve_provider(provider: str | Provider) -> Provider:
         return PROVIDERS[text]
     scheme = urlsplit(text).scheme.lower()
     if scheme in ("http", "https"):
-        return Provider(redact(text), text.rstrip("/"))
+        return Provider(redact(text), text.rstrip("/"), policy=DEFAULT_POLICY)
     if scheme == "file":
         text = urlsplit(text).path
     elif scheme and len(scheme) > 1:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -80,6 +81,27 @@ def parse_retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+_QUERY = re.compile(r"\?(?:[^\s\"'=&?]+=[^\s\"'&]*&?)+")
+
+
+class RedactQueryFilter(logging.Filter):
+    """Strips query strings (SAS tokens, signatures) from URLs in log records of other libraries."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        if "?" in msg and "=" in msg:
+            record.msg, record.args = _QUERY.sub("?<redacted>", msg), None
+        return True
+
+
+#: Loggers that write request URLs (with their query strings) at DEBUG level.
+URL_LOGGERS = ("urllib3.connectionpool", "rasterio._vsiopener", "rasterio._base", "rasterio._env",
+               "rasterio.env", "rasterio", "pystac_client.stac_api_io")
+_redactor = RedactQueryFilter()
+for _name in URL_LOGGERS:
+    logging.getLogger(_name).addFilter(_redactor)
 
 
 class TransientHTTPError(Exception):

@@ -78,6 +78,11 @@ def map_image(rgb: np.ndarray, grid: GeoGrid, footprints: gpd.GeoDataFrame, path
     if len(fp):
         fp[fp["class"] == 1].boundary.plot(ax=ax, color="#ff8c00", linewidth=0.7)
         fp[fp["class"] == 2].plot(ax=ax, color="#00e5ff", edgecolor="#003c50", linewidth=0.3)
+    from matplotlib.patches import Patch
+
+    ax.legend(handles=[Patch(facecolor="#00e5ff", edgecolor="#003c50", label="leaching pond"),
+                       Patch(facecolor="none", edgecolor="#ff8c00", label="cleared land (outline)")],
+              loc="lower left", fontsize=8, framealpha=0.85)
     ax.set_title(title or "Footprints over the composite")
     ax.set_xlabel(f"easting (m, {grid.crs.to_string()})")
     ax.set_ylabel("northing (m)")
@@ -109,10 +114,31 @@ _CLAIM_COLS = [("source", "Source"), ("definition", "Definition"), ("claim", "Cl
                ("measured_growth_pct", "Measured %"), ("difference_pp", "Difference (pp)"), ("verdict", "Verdict")]
 
 
+def change_table(changes: pd.DataFrame | None) -> pd.DataFrame:
+    """Site change counts per pair of periods (columns ``periods`` and one per change class)."""
+    from geo.change import CHANGE_CLASSES
+
+    cols = ["periods", *CHANGE_CLASSES]
+    if changes is None or not len(changes):
+        return pd.DataFrame(columns=cols)
+    counts = changes.groupby(["period_from", "period_to"], sort=False)["change"].value_counts().unstack(fill_value=0)
+    counts = counts.reindex(columns=list(CHANGE_CLASSES), fill_value=0).reset_index()
+    counts.insert(0, "periods", counts["period_from"] + " → " + counts["period_to"])
+    return counts[cols]
+
+
+_CHANGE_COLS = [("periods", "Periods"), ("new", "New"), ("expanded", "Expanded"), ("persisted", "Persisted"),
+                ("shrunk", "Shrunk"), ("abandoned", "Abandoned (regrowing)")]
+
+
 def write_report(run_dir: str | Path, *, title: str, summary: pd.DataFrame, claims: pd.DataFrame,
-                 images: dict[str, Path], notes: list[str]) -> tuple[Path, Path]:
-    """Write ``report.md`` and a self-contained ``report.html`` (images inlined) into ``run_dir``."""
+                 images: dict[str, Path], notes: list[str], changes: pd.DataFrame | None = None) -> tuple[Path, Path]:
+    """Write ``report.md`` and a self-contained ``report.html`` (images inlined) into ``run_dir``.
+
+    ``changes``: optional site change records (``period_from``, ``period_to``, ``change``), counted per period pair.
+    """
     run_dir = Path(run_dir)
+    ctab = change_table(changes)
     last = summary.iloc[-1] if len(summary) else None
     headline = (f"Footprint {summary.iloc[0]['period']} → {last['period']}: {_fmt('footprint_growth_pct', last['footprint_growth_pct'])} %; "
                 f"sites {int(summary.iloc[0]['site_count'])} → {int(last['site_count'])} "
@@ -121,6 +147,8 @@ def write_report(run_dir: str | Path, *, title: str, summary: pd.DataFrame, clai
           "Areas are computed in the tile's UTM zone. A period whose clear fraction is below the threshold is flagged "
           "low confidence; its decreases are reported as uncertain, not as shrinkage.", "",
           "## Published claims against this measurement", "", _md_table(claims, _CLAIM_COLS), ""]
+    if len(ctab):
+        md += ["## Site changes between periods", "", _md_table(ctab, _CHANGE_COLS), ""]
     for name, p in images.items():
         md += [f"## {name}", "", f"![{name}]({Path(p).name})", ""]
     md += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
@@ -134,6 +162,7 @@ def write_report(run_dir: str | Path, *, title: str, summary: pd.DataFrame, clai
 td,th{{border:1px solid #bbb;padding:3px 8px;font-size:13px;text-align:right}}th{{background:#eee}}
 figure img{{max-width:100%}}</style></head><body><h1>{html.escape(title)}</h1><p><strong>{html.escape(headline)}</strong></p>
 <h2>Per period</h2>{_html_table(summary, _SHOW)}<h2>Published claims against this measurement</h2>{_html_table(claims, _CLAIM_COLS)}
+{f"<h2>Site changes between periods</h2>{_html_table(ctab, _CHANGE_COLS)}" if len(ctab) else ""}
 <h2>Charts and map</h2>{figs}<h2>Notes</h2><ul>{''.join(f'<li>{html.escape(n)}</li>' for n in notes)}</ul></body></html>"""
     html_path = run_dir / "report.html"
     write_text(html_path, page)

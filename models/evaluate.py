@@ -93,3 +93,22 @@ def format_report(rep: dict) -> str:
     for lab, row in zip(labels, rep["confusion_matrix"]["counts"]):
         lines.append(f"{lab[:14]:<15}" + "".join(f"{v:>14d}" for v in row))
     return "\n".join(lines)
+
+
+def evaluate_samples(samples, *, method: str = "fused", weights: str | None = None, device: str = "auto",
+                     config=None) -> dict:
+    """Classify each ``(models.data.Scene, uint8 labels)`` pair with :func:`geo.detect.classify` and
+    return the pooled :func:`report` (pixels without a clear observation are skipped)."""
+    from geo.detect import FusionConfig, RuleThresholds, classify
+    from geo.stack import Composite
+
+    if config is None:
+        config = RuleThresholds() if method == "rules" else FusionConfig(weights=weights, device=device)
+    cm = np.zeros((3, 3), np.int64)
+    for scene, truth in samples:
+        valid = np.all(np.isfinite(scene.data), axis=0)
+        full = (config if isinstance(config, RuleThresholds) else config.rules).full_confidence_clear_count
+        comp = Composite(scene.data, np.where(valid, full, 0).astype(np.uint16), scene.bands, scene.grid)
+        det = classify(comp, method=method, config=config)
+        cm += confusion_matrix(truth, det.classes, valid=valid)
+    return report(cm)

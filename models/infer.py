@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from geo.errors import WeightsError
-from models.unet import UNet, UNetConfig
+from models.unet import UNet, UNetConfig, fuse_batchnorm
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ def load_model(weights: Path | str | None = None, *, device: str = "auto") -> tu
         model.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as exc:
         raise WeightsError(f"weights in {path} do not fit the architecture in the card: {str(exc)[:300]}") from None
-    model.eval()
+    fuse_batchnorm(model)
     return model.to(resolve_device(device)), card
 
 
@@ -217,7 +217,7 @@ def predict_proba(
 ) -> np.ndarray:
     """Class probabilities for a ``(band, y, x)`` reflectance raster of any size.
 
-    Tiles of ``tile`` px (rounded up to a multiple of ``2**depth``) overlap by ``overlap`` px and
+    Tiles of ``tile`` px (rounded up to a multiple of ``model.config.multiple``) overlap by ``overlap`` px and
     are blended with linear ramps, so seams vanish. Images smaller than a tile are edge-padded.
 
     Returns:
@@ -226,7 +226,7 @@ def predict_proba(
     idx = check_bands(bands, card, data.shape[0], reorder=reorder)
     x = normalise(data[idx], card)
     _, h, w = x.shape
-    mult = 2 ** model.config.depth
+    mult = model.config.multiple
     tile = int(np.ceil(max(tile, mult) / mult) * mult)
     overlap = int(min(max(overlap, 0), tile // 2))
     ph, pw = max(tile - h, 0), max(tile - w, 0)

@@ -33,32 +33,34 @@ class TrainConfig:
     Attributes:
         steps: optimiser steps.
         batch_size: crops per step.
-        crop: crop size in px (multiple of ``2**depth``).
+        crop: crop size in px (multiple of ``unshuffle * 2**depth``).
         lr: peak learning rate of the one-cycle schedule.
         weight_decay: AdamW weight decay.
         class_weights: cross-entropy weight per class (background, cleared land, pond); ponds are
             rare, so they weigh more.
         negative_fraction: share of crops drawn from all-background samples (real negatives).
         widths: U-Net channels per level.
+        unshuffle: space-to-depth factor of the U-Net stem.
         seed: seed of numpy and torch.
         threads: torch CPU threads (the shared machine has 2 cores).
         version: version string written into the model card.
     """
 
-    steps: int = 400
+    steps: int = 600
     batch_size: int = 8
     crop: int = 128
     lr: float = 3e-3
     weight_decay: float = 1e-4
-    class_weights: tuple[float, float, float] = (1.0, 2.0, 4.0)
+    class_weights: tuple[float, float, float] = (1.0, 3.0, 6.0)
     negative_fraction: float = 0.15
-    widths: tuple[int, ...] = (12, 24, 48, 64)
+    widths: tuple[int, ...] = (24, 32, 48, 64)
+    unshuffle: int = 2
     seed: int = 0
     threads: int = 2
     version: str = "1.0.0"
 
     def __post_init__(self) -> None:
-        mult = 2 ** (len(self.widths) - 1)
+        mult = self.unshuffle * 2 ** (len(self.widths) - 1)
         if self.crop % mult:
             raise ConfigError(f"crop {self.crop} must be a multiple of {mult} for widths {self.widths}")
         if self.steps < 1 or self.batch_size < 1:
@@ -147,7 +149,8 @@ def train(
         if tuple(base.bands) != tuple(bands):
             raise ConfigError(f"fine-tuning needs inputs in the base model's band order {base.bands}, got {bands}")
     else:
-        model = UNet(UNetConfig(in_channels=len(bands), n_classes=len(CLASSES), widths=config.widths)).train()
+        model = UNet(UNetConfig(in_channels=len(bands), n_classes=len(CLASSES), widths=config.widths,
+                                unshuffle=config.unshuffle)).train()
         mean_t, std_t = band_statistics(list(samples))
     mean = np.asarray(mean_t, np.float32)[None, :, None, None]
     std = np.asarray(std_t, np.float32)[None, :, None, None]

@@ -25,3 +25,6 @@ def shared_data() -> Path:
     if not SHARED_DATA.exists():
         pytest.skip(f"shared data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+# Real servers on 127.0.0.1 (rustac serve, RangeHTTPServer, fault proxy) for the STAC/load tests.
+from servers import cloud, local_cloud  # noqa: E402,F401

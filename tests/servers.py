@@ -114,8 +114,8 @@ class FaultProxy:
     """HTTP proxy on 127.0.0.1 in front of ``upstream`` that injects faults.
 
     Faults (``inject(kind, times=1, path=regex, **kw)``), applied to the next matching requests:
-      ``"status"`` (``code=500``), ``"429"`` (``retry_after=seconds``), ``"stall"`` (``seconds=``;
-      then answer normally), ``"truncate"`` (send the headers and half the body, then close),
+      ``"status"`` (``code=500``), ``"429"`` (``retry_after=seconds``), ``"stall"`` (say nothing for
+      ``seconds=``, then hang up), ``"truncate"`` (send the headers and half the body, then close),
       ``"drop"`` (close the connection without answering).
     ``fail_all(kind, **kw)`` applies a fault to every request until ``clear()``.
     With ``sas_token`` set it serves ``/api/sas/v1/token/<collection>`` itself and answers 403 to
@@ -124,6 +124,10 @@ class FaultProxy:
 
     def __init__(self, upstream: str, *, sas_token: str | None = None, token_ttl_s: float = 3600):
         u = urlsplit(upstream)
+        #: conformance URIs appended to the landing page's ``conformsTo`` (to pose as a richer API)
+        self.extra_conformance: list[str] = []
+        #: JSON bodies of POST requests, in order
+        self.bodies: list[dict] = []
         self.up_host, self.up_port = u.hostname, u.port
         self.sas_token = sas_token
         self.token_ttl_s = token_ttl_s
@@ -171,7 +175,9 @@ class FaultProxy:
     def reset_counts(self) -> None:
         with self._lock:
             self.log.clear()
+            self.bodies.clear()
             self.bytes_sent = 0
+            self.token_requests = 0
 
     def close(self) -> None:
         self.server.shutdown()
@@ -200,9 +206,13 @@ class FaultProxy:
 
     def _send(self, h, status: int, headers: dict, body: bytes, *, truncate: bool = False) -> None:
         h.send_response(status)
+        length = str(len(body))
         for k, v in headers.items():
+            if k.lower() == "content-length":
+                length = v if h.command == "HEAD" else length  # HEAD: the size of the GET body
+                continue
             h.send_header(k, v)
-        h.send_header("Content-Length", str(len(body)))
+        h.send_header("Content-Length", length)
         if truncate:
             h.send_header("Connection", "close")
         h.end_headers()
@@ -219,6 +229,12 @@ class FaultProxy:
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
         length = int(h.headers.get("Content-Length") or 0)
         req_body = h.rfile.read(length) if length else None
+        if req_body:
+            try:
+                with self._lock:
+                    self.bodies.append(json.loads(req_body))
+            except ValueError:
+                pass
         split = urlsplit(h.path)
         try:
             if self.sas_token and split.path.startswith("/api/sas/v1/token/"):
@@ -242,13 +258,20 @@ class FaultProxy:
             if kind == "429":
                 self._record(h, 429)
                 return self._send(h, 429, {"Retry-After": str(rule.get("retry_after", 1))}, b"slow down")
-            if kind == "stall":
+            if kind == "stall":  # hang past the client's timeout, then hang up
+                self._record(h, "stall")
                 time.sleep(rule.get("seconds", 2.0))
+                h.close_connection = True
+                return
             if self.sas_token and parse_qs(split.query).get("sig") != parse_qs(self.sas_token).get("sig"):
                 self._record(h, 403)
                 return self._send(h, 403, {"Content-Type": "application/xml"},
                                   b"<Error><Code>AuthenticationFailed</Code></Error>")
             status, headers, body = self._forward(h, req_body)
+            if self.extra_conformance and split.path in ("", "/") and status == 200:
+                doc = json.loads(body)
+                doc["conformsTo"] = doc.get("conformsTo", []) + self.extra_conformance
+                body = json.dumps(doc).encode()
             self._record(h, status if kind != "truncate" else "truncate")
             self._send(h, status, headers, body, truncate=(kind == "truncate"))
         except (BrokenPipeError, ConnectionResetError, OSError):
@@ -261,6 +284,108 @@ class FaultProxy:
         r = c.getresponse()
         body = r.read()
         keep = {k: v for k, v in r.getheaders()
-                if k.lower() in ("content-type", "content-range", "accept-ranges", "last-modified")}
+                if k.lower() in ("content-type", "content-range", "accept-ranges", "last-modified", "content-length")}
         c.close()
         return r.status, keep, body
+
+
+# -- a whole local "cloud": COGs, file servers, two STAC APIs ------------------------------------
+
+SAS_TOKEN = "st=2024-01-01T00%3A00%3A00Z&se=2099-01-01T00%3A00%3A00Z&sp=rl&sv=2021-06-08&sr=c&sig=c2VjcmV0LXNpZw%3D%3D"
+
+
+class LocalCloud:
+    """COGs of :func:`s2fixtures.default_scenes` behind real servers on 127.0.0.1.
+
+    Attributes:
+        root: folder of COGs (also holds the item files).
+        files: FaultProxy → RangeServer for Earth Search-style hrefs.
+        pc_files: FaultProxy → RangeServer that demands the SAS token (Azure Blob stand-in) and
+            serves the token endpoint at ``/api/sas/v1/token/<collection>``.
+        es_api / pc_api: FaultProxy → ``rustac serve`` with Earth Search / Planetary Computer items.
+        es_items_local: ItemCollection JSON with Earth Search items and absolute file hrefs.
+    """
+
+    def __init__(self, root: Path):
+        import s2fixtures as fx
+
+        self.root = Path(root)
+        self.paths = [fx.write_rasters(self.root, sc) for sc in fx.default_scenes()]
+        self._stack = []
+        self.range = self._keep(RangeServer(self.root))
+        self.files = self._keep(FaultProxy(self.range.url))
+        self.pc_files = self._keep(FaultProxy(self.range.url, sas_token=SAS_TOKEN))
+
+        def rel(p):
+            return str(p.relative_to(self.root))
+
+        scenes = fx.default_scenes()
+        es_http = [fx.make_item(sc, {b: f"{self.files.url}/{rel(p)}" for b, p in ps.items()})
+                   for sc, ps in zip(scenes, self.paths)]
+        pc_http = [fx.make_item(sc, {b: f"{self.pc_files.url}/{rel(p)}" for b, p in ps.items()}, style="pc")
+                   for sc, ps in zip(scenes, self.paths)]
+        es_local = [fx.make_item(sc, {b: str(p) for b, p in ps.items()}) for sc, ps in zip(scenes, self.paths)]
+        self.es_items_local = self._write("items_es_local.json", es_local)
+        self.es_items_http = self._write("items_es_http.json", es_http)
+        self.pc_items_http = self._write("items_pc_http.json", pc_http)
+        self.es_api = self._api(self.es_items_http)
+        self.pc_api = self._api(self.pc_items_http)
+        self.proxies = [self.files, self.pc_files, self.es_api, self.pc_api]
+
+    def _write(self, name, feats) -> Path:
+        p = self.root / name
+        p.write_text(json.dumps({"type": "FeatureCollection", "features": feats}))
+        return p
+
+    def _keep(self, obj):
+        self._stack.append(obj)
+        return obj
+
+    def _api(self, items_path: Path) -> FaultProxy:
+        port = free_port()
+        proxy = self._keep(FaultProxy(f"http://127.0.0.1:{port}"))
+        self._keep(RustacServer([items_path], public_url=proxy.url, port=port))
+        return proxy
+
+    def reset(self) -> None:
+        for p in self.proxies:
+            p.clear()
+            p.reset_counts()
+            p.extra_conformance = []
+
+    def close(self) -> None:
+        while self._stack:
+            obj = self._stack.pop()
+            (obj.stop if hasattr(obj, "stop") else obj.close)()
+
+
+# -- pytest fixtures (imported by tests/conftest.py) ---------------------------------------------
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def local_cloud(tmp_path_factory):
+    """A :class:`LocalCloud` for the whole session (skips only if the rustac binary is missing)."""
+    if rustac_binary() is None:
+        pytest.skip("rustac binary not found; install the dev extra (pip install rustac)")
+    try:
+        import RangeHTTPServer  # noqa: F401
+    except ImportError:
+        pytest.skip("rangehttpserver not installed; install the dev extra (pip install rangehttpserver)")
+    lc = LocalCloud(tmp_path_factory.mktemp("s2cloud"))
+    try:
+        yield lc
+    finally:
+        lc.close()
+
+
+@pytest.fixture
+def cloud(local_cloud):
+    """The session's LocalCloud with faults cleared and counters reset before and after each test."""
+    from geo.providers import clear_token_cache
+
+    local_cloud.reset()
+    clear_token_cache()
+    yield local_cloud
+    local_cloud.reset()

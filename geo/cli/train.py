@@ -1,0 +1,46 @@
+"""``minewatch train``: retrain (or fine-tune) the U-Net from a TOML config."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+
+@click.command("train")
+@click.option("--config", "config_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Training TOML: [[images]] path/labels, [simulator] seeds, [negatives], [train], output.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None,
+              help="Override the config's output weights path (.pt; the card goes next to it as .json).")
+@click.option("--steps", type=click.IntRange(1), default=None, help="Override [train] steps.")
+def command(config_path, out_path, steps):
+    """Train the segmentation model on labelled GeoTIFFs and/or simulator scenes.
+
+    Labels are GeoJSON/GeoPackage polygons, or points with a radius, carrying a `class` property
+    (1 / cleared_land, 2 / leaching_pond). Writes weights plus a model card usable with
+    `minewatch detect --weights`.
+    """
+    import dataclasses
+
+    from tqdm import tqdm
+
+    from models.train import load_job, run_job
+
+    job = load_job(Path(config_path))
+    if out_path:
+        job = dataclasses.replace(job, output=Path(out_path))
+    if steps:
+        job = dataclasses.replace(job, train=dataclasses.replace(job.train, steps=steps))
+    bar = tqdm(total=job.train.steps, desc="train", unit="step", file=sys.stderr, leave=False, disable=None)
+
+    def progress(step: int, loss: float) -> None:
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.3f}")
+
+    try:
+        res = run_job(job, progress=progress)
+    finally:
+        bar.close()
+    click.echo(f"trained {res.card.extra.get('parameters')} parameters in {res.seconds:.0f} s "
+               f"(final loss {res.card.extra['training']['final_loss']}) -> {job.output}")

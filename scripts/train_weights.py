@@ -1,0 +1,145 @@
+#!/usr/bin/env python
+"""Reproduce the shipped U-Net weights from scratch on CPU.
+
+    python scripts/train_weights.py                       # writes models/weights/unet_v1.{pt,json} + MODEL_CARD.md
+    python scripts/train_weights.py --out /tmp/m.pt       # somewhere else
+
+Trains on simulator scenes (seeds 0..N-1, ``geo.simulate.training_pair``) plus the real no-mining
+Sentinel-2 scenes in ../shared/data (L1C, DOS-bridged; see models/data.py), then scores held-out
+simulator seeds (never used in training) and the real scenes' false-positive area, and records
+both in the model card. Deterministic for fixed arguments on a given CPU/torch build.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from geo.stack import Composite
+from models.data import real_negative_scenes, simulator_pair, simulator_scene
+from models.evaluate import evaluate_samples
+from models.infer import DEFAULT_WEIGHTS, card_path, save_model
+from models.train import TrainConfig, train
+
+log = logging.getLogger("train_weights")
+
+
+def _range(text: str) -> range:
+    a, b = (int(v) for v in text.split(":"))
+    return range(a, b)
+
+
+def false_positive_fraction(scenes, method: str, weights: Path) -> dict[str, float]:
+    """Share of each real no-mining scene's valid pixels detected as a footprint."""
+    from geo.detect import FusionConfig, RuleThresholds, classify
+
+    out = {}
+    for s in scenes:
+        valid = np.all(np.isfinite(s.data), axis=0)
+        cfg = RuleThresholds() if method == "rules" else FusionConfig(weights=str(weights), device="cpu")
+        comp = Composite(s.data, np.where(valid, 2, 0).astype(np.uint16), s.bands, s.grid)
+        det = classify(comp, method=method, config=cfg)
+        out[s.name] = round(float(((det.classes > 0) & valid).sum() / max(valid.sum(), 1)), 6)
+    return out
+
+
+def write_model_card_md(card: dict, path: Path) -> None:
+    m = card["metrics"]
+    lines = [
+        f"# Model card: {card['name']} {card['version']}", "",
+        "Compact U-Net (plain torch) segmenting Sentinel-2 L2A surface reflectance into background (0), "
+        "cleared land (1) and rare-earth leaching ponds (2).", "",
+        "## Input", "",
+        f"- Bands, in channel order: {', '.join(card['bands'])} (10 m grid; 20 m SWIR resampled).",
+        "- Values: L2A surface reflectance 0-1, `(DN + offset) / 10000`, offset -1000 for baseline >= 04.00.",
+        f"- Normalisation: `(x - mean) / std`, NaN -> 0; mean {card['normalization']['mean']}, std {card['normalization']['std']}.",
+        "- A band-order or channel mismatch between this card and the input raises `WeightsError`.", "",
+        "## Architecture", "",
+        f"- {card['architecture']}; {card['parameters']:,} parameters; weights {card['weights_bytes'] / 1e6:.2f} MB "
+        f"(sha256 `{card['weights_sha256'][:16]}...`).", "",
+        "## Training data", "",
+        f"- Simulator scenes `geo.simulate.training_pair(seed, size={card['training_data']['simulator_size']}, randomize=True)`, "
+        f"seeds {card['training_data']['simulator_seeds'][0]}..{card['training_data']['simulator_seeds'][1] - 1} "
+        "(randomised spectra, haze, noise, layouts, pond colours).",
+        f"- Real Sentinel-2 L1C scenes without mining as all-background negatives: {', '.join(card['training_data']['real_negatives'])}; "
+        "L1C TOA is bridged to approximate surface reflectance by per-band dark-object subtraction (models/data.py).",
+        f"- {card['training']['config']['steps']} AdamW steps, batch {card['training']['config']['batch_size']}, "
+        f"{card['training']['config']['crop']} px crops, one-cycle lr {card['training']['config']['lr']}; "
+        f"{card['training']['seconds']:.0f} s on CPU ({card['training']['config']['threads']} threads).",
+        "- Reproduce: `python scripts/train_weights.py`.", "",
+        "## Metrics", "",
+        f"Held-out simulator seeds {m['heldout_seeds'][0]}..{m['heldout_seeds'][1] - 1} (not used in training), pixel IoU:", "",
+        "| method | cleared land IoU | pond IoU | cleared F1 | pond F1 |", "|---|---|---|---|---|",
+    ]
+    for meth, rep in m["heldout"].items():
+        c, p = rep["classes"]["cleared_land"], rep["classes"]["leaching_pond"]
+        lines.append(f"| {meth} | {c['iou']:.3f} | {p['iou']:.3f} | {c['f1']:.3f} | {p['f1']:.3f} |")
+    lines += ["", "Real no-mining scenes, detected footprint share of the scene (target <= 0.001):", ""]
+    for meth, fr in m["real_false_positive_fraction"].items():
+        lines.append(f"- {meth}: " + ", ".join(f"{k} {v:.4%}" for k, v in fr.items()))
+    lines += ["", "## Limits", "",
+              "- Trained on simulated Kachin-like scenes, not on labelled real imagery of the mines: no real Kachin "
+              "Sentinel-2 pixels were available. Validate on real labels (`minewatch evaluate`) before relying on it, "
+              "and fine-tune with `minewatch train` (init = \"shipped\").",
+              "- Real negatives are L1C with an approximate atmospheric bridge, not true L2A.",
+              "- Pixel-level 10 m model: ponds smaller than ~2x2 px are unreliable.", ""]
+    path.write_text("\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", default="0:256", help="training simulator seeds START:STOP")
+    ap.add_argument("--size", type=int, default=192, help="simulator scene size (px)")
+    ap.add_argument("--eval-seeds", default="100000:100016", help="held-out simulator seeds START:STOP")
+    ap.add_argument("--steps", type=int, default=TrainConfig.steps)
+    ap.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    ap.add_argument("--crop", type=int, default=TrainConfig.crop)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS)
+    ap.add_argument("--version", default="1.0.0")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    seeds, eval_seeds = _range(args.seeds), _range(args.eval_seeds)
+    if set(seeds) & set(eval_seeds):
+        ap.error("training and held-out seeds overlap")
+    t0 = time.perf_counter()
+    samples = [simulator_pair(s, args.size) for s in seeds]
+    negs = real_negative_scenes(split="train")
+    test_negs = real_negative_scenes(split="test")
+    log.info("data: %d simulator scenes, %d real negatives in %.0f s", len(samples), len(negs), time.perf_counter() - t0)
+    cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, crop=args.crop, threads=args.threads,
+                      version=args.version)
+    res = train(samples, cfg, negatives=[(s.data, np.zeros(s.grid.shape, np.uint8)) for s in negs])
+    card = save_model(res.model, res.card, args.out)
+    log.info("trained in %.0f s", res.seconds)
+    held = [simulator_scene(s, 256) for s in eval_seeds]
+    metrics = {"heldout_seeds": [eval_seeds.start, eval_seeds.stop], "heldout": {}, "real_false_positive_fraction": {}}
+    for method in ("rules", "model", "fused"):
+        metrics["heldout"][method] = evaluate_samples(held, method=method, weights=str(args.out), device="cpu")
+        metrics["real_false_positive_fraction"][method] = false_positive_fraction(test_negs, method, args.out)
+        c = metrics["heldout"][method]["classes"]
+        log.info("%s: cleared IoU %.3f pond IoU %.3f; real FP %s", method, c["cleared_land"]["iou"],
+                 c["leaching_pond"]["iou"], metrics["real_false_positive_fraction"][method])
+    d = card.to_dict()
+    d["training_data"] = {"simulator_seeds": [seeds.start, seeds.stop], "simulator_size": args.size,
+                          "real_negatives": [s.name for s in negs], "dos_bridge": "models.data.l1c_to_surface_dos"}
+    d["metrics"] = metrics
+    d["weights_bytes"] = args.out.stat().st_size
+    d["total_seconds"] = round(time.perf_counter() - t0, 1)
+    card_path(args.out).write_text(json.dumps(d, indent=2) + "\n")
+    write_model_card_md(d, args.out.parent / "MODEL_CARD.md")
+    log.info("wrote %s, %s and MODEL_CARD.md in %.0f s total", args.out, card_path(args.out), d["total_seconds"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

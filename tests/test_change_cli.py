@@ -1,0 +1,110 @@
+"""``minewatch change RUN_DIR``: recompute sites, change, tables and the report from a finished run folder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+
+from geo.cli.main import main
+from runfolder import PERIODS, run_folder  # noqa: F401  (pytest fixture)
+
+#: Outputs that ``change`` must (re)write from the class maps.
+DERIVED = ["summary.csv", "claims.csv", "change.geojson", "footprints.gpkg", "report.md", "report.html", "growth.png",
+           "map.png"] + [f"footprints_{p}.geojson" for p in PERIODS]
+
+
+def _cli(args, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    out = capsys.readouterr()
+    return exc.value.code, out.out, out.err
+
+
+@pytest.fixture
+def run_copy(run_folder, tmp_path):  # noqa: F811
+    dst = tmp_path / "run"
+    shutil.copytree(run_folder.path, dst)
+    return dst
+
+
+def test_change_rebuilds_every_output_from_class_maps(run_folder, run_copy, capsys):  # noqa: F811
+    before = pd.read_csv(run_copy / "summary.csv")
+    for name in DERIVED:
+        (run_copy / name).unlink()
+    code, out, err = _cli(["change", str(run_copy)], capsys)
+    assert code == 0, err
+    for name in DERIVED:
+        assert (run_copy / name).stat().st_size > 0, name
+    after = pd.read_csv(run_copy / "summary.csv")
+    pd.testing.assert_frame_equal(after, before)
+    # Counts come from the drawing in runfolder.py, independent of the code under test.
+    assert list(after["site_count"]) == [run_folder.expected[p].n_sites for p in PERIODS]
+    assert list(after["footprint_area_m2"]) == pytest.approx([run_folder.expected[p].footprint_area_m2 for p in PERIODS])
+    change = gpd.read_file(run_copy / "change.geojson")
+    got = {k: v.value_counts().to_dict() for k, v in change.groupby(["period_from", "period_to"])["change"]}
+    assert got == run_folder.changes
+    assert "Growth 2019-20 → 2022-23" in out and str(run_copy / "report.html") in out
+    manifest = json.loads((run_copy / "manifest.json").read_text())
+    assert manifest["recomputed"][-1]["command"] == "change"
+    html = (run_copy / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 2  # growth chart and map over the task composite
+
+
+def test_change_applies_new_site_rules(run_copy, tmp_path, capsys):
+    cfg = tmp_path / "sites.toml"
+    cfg.write_text("[sites]\nlink_distance_m = 3000.0\n", encoding="utf-8")
+    code, _, err = _cli(["change", str(run_copy), "--config", str(cfg)], capsys)
+    assert code == 0, err
+    summary = pd.read_csv(run_copy / "summary.csv")
+    assert list(summary["site_count"]) == [1, 1, 1, 1]  # every patch is within 3 km of the others
+    manifest = json.loads((run_copy / "manifest.json").read_text())
+    assert manifest["parameters"]["sites"]["link_distance_m"] == 3000.0
+    assert manifest["parameters"]["detect"]["method"] == "rules"  # untouched by the override
+
+
+def test_change_without_coverage_json_uses_task_records(run_copy, capsys):
+    (run_copy / "coverage.json").unlink()
+    code, _, err = _cli(["change", str(run_copy)], capsys)
+    assert code == 0, err
+    s = pd.read_csv(run_copy / "summary.csv")
+    # Only the last period has task records (full clear coverage); the others cannot be trusted.
+    assert list(s["low_confidence"]) == [True, True, True, False]
+    assert s["clear_fraction"].iloc[-1] == pytest.approx(1.0)
+    assert "uncertain" in s["trend"].iloc[2]  # a drop next to a low-coverage period is never "decline"
+
+
+def test_change_without_manifest_finds_periods_from_class_maps(run_copy, capsys):
+    (run_copy / "manifest.json").unlink()
+    shutil.rmtree(run_copy / "tasks")
+    (run_copy / "map.png").unlink()
+    code, _, err = _cli(["change", str(run_copy)], capsys)
+    assert code == 0, err
+    assert list(pd.read_csv(run_copy / "summary.csv")["period"]) == list(PERIODS)
+    assert not (run_copy / "map.png").exists()  # no composite left to draw on: no map, no crash
+    assert not (run_copy / "manifest.json").exists()
+
+
+@pytest.mark.parametrize("make,needle", [
+    (lambda d: None, "does not exist"),
+    (lambda d: d.mkdir(), "not a minewatch run folder"),
+    (lambda d: (d.mkdir(), (d / "manifest.json").write_text("{not json")), "not valid JSON"),
+])
+def test_change_refuses_non_run_folders(tmp_path, capsys, make, needle):
+    d = tmp_path / "notarun"
+    make(d)
+    code, _, err = _cli(["change", str(d)], capsys)
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert code == 2 and "Traceback" not in err
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and needle in lines[0], err
+
+
+def test_change_refuses_corrupt_manifest_parameters(run_copy, capsys):
+    man = json.loads((run_copy / "manifest.json").read_text())
+    man["parameters"]["sites"]["extent"] = "blob"
+    (run_copy / "manifest.json").write_text(json.dumps(man))
+    code, _, err = _cli(["change", str(run_copy)], capsys)
+    assert code == 2 and "parameters.sites" in err and "--config" in err

@@ -1,0 +1,217 @@
+"""U-Net, tiled inference, weights/card safety, training loop and metrics (on a tiny synthetic stand-in)."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from geo.bands import ANALYSIS_BANDS
+from geo.errors import ConfigError, WeightsError
+from models.evaluate import class_metrics, confusion_matrix, format_report, report
+from models.infer import load_model, predict_proba, save_model
+from models.train import TrainConfig, train
+from models.unet import UNet, UNetConfig, count_parameters
+
+SPEC = {
+    "forest": (0.03, 0.05, 0.03, 0.32, 0.15, 0.07),
+    "bare": (0.10, 0.14, 0.22, 0.28, 0.36, 0.30),
+    "pond": (0.09, 0.13, 0.08, 0.04, 0.015, 0.01),
+    "field": (0.08, 0.11, 0.15, 0.22, 0.30, 0.25),
+}
+
+
+def toy_pair(seed: int, size: int = 96):
+    """Stand-in for the simulator: forest, cleared rectangles with a pond each, a bare field (background)."""
+    rng = np.random.default_rng(seed)
+    lab = np.zeros((size, size), np.uint8)
+    kind = np.zeros((size, size), np.uint8)
+    for _ in range(int(rng.integers(1, 3))):
+        r, c = rng.integers(0, size - 40, 2)
+        h, w = rng.integers(20, 40, 2)
+        lab[r:r + h, c:c + w] = 1
+        kind[r:r + h, c:c + w] = 1
+        pr, pc = r + rng.integers(2, h - 8), c + rng.integers(2, w - 8)
+        lab[pr:pr + 6, pc:pc + 6] = 2
+        kind[pr:pr + 6, pc:pc + 6] = 2
+    r, c = rng.integers(0, size - 20, 2)
+    sub = kind[r:r + 15, c:c + 15]
+    sub[sub == 0] = 3
+    x = np.zeros((6, size, size), np.float32)
+    for k, name in enumerate(SPEC):
+        x[:, kind == k] = np.asarray(SPEC[name], np.float32)[:, None]
+    x *= rng.normal(1, 0.05, x.shape).astype(np.float32)
+    return x, lab
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    samples = [toy_pair(s) for s in range(16)]
+    cfg = TrainConfig(steps=120, batch_size=4, crop=64, widths=(16, 24, 32), lr=1e-2, threads=1)
+    res = train(samples, cfg)
+    path = tmp_path_factory.mktemp("w") / "toy.pt"
+    res.card = save_model(res.model, res.card, path)
+    return res, path
+
+
+def test_unet_shapes_and_size():
+    m = UNet(UNetConfig()).eval()
+    with torch.inference_mode():
+        out = m(torch.zeros(2, 6, 64, 96))
+    assert out.shape == (2, 3, 64, 96)
+    assert 100_000 <= count_parameters(m) <= 300_000
+
+
+def test_training_reduces_loss_and_learns(trained):
+    res, _ = trained
+    assert np.mean(res.losses[-10:]) < 0.5 * np.mean(res.losses[:5])
+    cm = np.zeros((3, 3), np.int64)
+    for s in range(100, 104):  # held-out toy seeds
+        x, y = toy_pair(s)
+        p = predict_proba(res.model, res.card, x, ANALYSIS_BANDS, tile=64, overlap=16)
+        cm += confusion_matrix(y, p.argmax(0))
+    m = class_metrics(cm)
+    assert m["leaching_pond"].iou > 0.7 and m["cleared_land"].iou > 0.8, format_report(report(cm))
+
+
+def test_predict_any_size_probabilities_and_determinism(trained):
+    res, _ = trained
+    rng = np.random.default_rng(1)
+    for h, w in [(5, 7), (37, 53), (150, 97)]:
+        x = rng.uniform(0, 0.4, (6, h, w)).astype(np.float32)
+        p = predict_proba(res.model, res.card, x, ANALYSIS_BANDS, tile=64, overlap=16, batch_size=3)
+        assert p.shape == (3, h, w) and p.dtype == np.float32
+        np.testing.assert_allclose(p.sum(0), 1, atol=1e-5)
+        p2 = predict_proba(res.model, res.card, x, ANALYSIS_BANDS, tile=64, overlap=16, batch_size=3)
+        np.testing.assert_array_equal(p, p2)
+
+
+def test_tiling_blends_without_seams(trained):
+    res, _ = trained
+    x, _ = toy_pair(7, size=160)
+    whole = predict_proba(res.model, res.card, x, ANALYSIS_BANDS, tile=160, overlap=0)
+    tiled = predict_proba(res.model, res.card, x, ANALYSIS_BANDS, tile=64, overlap=24, batch_size=2)
+    assert (whole.argmax(0) == tiled.argmax(0)).mean() > 0.98
+    assert np.abs(whole - tiled).mean() < 0.03
+
+
+def test_nan_input_is_handled(trained):
+    res, _ = trained
+    x, _ = toy_pair(3)
+    x[:, :10] = np.nan
+    p = predict_proba(res.model, res.card, x, ANALYSIS_BANDS, tile=64, overlap=16)
+    assert np.isfinite(p).all()
+
+
+def test_band_mismatches_raise(trained):
+    res, _ = trained
+    x, _ = toy_pair(3)
+    rev = tuple(reversed(ANALYSIS_BANDS))
+    with pytest.raises(WeightsError, match="order"):
+        predict_proba(res.model, res.card, x[::-1], rev)
+    ok = predict_proba(res.model, res.card, x[::-1].copy(), rev, reorder=True, tile=64)
+    np.testing.assert_allclose(ok, predict_proba(res.model, res.card, x, ANALYSIS_BANDS, tile=64), atol=1e-6)
+    with pytest.raises(WeightsError, match="lacks B12"):
+        predict_proba(res.model, res.card, x[:5], ANALYSIS_BANDS[:5])
+    with pytest.raises(WeightsError, match="channels"):
+        predict_proba(res.model, res.card, x[:5], ANALYSIS_BANDS)
+
+
+def test_save_load_roundtrip_and_card(trained):
+    res, path = trained
+    model, card = load_model(path, device="cpu")
+    assert card.bands == ANALYSIS_BANDS
+    assert card.classes == {0: "background", 1: "cleared_land", 2: "leaching_pond"}
+    x, _ = toy_pair(5)
+    # the loaded model has BatchNorm folded into the convolutions: same output up to float rounding
+    np.testing.assert_allclose(predict_proba(model, card, x, ANALYSIS_BANDS, tile=64),
+                               predict_proba(res.model, res.card, x, ANALYSIS_BANDS, tile=64), atol=1e-4)
+
+
+def test_card_band_count_mismatch_is_weights_error(trained, tmp_path):
+    res, path = trained
+    p = tmp_path / "m.pt"
+    p.write_bytes(path.read_bytes())
+    d = json.loads(path.with_suffix(".json").read_text())
+    d["bands"] = d["bands"][:5]
+    p.with_suffix(".json").write_text(json.dumps(d))
+    with pytest.raises(WeightsError, match="5 bands"):
+        load_model(p, device="cpu")
+
+
+def test_corrupt_unsafe_and_missing_weights(trained, tmp_path):
+    res, path = trained
+    card = path.with_suffix(".json").read_text()
+    with pytest.raises(WeightsError, match="not found"):
+        load_model(tmp_path / "nope.pt")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(path.read_bytes()[:500])
+    bad.with_suffix(".json").write_text(card)
+    with pytest.raises(WeightsError, match="checksum"):
+        load_model(bad)
+    d = json.loads(card)
+    d["weights_sha256"] = ""
+    bad.with_suffix(".json").write_text(json.dumps(d))
+    with pytest.raises(WeightsError, match="safely"):
+        load_model(bad)
+
+    class Evil:  # an arbitrary pickled object: weights_only=True must refuse it
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"x": Evil()}, evil, pickle_module=pickle)
+    evil.with_suffix(".json").write_text(json.dumps(d))
+    with pytest.raises(WeightsError, match="safely"):
+        load_model(evil)
+    nocard = tmp_path / "nocard.pt"
+    nocard.write_bytes(path.read_bytes())
+    with pytest.raises(WeightsError, match="card"):
+        load_model(nocard)
+
+
+def test_wrong_architecture_is_weights_error(trained, tmp_path):
+    res, path = trained
+    p = tmp_path / "arch.pt"
+    p.write_bytes(path.read_bytes())
+    d = json.loads(path.with_suffix(".json").read_text())
+    d["architecture"]["widths"] = [8, 16, 24]
+    p.with_suffix(".json").write_text(json.dumps(d))
+    with pytest.raises(WeightsError, match="architecture"):
+        load_model(p, device="cpu")
+
+
+def test_device_resolution():
+    from models.infer import resolve_device
+
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(WeightsError, match="cuda"):
+            resolve_device("cuda")
+
+
+def test_train_config_validation():
+    with pytest.raises(ConfigError, match="multiple"):
+        TrainConfig(crop=100)
+    with pytest.raises(ConfigError, match="no training samples"):
+        train([], TrainConfig(steps=1))
+
+
+def test_metrics_golden():
+    truth = np.array([[0, 0, 1, 1], [2, 2, 0, 255]])
+    pred = np.array([[0, 1, 1, 1], [2, 0, 0, 2]])
+    cm = confusion_matrix(truth, pred)
+    # rows truth: bg -> [2 bg, 1 cleared, 0 pond]; cleared -> [0,2,0]; pond -> [1,0,1]; 255 ignored
+    np.testing.assert_array_equal(cm, [[2, 1, 0], [0, 2, 0], [1, 0, 1]])
+    m = class_metrics(cm)
+    assert m["cleared_land"].iou == pytest.approx(2 / 3)
+    assert m["cleared_land"].precision == pytest.approx(2 / 3)
+    assert m["cleared_land"].recall == pytest.approx(1.0)
+    assert m["leaching_pond"].f1 == pytest.approx(2 / 3)
+    rep = report(cm)
+    assert rep["accuracy"] == pytest.approx(5 / 7, abs=1e-4)
+    assert "leaching_pond" in format_report(rep)

@@ -1,0 +1,148 @@
+"""The shipped weights meet the issue's targets; `minewatch detect/evaluate/train` work end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from geo.bands import ANALYSIS_BANDS
+from geo.detect import FusionConfig, classify
+from geo.stack import Composite
+from models.data import real_negative_scenes, shared_data_dir, simulator_scene
+from models.evaluate import evaluate_samples, format_report
+from models.infer import DEFAULT_WEIGHTS, card_path, load_model
+
+pytest.importorskip("geo.simulate")
+HELD_OUT = range(200000, 200010)  # never used in training (card records the training seeds)
+
+
+@pytest.fixture(scope="module")
+def held_out():
+    return [simulator_scene(s, 256) for s in HELD_OUT]
+
+
+def test_shipped_weights_and_card():
+    assert DEFAULT_WEIGHTS.exists()
+    size = DEFAULT_WEIGHTS.stat().st_size
+    assert 100_000 < size < 5_000_000
+    card = json.loads(card_path(DEFAULT_WEIGHTS).read_text())
+    assert card["bands"] == list(ANALYSIS_BANDS)
+    assert card["classes"] == {"0": "background", "1": "cleared_land", "2": "leaching_pond"}
+    assert len(card["normalization"]["mean"]) == 6 and len(card["normalization"]["std"]) == 6
+    lo, hi = card["training_data"]["simulator_seeds"]
+    assert not set(range(lo, hi)) & set(HELD_OUT)
+    assert (Path(DEFAULT_WEIGHTS).parent / "MODEL_CARD.md").exists()
+    model, c = load_model(device="cpu")
+    assert c.version == card["version"]
+
+
+@pytest.mark.parametrize("method", ["model", "fused"])
+def test_heldout_simulator_iou_targets(held_out, method):
+    rep = evaluate_samples(held_out, method=method, device="cpu")
+    c = rep["classes"]
+    assert c["leaching_pond"]["support"] > 500 and c["cleared_land"]["support"] > 3000
+    assert c["leaching_pond"]["iou"] >= 0.8, format_report(rep)
+    assert c["cleared_land"]["iou"] >= 0.8, format_report(rep)
+
+
+@pytest.mark.parametrize("method", ["rules", "model", "fused"])
+def test_real_no_mining_scenes_false_positive_area(method):
+    scenes = real_negative_scenes(split="test")
+    if not scenes:
+        pytest.skip(f"shared data not found under {shared_data_dir()}")
+    total, detected = 0, 0
+    for s in scenes:
+        valid = np.all(np.isfinite(s.data), axis=0)
+        comp = Composite(s.data, np.where(valid, 2, 0).astype(np.uint16), s.bands, s.grid)
+        det = classify(comp, method=method, config=None if method == "rules" else FusionConfig(device="cpu"))
+        frac = ((det.classes > 0) & valid).sum() / valid.sum()
+        assert frac <= 0.001, f"{s.name}: {frac:.4%} of the scene detected"
+        total += valid.sum()
+        detected += ((det.classes > 0) & valid).sum()
+    assert total > 2_000_000  # the held-out Virginia windows are in
+    assert detected / total <= 0.001
+
+
+def _write_dn_tif(path: Path, scene, *, offset: int = 0, tag: bool = True, extra_band: bool = True):
+    import rasterio
+
+    dn = np.round(scene.data * 10000 - offset).clip(1, 65535).astype("uint16")
+    bands = list(scene.bands)
+    if extra_band:  # an extra band (ignored) and a shuffled order: read by description, not position
+        dn = np.concatenate([dn[::-1], dn[:1]])
+        bands = bands[::-1] + ["B01"]
+    with rasterio.open(path, "w", driver="GTiff", width=scene.grid.width, height=scene.grid.height, count=len(bands),
+                       dtype="uint16", crs=scene.grid.crs, transform=scene.grid.transform, nodata=0) as dst:
+        dst.write(dn)
+        for i, b in enumerate(bands, 1):
+            dst.set_band_description(i, b)
+        if tag and offset:
+            dst.update_tags(offset=str(offset))
+
+
+def test_cli_detect_geojson_gpkg_raster(tmp_path, held_out):
+    import geopandas as gpd
+    import rasterio
+
+    from geo.cli.main import cli
+
+    from click.testing import CliRunner
+
+    scene, truth = held_out[0]
+    tif = tmp_path / "scene.tif"
+    _write_dn_tif(tif, scene, offset=-1000)
+    out = tmp_path / "fp.geojson"
+    r = CliRunner().invoke(cli, ["detect", str(tif), "--out", str(out), "--raster", str(tmp_path / "c.tif"),
+                                 "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    gdf = gpd.read_file(out)
+    assert gdf.crs.to_epsg() == 4326
+    assert {"class", "area_m2", "confidence"} <= set(gdf.columns)
+    assert set(gdf["class"]) <= {1, 2} and (gdf["area_m2"] > 0).all()
+    # area agrees with the truth footprint within 25 %
+    truth_area = (truth > 0).sum() * 100.0
+    assert abs(gdf["area_m2"].sum() - truth_area) / truth_area < 0.25
+    with rasterio.open(tmp_path / "c.tif") as src:
+        classes = src.read(1)
+        assert src.crs == scene.grid.crs and src.descriptions[0] == "class"
+    assert (((classes > 0) & (truth > 0)).sum() / ((classes > 0) | (truth > 0)).sum()) > 0.7
+    # same image without the offset tag but with --offset: same answer; GPKG by extension
+    tif2 = tmp_path / "scene2.tif"
+    _write_dn_tif(tif2, scene, offset=-1000, tag=False)
+    r = CliRunner().invoke(cli, ["detect", str(tif2), "--out", str(tmp_path / "fp.gpkg"), "--offset", "-1000",
+                                 "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    g2 = gpd.read_file(tmp_path / "fp.gpkg")
+    assert g2.crs == scene.grid.crs
+    assert g2["area_m2"].sum() == pytest.approx(gdf["area_m2"].sum(), rel=1e-3)
+
+
+def test_cli_detect_errors(tmp_path, held_out):
+    from click.testing import CliRunner
+
+    from geo.cli.main import cli
+
+    scene, _ = held_out[1]
+    tif = tmp_path / "s.tif"
+    _write_dn_tif(tif, scene)
+    r = CliRunner().invoke(cli, ["detect", str(tif), "--out", str(tmp_path / "x.shp")])
+    assert r.exit_code == 2 and ".geojson or .gpkg" in r.output
+    r = CliRunner().invoke(cli, ["detect", str(tif), "--out", str(tmp_path / "x.geojson"),
+                                 "--weights", str(tmp_path / "none.pt")])
+    assert r.exit_code == 5 and "not found" in r.output
+
+
+def test_cli_evaluate_on_simulator(tmp_path):
+    from click.testing import CliRunner
+
+    from geo.cli.main import cli
+
+    r = CliRunner().invoke(cli, ["evaluate", "--sim-seeds", "200100:200102", "--method", "fused", "--device", "cpu",
+                                 "--json", str(tmp_path / "r.json")])
+    assert r.exit_code == 0, r.output
+    assert "leaching_pond" in r.output and "confusion matrix" in r.output
+    rep = json.loads((tmp_path / "r.json").read_text())
+    assert sum(map(sum, rep["confusion_matrix"]["counts"])) == 2 * 256 * 256

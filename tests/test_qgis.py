@@ -1,0 +1,121 @@
+"""The GeoPackage and GeoJSON outputs opened in real QGIS (Debian python3-qgis, headless).
+
+QGIS runs in the system Python (``/usr/bin/python3``) as a subprocess executing ``tests/qgis_check.py``, with
+``QT_QPA_PLATFORM=offscreen``. Expectations come from the drawing in ``tests/runfolder.py`` (pixel counts ×
+100 m²), not from minewatch's own tables. QGIS's render is saved as ``qgis_render.png`` in the run folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import time
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+
+from runfolder import run_folder  # noqa: F401  (pytest fixture)
+
+SYSTEM_PYTHON = Path("/usr/bin/python3")
+CHECK = Path(__file__).with_name("qgis_check.py")
+
+
+@lru_cache(maxsize=1)
+def _qgis_missing() -> str | None:
+    if not SYSTEM_PYTHON.exists():
+        return f"{SYSTEM_PYTHON} not found"
+    r = subprocess.run([str(SYSTEM_PYTHON), "-c", "import qgis.core"], env=_env(), capture_output=True, timeout=60)
+    return None if r.returncode == 0 else "the system Python has no qgis module (apt-get install python3-qgis qgis-providers)"
+
+
+def _env() -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "GDAL_DATA", "PROJ_LIB", "PROJ_DATA")}
+    env["QT_QPA_PLATFORM"] = "offscreen"
+    runtime = Path(os.environ.get("TMPDIR", "/tmp")) / f"minewatch-qgis-runtime-{os.getuid()}"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    env["XDG_RUNTIME_DIR"] = str(runtime)
+    return env
+
+
+@pytest.fixture
+def qgis():
+    reason = _qgis_missing()
+    if reason:
+        pytest.skip(f"QGIS unavailable: {reason}; .ci/run installs python3-qgis")
+
+    def run(spec: dict, tmp: Path) -> tuple[dict, str]:
+        path = tmp / "expect.json"
+        path.write_text(json.dumps(spec), encoding="utf-8")
+        r = subprocess.run([str(SYSTEM_PYTHON), str(CHECK), str(path)], env=_env(), capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 0, f"qgis_check.py failed ({r.returncode}):\n{r.stderr[-3000:]}"
+        return json.loads(r.stdout.strip().splitlines()[-1]), r.stderr
+
+    return run
+
+
+FOOTPRINT_STYLE = {"renderer": "categorizedSymbol", "attr": "class_name", "categories": ["leaching_pond", "cleared_land"]}
+
+
+def expectations(rf, gpkg: Path) -> dict:
+    layers, geojson = {}, {}
+    for p in rf.periods:
+        e = rf.expected[p]
+        layers[f"footprints_{p}"] = {"crs": "EPSG:32647", "count": e.n_features, "area_m2": e.footprint_area_m2,
+                                     "style": FOOTPRINT_STYLE}
+        layers[f"sites_{p}"] = {"crs": "EPSG:32647", "count": e.n_sites, "style": {"renderer": "singleSymbol"}}
+        geojson[str(rf.path / f"footprints_{p}.geojson")] = {"crs": "EPSG:4326", "count": e.n_features,
+                                                              "area_m2": e.footprint_area_m2, "area_crs": "EPSG:32647"}
+    used = sorted({c for ch in rf.changes.values() for c in ch})
+    layers["change"] = {"crs": "EPSG:32647", "count": rf.n_change_features,
+                        "style": {"renderer": "categorizedSymbol", "attr": "change", "categories": used}}
+    geojson[str(rf.path / "change.geojson")] = {"crs": "EPSG:4326", "count": rf.n_change_features}
+    last = rf.periods[-1]
+    return {"gpkg": str(gpkg), "gpkg_layers": layers, "geojson": geojson, "area_rtol": 0.005,
+            "render_layers": [f"sites_{last}", f"footprints_{last}"], "png": str(rf.path / "qgis_render.png")}
+
+
+@pytest.mark.external
+def test_qgis_opens_outputs_valid_styled_and_measured(run_folder, qgis, tmp_path):  # noqa: F811
+    t0 = time.perf_counter()
+    res, stderr = qgis(expectations(run_folder, run_folder.path / "footprints.gpkg"), tmp_path)
+    elapsed = time.perf_counter() - t0
+    assert res["errors"] == [], "\n".join(res["errors"])
+    assert res["ok"] and res["qgis_version"].startswith("3.")
+    last = run_folder.periods[-1]
+    fp = res["layers"][f"footprints_{last}"]
+    # QGIS's planar and ellipsoidal areas both agree with the drawing (UTM scale error here is < 0.1 %).
+    assert fp["area_m2"] == pytest.approx(run_folder.expected[last].footprint_area_m2, rel=1e-6)
+    assert fp["area_ellipsoidal_m2"] == pytest.approx(fp["area_m2"], rel=0.005)
+    colours = {c["value"]: c["color"] for c in fp["categories"]}
+    assert colours == {"leaching_pond": "#00c8dc", "cleared_land": "#e67828"}
+    render = res["render"]
+    assert render["painted_fraction"] > 0.01 and all(n >= 20 for n in render["category_pixels"][f"footprints_{last}"].values())
+    assert Path(render["png"]).stat().st_size > 3000
+    assert "partially supported" not in stderr, "QGIS's GDAL warns about the GeoPackage version"
+    assert elapsed < 60
+
+
+@pytest.mark.external
+def test_qgis_check_reports_missing_style_and_wrong_count(run_folder, qgis, tmp_path):  # noqa: F811
+    """The checker can fail: without ``layer_styles`` QGIS falls back to a single symbol, and a wrong count shows."""
+    gpkg = tmp_path / "unstyled.gpkg"
+    shutil.copy(run_folder.path / "footprints.gpkg", gpkg)
+    con = sqlite3.connect(gpkg)
+    con.execute("DELETE FROM layer_styles")
+    con.commit()
+    con.close()
+    last = run_folder.periods[-1]
+    e = run_folder.expected[last]
+    spec = {"gpkg": str(gpkg), "gpkg_layers": {f"footprints_{last}": {
+        "crs": "EPSG:32647", "count": e.n_features + 1, "area_m2": e.footprint_area_m2, "style": FOOTPRINT_STYLE}}}
+    res, _ = qgis(spec, tmp_path)
+    assert not res["ok"]
+    assert any("layer_styles" in m for m in res["errors"]), res["errors"]
+    assert any(f"{e.n_features} features != expected {e.n_features + 1}" in m for m in res["errors"]), res["errors"]
+    assert res["layers"][f"footprints_{last}"]["renderer"] == "singleSymbol"
