@@ -73,6 +73,8 @@ class RuleThresholds:
         water_nir_max: B08 reflectance upper bound for water. Milky ponds reach ≈0.15; vegetation
             is > 0.2.
         water_ndvi_max: NDVI upper bound for water (excludes floating/emergent vegetation).
+        water_ndvi_strict_max: NDVI below which a pixel counts as water even when its 20 m SWIR is
+            mixed with surrounding soil (small ponds); land surfaces are > 0.
         pond_green_min: smallest B03 reflectance of a leaching pond. Leach liquor carries
             suspended clay, precipitates and dissolved iron, so ponds are turquoise, milky or
             red-brown (B03 ≈ 0.08–0.25); natural ponds, marsh pools and shadowed water are dark
@@ -87,7 +89,8 @@ class RuleThresholds:
         bare_bsi_min: Bare Soil Index above which land is bare soil.
         bare_swir1_min: B11 reflectance above which land is bright bare soil.
         bare_brightness_min: smallest mean reflectance of the six analysis bands for cleared
-            land (fresh laterite ≈ 0.2; marsh, dark fallow and burnt land < 0.12).
+            land (fresh laterite ≈ 0.2; marsh, burnt land and shadow < 0.1; shaded slopes can drop
+            below this, a known miss of the rules).
         bare_min_area_m2: smallest cleared-land patch kept, m².
         cleared_requires_pond_within_m: bare soil counts as cleared land only if a pond lies within
             this distance (m); separates mine sites from fallow fields and villages. ``None``
@@ -105,15 +108,16 @@ class RuleThresholds:
     water_swir1_max: float = 0.08
     water_nir_max: float = 0.16
     water_ndvi_max: float = 0.2
-    pond_green_min: float = 0.05
+    water_ndvi_strict_max: float = -0.08
+    pond_green_min: float = 0.065
     pond_min_area_m2: float = 100.0
     pond_max_area_m2: float = 40_000.0
     pond_max_elongation: float = 5.0
     pond_requires_bare_within_m: float | None = 50.0
     bare_ndvi_max: float = 0.3
     bare_bsi_min: float = 0.02
-    bare_swir1_min: float = 0.15
-    bare_brightness_min: float = 0.12
+    bare_swir1_min: float = 0.12
+    bare_brightness_min: float = 0.1
     bare_min_area_m2: float = 500.0
     cleared_requires_pond_within_m: float | None = 150.0
     river_min_area_m2: float = 40_000.0
@@ -203,9 +207,12 @@ def rule_scores(data: np.ndarray, bands: tuple[str, ...], t: RuleThresholds) -> 
     b = {k: data[bands.index(k)] for k in RULE_BANDS}
     s = t.softness
     with np.errstate(invalid="ignore"):
+        # 20 m SWIR of a 2-3 px pond mixes with the soil around it, so the 10 m NDVI/NIR test can
+        # stand in for the SWIR test (either suffices)
+        swir_test = np.minimum(_ramp(mndwi(green=b["B03"], swir1=b["B11"]) - t.water_mndwi_min, s),
+                               _ramp((t.water_swir1_max - b["B11"]) * 5, s))
         water = np.minimum.reduce([
-            _ramp(mndwi(green=b["B03"], swir1=b["B11"]) - t.water_mndwi_min, s),
-            _ramp((t.water_swir1_max - b["B11"]) * 5, s),
+            np.maximum(swir_test, _ramp(t.water_ndvi_strict_max - ndvi(red=b["B04"], nir=b["B08"]), s)),
             _ramp((t.water_nir_max - b["B08"]) * 3, s),
             _ramp(t.water_ndvi_max - ndvi(red=b["B04"], nir=b["B08"]), s),
         ])

@@ -10,6 +10,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import rasterio
+from affine import Affine
+from rasterio.enums import Resampling
 
 from geo.aoi import Aoi, analysis_grid, reproject_geometry
 from geo.change import site_changes, period_row, summarize
@@ -30,46 +32,54 @@ log = logging.getLogger(__name__)
 QUICKLOOK_PX = 1200
 
 
-def _paste(dst: np.ndarray, path: Path, grid: GeoGrid, band: int | None = None) -> None:
-    with rasterio.open(path) as src:
-        col = int(round((src.transform.c - grid.transform.c) / grid.transform.a))
-        row = int(round((src.transform.f - grid.transform.f) / grid.transform.e))
-        data = src.read(band) if band else src.read()
-        if data.ndim == 2:
-            dst[row : row + src.height, col : col + src.width] = data
-        else:
-            dst[:, row : row + src.height, col : col + src.width] = data
+def quicklook_grid(grid: GeoGrid) -> tuple[GeoGrid, int]:
+    """The grid of the RGB quicklook (at most :data:`QUICKLOOK_PX` on its longest side) and its decimation step."""
+    step = max(1, int(np.ceil(max(grid.shape) / QUICKLOOK_PX)))
+    t = grid.transform
+    return GeoGrid(grid.crs, Affine(t.a * step, t.b, t.c, t.d, t.e * step, t.f),
+                   -(-grid.width // step), -(-grid.height // step)), step
+
+
+def _offsets(src, grid: GeoGrid) -> tuple[int, int]:
+    col = int(round((src.transform.c - grid.transform.c) / grid.transform.a))
+    row = int(round((src.transform.f - grid.transform.f) / grid.transform.e))
+    return row, col
 
 
 def mosaic_period(out: Path, period: str, grid: GeoGrid) -> dict:
     """Mosaic one period's task rasters onto the AOI grid and write ``classmap_<period>.tif``.
 
-    Returns stats: ``clear_px``, ``region_px``, ``n_scenes``, and the RGB quicklook (float reflectance).
+    Returns stats: ``clear_px`` and ``n_scenes`` summed/maxed over tiles, and ``rgb``, a float reflectance
+    quicklook ``(3, y, x)`` (B04, B03, B02) on ``quicklook_grid(grid)``.
     """
     classes = np.zeros(grid.shape, np.uint8)
     conf = np.zeros(grid.shape, np.uint8)
-    step = max(1, int(np.ceil(max(grid.shape) / QUICKLOOK_PX)))
-    rgb = np.zeros((3, *grid.shape), np.uint16) if step == 1 else None
+    qgrid, step = quicklook_grid(grid)
+    rgb = np.zeros((3, *qgrid.shape), np.uint16)
     stats = {"clear_px": 0, "region_px": 0, "n_scenes": 0}
     for done in sorted((out / "tasks" / period).glob("*/done.json")):
         d = json.loads(done.read_text())
         tdir = done.parent
-        _paste(classes, tdir / "classes.tif", grid, 1)
-        _paste(conf, tdir / "confidence.tif", grid, 1)
-        if rgb is not None:
-            with rasterio.open(tdir / "composite.tif") as src:
-                descr = list(src.descriptions)
-                idx = [descr.index(b) + 1 for b in ("B04", "B03", "B02")]
-                part = src.read(idx)
-                col = int(round((src.transform.c - grid.transform.c) / grid.transform.a))
-                row = int(round((src.transform.f - grid.transform.f) / grid.transform.e))
-                rgb[:, row : row + src.height, col : col + src.width] = part
+        for name, dst in (("classes.tif", classes), ("confidence.tif", conf)):
+            with rasterio.open(tdir / name) as src:
+                r, c = _offsets(src, grid)
+                dst[r : r + src.height, c : c + src.width] = src.read(1)
+        with rasterio.open(tdir / "composite.tif") as src:
+            descr = list(src.descriptions)
+            idx = [descr.index(b) + 1 for b in ("B04", "B03", "B02")]
+            r, c = _offsets(src, grid)
+            h, w = -(-src.height // step), -(-src.width // step)
+            part = src.read(idx, out_shape=(3, h, w), resampling=Resampling.nearest)
+            r, c = r // step, c // step
+            h, w = min(h, qgrid.height - r), min(w, qgrid.width - c)
+            rgb[:, r : r + h, c : c + w] = part[:, :h, :w]
         stats["clear_px"] += d["clear_px"]
         stats["region_px"] += d["region_px"]
         stats["n_scenes"] = max(stats["n_scenes"], d["n_scenes"])
     write_raster(classes, grid, out / f"classmap_{period}.tif", nodata=None)
     write_raster(conf, grid, out / f"confidence_{period}.tif", descriptions=("confidence_pct",))
-    stats["rgb"] = None if rgb is None else rgb.astype(np.float32) / 10000.0
+    stats["rgb"] = rgb.astype(np.float32) / 10000.0
+    stats["rgb_grid"] = qgrid
     return stats
 
 
@@ -142,7 +152,7 @@ def build_outputs(out: Path, aoi: Aoi, req, items_by_period: dict[str, list[dict
     """Mosaic every period, then write vectors, tables and the report."""
     grid = analysis_grid(aoi, resolution=req.params.resolution_m)
     region = region_mask(reproject_geometry(aoi.geometry, 4326, grid.crs).wkt, grid)
-    coverage, rgb_last = {}, None
+    coverage, rgb_last, rgb_grid = {}, None, None
     labels = [p.label for p in req.periods]
     for p in labels:
         if not (out / "tasks" / p).exists():
@@ -151,7 +161,6 @@ def build_outputs(out: Path, aoi: Aoi, req, items_by_period: dict[str, list[dict
         st = mosaic_period(out, p, grid)
         coverage[p] = {"clear_fraction": st["clear_px"] / max(1, int(region.sum())),
                        "n_scenes": len(items_by_period.get(p, []))}
-        if st["rgb"] is not None:
-            rgb_last = st["rgb"]
+        rgb_last, rgb_grid = st["rgb"], st["rgb_grid"]
     write_json(out / "coverage.json", coverage)
-    return write_vectors_and_report(out, aoi.name, labels, req.params, coverage, rgb_last, grid)
+    return write_vectors_and_report(out, aoi.name, labels, req.params, coverage, rgb_last, rgb_grid)

@@ -70,7 +70,10 @@ def map_image(rgb: np.ndarray, grid: GeoGrid, footprints: gpd.GeoDataFrame, path
     """Footprint polygons over a true-colour composite. ``rgb``: float ``(3, y, x)`` reflectance (B04, B03, B02)."""
     path = Path(path)
     img = np.nan_to_num(np.moveaxis(rgb, 0, -1), nan=0.0)
-    img = np.clip(img / max(1e-6, float(np.nanpercentile(img, 99))), 0, 1) ** 0.8
+    nodata = (img <= 0).all(axis=-1)  # no clear observation in the period (stored as 0 / NaN)
+    scale = float(np.percentile(img[~nodata], 99)) if (~nodata).any() else 1.0
+    img = np.clip(img / max(1e-6, scale), 0, 1) ** 0.8
+    img[nodata] = 0.82  # light grey, not black: "not seen", not "dark ground"
     left, bottom, right, top = grid.bounds
     fig, ax = plt.subplots(figsize=(7, 7 * grid.height / max(grid.width, 1)), dpi=110)
     ax.imshow(img, extent=(left, right, bottom, top))
@@ -80,9 +83,11 @@ def map_image(rgb: np.ndarray, grid: GeoGrid, footprints: gpd.GeoDataFrame, path
         fp[fp["class"] == 2].plot(ax=ax, color="#00e5ff", edgecolor="#003c50", linewidth=0.3)
     from matplotlib.patches import Patch
 
-    ax.legend(handles=[Patch(facecolor="#00e5ff", edgecolor="#003c50", label="leaching pond"),
-                       Patch(facecolor="none", edgecolor="#ff8c00", label="cleared land (outline)")],
-              loc="lower left", fontsize=8, framealpha=0.85)
+    handles = [Patch(facecolor="#00e5ff", edgecolor="#003c50", label="leaching pond"),
+               Patch(facecolor="none", edgecolor="#ff8c00", label="cleared land (outline)")]
+    if nodata.any():
+        handles.append(Patch(facecolor=(0.82, 0.82, 0.82), edgecolor="grey", label="no clear observation"))
+    ax.legend(handles=handles, loc="lower left", fontsize=8, framealpha=0.85)
     ax.set_title(title or "Footprints over the composite")
     ax.set_xlabel(f"easting (m, {grid.crs.to_string()})")
     ax.set_ylabel("northing (m)")

@@ -162,7 +162,15 @@ def build_run_folder(out: Path, *, params: RunParams | None = None) -> RunFolder
     return RunFolder(out, PERIODS, GRID, {p: expected(p) for p in PERIODS}, dict(CHANGES))
 
 
+_BUILT: dict[str, RunFolder] = {}
+
+
 @pytest.fixture(scope="session")
 def run_folder(tmp_path_factory) -> RunFolder:
-    """A run folder written once per test session (treat it as read-only; copy it to modify)."""
-    return build_run_folder(tmp_path_factory.mktemp("run") / "run")
+    """A run folder written once per test session (treat it as read-only; copy it to modify).
+
+    Test modules import this fixture, so pytest sees one definition per module; the cache builds it once.
+    """
+    if "run" not in _BUILT:
+        _BUILT["run"] = build_run_folder(tmp_path_factory.mktemp("run") / "run")
+    return _BUILT["run"]

@@ -4,6 +4,7 @@ HTTP faults — against real range servers on 127.0.0.1 (see tests/servers.py)."
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import logging
 from dataclasses import replace
 
@@ -217,3 +218,34 @@ def test_earth_search_end_to_end(cloud, tmp_path):
     st = load_stack(items, GRID, policy=FAST)
     assert st.data.shape[0] == 3 and np.isfinite(st.data[:, :, :, :206]).all()
     assert np.isfinite(st.data[0]).all()  # the two-tile datatake covers the whole grid
+
+
+@pytest.mark.slow
+def test_demo_dataset_local_and_over_http(tmp_path):
+    """The embedded demo's items load the same from local files and from rustac + a range server."""
+    demo_data = pytest.importorskip("geo.demo_data")
+    from servers import RangeServer, RustacServer, free_port, rustac_binary
+
+    ds = demo_data.write_demo_dataset(tmp_path / "demo")
+    aoi = read_aoi(ds.aoi_path)
+    season = ds.periods[2]  # 2021-22: both baselines
+    items = search(aoi, season, provider=str(ds.items_path), max_cloud=100)
+    assert {i.properties["s2:processing_baseline"] for i in items} >= {"04.00"}
+    local = load_stack(items, ds.grid)
+    assert local.data.shape[1:] == (6, *ds.grid.shape) and np.isfinite(local.data).mean() > 0.9
+    med = np.nanmedian(local.data[:, 2], axis=(1, 2))  # B04 per scene: offsets harmonise baselines
+    assert med.max() - med.min() < 0.05
+    if rustac_binary() is None:
+        pytest.skip("rustac missing: HTTP half skipped")
+    doc = json.loads(ds.items_path.read_text())
+    with RangeServer(ds.root) as rs:
+        for f in doc["features"]:
+            for a in f["assets"].values():
+                if a["href"].startswith(str(ds.root)):
+                    a["href"] = rs.url + "/" + str(Path(a["href"]).relative_to(ds.root.resolve()))
+        (tmp_path / "items_http.json").write_text(json.dumps(doc))
+        with RustacServer([tmp_path / "items_http.json"]) as api:
+            http_items = search(aoi, season, provider=api.url, max_cloud=100)
+            assert [i.id for i in http_items] == [i.id for i in items]
+            remote = load_stack(http_items, ds.grid, policy=FAST)
+    np.testing.assert_array_equal(local.data, remote.data)
