@@ -78,7 +78,7 @@ class RuleThresholds:
         pond_green_min: smallest B03 reflectance of a leaching pond. Leach liquor carries
             suspended clay, precipitates and dissolved iron, so ponds are turquoise, milky or
             red-brown (B03 ≈ 0.08–0.25); natural ponds, marsh pools and shadowed water are dark
-            (B03 < 0.05).
+            (B03 < 0.065 in the real no-mining scenes).
         pond_min_area_m2: smallest pond kept, m² (one 10 m pixel is 100 m²).
         pond_max_area_m2: largest pond, m²; larger water bodies are rivers or lakes.
         pond_max_elongation: largest major/minor axis ratio of a pond; more elongated water is a
@@ -87,10 +87,10 @@ class RuleThresholds:
             (ponds are dug into cleared land). ``None`` disables the rule.
         bare_ndvi_max: NDVI below which land is unvegetated.
         bare_bsi_min: Bare Soil Index above which land is bare soil.
-        bare_swir1_min: B11 reflectance above which land is bright bare soil.
+        bare_swir1_min: B11 reflectance above which land may be bare soil (dry soil reflects strongly
+            at 1.6 µm, ≈ 0.25–0.4 in sun, lower on shaded slopes).
         bare_brightness_min: smallest mean reflectance of the six analysis bands for cleared
-            land (fresh laterite ≈ 0.2; marsh, burnt land and shadow < 0.1; shaded slopes can drop
-            below this, a known miss of the rules).
+            land (fresh laterite ≈ 0.2, ≈ 0.07 on shaded slopes; deep shadow and burnt land are lower).
         bare_min_area_m2: smallest cleared-land patch kept, m².
         cleared_requires_pond_within_m: bare soil counts as cleared land only if a pond lies within
             this distance (m); separates mine sites from fallow fields and villages. ``None``
@@ -116,8 +116,8 @@ class RuleThresholds:
     pond_requires_bare_within_m: float | None = 50.0
     bare_ndvi_max: float = 0.3
     bare_bsi_min: float = 0.02
-    bare_swir1_min: float = 0.12
-    bare_brightness_min: float = 0.1
+    bare_swir1_min: float = 0.07
+    bare_brightness_min: float = 0.05
     bare_min_area_m2: float = 500.0
     cleared_requires_pond_within_m: float | None = 150.0
     river_min_area_m2: float = 40_000.0

@@ -11,6 +11,9 @@ from pathlib import Path
 
 from geo.errors import OutputError
 
+#: Infix of every temporary name (``.<name><mark>XXXX<suffix>``); a file holding it is unfinished.
+PARTIAL_MARK = ".partial-"
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
@@ -22,7 +25,7 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix or path.suffix, dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{PARTIAL_MARK}", suffix=suffix or path.suffix, dir=path.parent)
     except OSError as exc:
         raise OutputError(f"cannot write in {path.parent} ({exc.strerror}); choose a writable --out folder") from None
     os.close(fd)
@@ -63,3 +66,21 @@ def write_json(path: str | Path, obj: object) -> None:
 def write_bytes(path: str | Path, data: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
+
+
+def remove_partials(root: str | Path) -> int:
+    """Delete unfinished temporaries left under ``root`` by a killed process; return how many.
+
+    Only names this module makes (``.<name>.partial-*``, plus GDAL side-cars) are touched. Call it
+    before a run starts writing, never while another process writes into ``root``.
+    """
+    n = 0
+    root = Path(root)
+    if not root.is_dir():
+        return 0
+    for p in root.rglob(f".*{PARTIAL_MARK}*"):
+        if p.is_file():
+            with contextlib.suppress(OSError):
+                p.unlink()
+                n += 1
+    return n

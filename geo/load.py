@@ -21,6 +21,8 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 import pystac
 import rasterio
+import shapely
+import shapely.geometry
 from rasterio.enums import Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOError
 from rasterio.warp import reproject, transform_bounds
@@ -212,6 +214,13 @@ def _aligned_read(src, grid: GeoGrid, dst: np.ndarray, nodata: float, scl: bool)
     return True
 
 
+def _touches(item: pystac.Item, grid_ll) -> bool:
+    """False only when the item's footprint certainly misses the grid (lon/lat, with a small margin)."""
+    if not item.geometry:
+        return True
+    return shapely.geometry.shape(item.geometry).intersects(grid_ll.buffer(1e-3))
+
+
 def load_stack(
     items: list[pystac.Item],
     grid: GeoGrid,
@@ -260,6 +269,7 @@ def load_stack(
         groups.setdefault(datatake_key(it), []).append(it)
     layers = list(ids) + (["SCL"] if with_scl else [])
 
+    grid_ll = shapely.box(*transform_bounds(grid.crs, "EPSG:4326", *grid.bounds, densify_pts=21))
     jobs = []  # (group index, item, layer)
     for gi, group in enumerate(groups.values()):
         for it in group:
@@ -282,6 +292,9 @@ def load_stack(
             hit = cache.get(key)
             if hit is not None:
                 return hit
+        if not _touches(it, grid_ll):  # footprint misses the grid: fetch nothing
+            arr = np.zeros(grid.shape, np.uint8) if kind == "scl" else np.full(grid.shape, np.nan, np.float32)
+            return arr
         arr = read_window(href, grid, kind=kind, resampling=rs, policy=policy, counter=counter)
         if cache is not None:
             cache.put(key, arr)

@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import platform
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,9 +26,9 @@ from shapely.geometry import box
 from geo import __version__
 from geo.aoi import Aoi, analysis_grid, read_aoi, reproject_geometry, split_tiles
 from geo.config import RunParams
-from geo.errors import NoDataError, OutputError
+from geo.errors import NoDataError, OutputError, StacError
 from geo.executor import Progress, run_tasks
-from geo.fsutil import write_json
+from geo.fsutil import remove_partials, write_json
 from geo.periods import Period
 from geo.tasks import TaskSpec, is_done, run_task
 
@@ -93,6 +94,55 @@ def check_run_dir(out_dir: Path, aoi_hash: str) -> dict | None:
     return old
 
 
+def manifest_params(params: RunParams) -> dict:
+    """Run parameters for the manifest, with credentials (URL user info, query tokens) removed."""
+    from geo.remote import redact
+
+    d = params.to_dict()
+    prov = str(d["search"]["provider"])
+    if "://" in prov:
+        d["search"]["provider"] = redact(prov)
+    return d
+
+
+def prune_stale(out: Path, specs: list[TaskSpec]) -> None:
+    """Delete task folders the current plan does not hold (another tiling, a period now without scenes),
+    so that merging sees only this run's tasks."""
+    keep = {Path(s.out_dir).resolve() for s in specs}
+    periods = {p.parent for p in keep}
+    root = out / "tasks"
+    if not root.is_dir():
+        return
+    for pdir in root.iterdir():
+        if not pdir.is_dir():
+            continue
+        if pdir.resolve() not in periods:
+            log.info("removing task folder %s: not part of this run's plan", pdir)
+            shutil.rmtree(pdir, ignore_errors=True)
+            continue
+        for tdir in pdir.iterdir():
+            if tdir.is_dir() and tdir.resolve() not in keep:
+                log.info("removing task folder %s: not part of this run's plan", tdir)
+                shutil.rmtree(tdir, ignore_errors=True)
+
+
+def _check_any_clear(specs: list[TaskSpec], aoi: Aoi, items_by_period: dict[str, list[dict]]) -> None:
+    """Raise NoDataError when no task saw a single clear pixel inside the AOI (nothing can be measured)."""
+    clear = 0
+    for s in specs:
+        try:
+            clear += int(json.loads((Path(s.out_dir) / "done.json").read_text()).get("clear_px", 0))
+        except (OSError, ValueError):
+            clear += 1  # an unreadable record is not evidence of an empty archive
+    if specs and clear == 0:
+        n = sum(len(v) for v in items_by_period.values())
+        raise NoDataError(
+            f"none of the {n} scene(s) found has a clear, valid pixel inside {aoi.name}: every one is cloud, "
+            "nodata or georeferenced outside the AOI; check that the catalogue's rasters cover the AOI, "
+            "or add dry seasons with --start/--end"
+        )
+
+
 def _versions() -> dict:
     import numpy
     import rasterio
@@ -134,14 +184,64 @@ def plan_tasks(aoi: Aoi, req: RunRequest, items_by_period: dict[str, list[dict]]
     return specs
 
 
+#: Hosts that serve the assets of each built-in provider profile (besides the API's own host).
+ASSET_HOSTS = {
+    "earth-search": ("sentinel-cogs.s3.us-west-2.amazonaws.com", "sentinel-cogs.s3.amazonaws.com"),
+    "planetary-computer": (".blob.core.windows.net",),
+}
+
+
+def check_asset_hrefs(items: list, provider: str) -> None:
+    """Refuse assets the configured provider does not vouch for, before any byte is read.
+
+    Only the assets a task reads (the stored bands and SCL) are checked. A STAC API's items may point
+    only at http(s) hrefs on the API's own host or the profile's known asset hosts (a leading ``.``
+    matches sub-domains); a local ItemCollection at local files or http(s). Other schemes
+    (``s3://``, ``ftp://``, ``file://`` from a remote API) are refused.
+
+    Raises:
+        StacError: naming the item, the asset and the host, and what to check.
+    """
+    from urllib.parse import urlsplit
+
+    from geo.load import asset_for
+    from geo.providers import resolve_provider
+    from geo.remote import redact
+    from geo.tasks import STORED_BANDS
+
+    prov = resolve_provider(provider)
+    local = prov.local_path is not None
+    hosts = {h for h in ASSET_HOSTS.get(prov.name, ())}
+    if prov.url:
+        hosts.add((urlsplit(prov.url).hostname or "").lower())
+    for it in items:
+        for band in (*STORED_BANDS, "SCL"):
+            key, asset = asset_for(it, band, prov.asset_keys)
+            href = str(asset.href)
+            parts = urlsplit(href)
+            scheme = parts.scheme.lower()
+            if local and (scheme in ("", "file", "http", "https") or (len(scheme) == 1 and href[1:2] == ":")):
+                continue
+            host = (parts.hostname or "").lower()
+            if scheme in ("http", "https") and any(host == h or (h.startswith(".") and host.endswith(h)) for h in hosts):
+                continue
+            where = f"host {host!r}" if scheme in ("http", "https") else f"scheme {scheme or 'local file'!r}"
+            raise StacError(
+                f"item {it.id!r} asset {key!r} points at {redact(href)} ({where}), which provider "
+                f"{prov.name} does not serve; minewatch reads only http(s) assets from "
+                f"{', '.join(sorted(hosts)) or 'the API host'} — check the --stac-url catalogue"
+            )
+
+
 def search_all(aoi: Aoi, req: RunRequest) -> dict[str, list[dict]]:
-    """Scenes per period (as item dicts)."""
+    """Scenes per period (as item dicts), their asset hrefs checked with :func:`check_asset_hrefs`."""
     from geo.stac import search
 
     found = {}
     for p in req.periods:
         items = search(aoi, p, provider=req.params.search.provider, max_cloud=req.params.search.max_cloud)
         log.info("period %s: %d scenes", p.label, len(items))
+        check_asset_hrefs(items, req.params.search.provider)
         found[p.label] = [i.to_dict(transform_hrefs=False) for i in items]
     if not any(found.values()):
         raise NoDataError(
@@ -164,22 +264,27 @@ def run(req: RunRequest, *, progress: Progress | None = None) -> RunResult:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create run folder {out} ({exc.strerror}); choose a writable --out") from None
+    for folder in (out, req.cache_dir):  # temporaries of a killed run are never finished, only redone
+        if folder is not None and (n := remove_partials(folder)):
+            log.info("removed %d unfinished temporary file(s) left in %s by an interrupted run", n, folder)
     manifest = {
         "tool": "minewatch", "status": "running", "started": started.isoformat(),
         "inputs": {"aoi_path": str(req.aoi_path), "aoi_sha256": aoi_hash, "aoi_name": aoi.name,
                    "aoi_area_km2": round(aoi.area_km2(), 3), "periods": [p.label for p in req.periods],
                    "period_dates": {p.label: [p.start.isoformat(), p.end.isoformat()] for p in req.periods}},
-        "parameters": req.params.to_dict(), "versions": _versions(),
+        "parameters": manifest_params(req.params), "versions": _versions(),
     }
     write_json(out / "manifest.json", manifest)
     items_by_period = search_all(aoi, req)
     manifest["scenes"] = {k: sorted(i["id"] for i in v) for k, v in items_by_period.items()}
     specs = plan_tasks(aoi, req, items_by_period)
+    prune_stale(out, specs)
     todo = [s for s in specs if not is_done(s)]
     log.info("%d tasks: %d to run, %d already done", len(specs), len(todo), len(specs) - len(todo))
     manifest["tasks"] = {"total": len(specs), "run": len(todo), "skipped": len(specs) - len(todo)}
     write_json(out / "manifest.json", manifest)
     run_tasks(run_task, todo, executor=req.executor, workers=req.workers, scheduler=req.scheduler, progress=progress)
+    _check_any_clear(specs, aoi, items_by_period)
     paths = build_outputs(out, aoi, req, items_by_period)
     manifest["status"] = "complete"
     manifest["finished"] = dt.datetime.now(dt.timezone.utc).isoformat()

@@ -16,11 +16,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import time
 from pathlib import Path
 
 import pystac
 import requests
 import shapely
+from requests import Request
 from pystac_client import Client
 from pystac_client.conformance import ConformanceClasses
 from pystac_client.exceptions import APIError
@@ -46,10 +48,6 @@ class _RetryingStacIO(StacApiIO):
         self.policy = policy
 
     def request(self, href, method=None, headers=None, parameters=None) -> str:  # noqa: D401
-        import time
-
-        from requests import Request
-
         method = (method or "GET").upper()
         last = "no try made"
         for attempt in range(1, self.policy.attempts + 1):

@@ -7,6 +7,7 @@ last, so a task folder without it is unfinished and is redone on the next run.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
@@ -58,8 +59,20 @@ class TaskSpec:
 
     @property
     def key(self) -> str:
-        ids = sorted(i["id"] for i in self.items)
-        return f"{self.params.task_hash()}:{json.dumps(self.grid, sort_keys=True)}:{','.join(ids)}"
+        """Hash of exactly what shapes this task's rasters: its grid, its scenes (ids and asset hrefs without
+        query strings, so a renewed signature is no change), the cloud mask and the detector settings.
+
+        Search settings (``max_cloud``, provider) enter only through the scenes they select, and the
+        vector/site/change settings not at all, so changing them reruns only the tasks they affect.
+        """
+        from geo.remote import redact
+
+        d = self.params.to_dict()
+        scenes = sorted((i["id"], sorted((k, redact(a.get("href", ""))) for k, a in (i.get("assets") or {}).items()))
+                        for i in self.items)
+        blob = {"grid": self.grid, "scenes": scenes, "cloud": d["cloud"],
+                "detect": {k: d["detect"][k] for k in ("method", "halo_px", "device")}}
+        return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def is_done(spec: TaskSpec) -> bool:
@@ -101,6 +114,7 @@ def run_task(spec: TaskSpec) -> dict:
     from geo.detect import classify
 
     out = Path(spec.out_dir)
+    (out / "done.json").unlink(missing_ok=True)  # the folder is unfinished until done.json is rewritten
     grid = GeoGrid.from_dict(spec.grid)
     halo = spec.params.detect.halo_px
     load_grid = _pad(grid, halo)
@@ -119,7 +133,7 @@ def run_task(spec: TaskSpec) -> dict:
     write_raster(dn.astype(np.uint16), grid, out / "composite.tif", nodata=0, descriptions=STORED_BANDS)
     n_region = int(region.sum())
     stats = {
-        "key": spec.key, "period": spec.period, "tile": spec.tile_id, "n_scenes": n_scenes,
+        "key": spec.key, "scenes": sorted(i["id"] for i in spec.items), "period": spec.period, "tile": spec.tile_id, "n_scenes": n_scenes,
         "region_px": n_region, "clear_px": int(((count > 0) & region).sum()),
         "pond_px": int((classes == 2).sum()), "cleared_px": int((classes == 1).sum()),
     }

@@ -194,8 +194,13 @@ def simulator_pair(seed: int, size: int = 256) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(x, np.float32), np.asarray(y, np.uint8)
 
 
-def random_crop(x: np.ndarray, y: np.ndarray, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Random ``size``×``size`` crop (padding with NaN / 0 if the image is smaller)."""
+def random_crop(x: np.ndarray, y: np.ndarray, size: int, rng: np.random.Generator, *,
+                focus: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """Random ``size``×``size`` crop (padding with NaN / 0 if the image is smaller).
+
+    With probability ``focus`` the crop is placed to contain a random footprint pixel (label 1 or 2),
+    so that sparse sites are seen often enough to learn their outlines.
+    """
     _, h, w = x.shape
     if h < size or w < size:
         ph, pw = max(size - h, 0), max(size - w, 0)
@@ -204,6 +209,12 @@ def random_crop(x: np.ndarray, y: np.ndarray, size: int, rng: np.random.Generato
         _, h, w = x.shape
     r = int(rng.integers(0, h - size + 1))
     c = int(rng.integers(0, w - size + 1))
+    if focus > 0 and rng.random() < focus:
+        pos = np.flatnonzero((y == 1) | (y == 2))
+        if pos.size:
+            pr, pc = divmod(int(pos[int(rng.integers(0, pos.size))]), w)
+            r = int(np.clip(pr - rng.integers(size // 4, 3 * size // 4), 0, h - size))
+            c = int(np.clip(pc - rng.integers(size // 4, 3 * size // 4), 0, w - size))
     return x[:, r:r + size, c:c + size], y[r:r + size, c:c + size]
 
 

@@ -147,7 +147,8 @@ def load_model(weights: Path | str | None = None, *, device: str = "auto") -> tu
                            f"and normalises {len(card.mean)}; the card is inconsistent")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError,
+            IndexError, KeyError, ValueError) as exc:  # garbage bytes reach the unpickler's internals
         raise WeightsError(f"cannot load {path} safely ({type(exc).__name__}: {str(exc)[:200]}); "
                            "the file is corrupt or not a plain state dict") from None
     model = UNet(cfg)

@@ -6,6 +6,7 @@ import json
 import shutil
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -108,3 +109,21 @@ def test_change_refuses_corrupt_manifest_parameters(run_copy, capsys):
     (run_copy / "manifest.json").write_text(json.dumps(man))
     code, _, err = _cli(["change", str(run_copy)], capsys)
     assert code == 2 and "parameters.sites" in err and "--config" in err
+
+
+def test_quicklook_from_task_composites_is_decimated_for_large_aois(run_copy, monkeypatch):
+    import rasterio
+
+    import geo.outputs
+    from geo.cli.change import rgb_from_tasks
+    from geo.export import read_raster
+
+    monkeypatch.setattr(geo.outputs, "QUICKLOOK_PX", 64)  # the 200 px test AOI now counts as "large"
+    grid = read_raster(run_copy / f"classmap_{PERIODS[-1]}.tif")[1]
+    rgb, qgrid = rgb_from_tasks(run_copy, PERIODS[-1], grid)
+    assert rgb.shape == (3, 50, 50) and qgrid.resolution == 40.0 and qgrid.bounds == grid.bounds
+    with rasterio.open(run_copy / "tasks" / PERIODS[-1] / "t0" / "composite.tif") as src:
+        red = src.read(list(src.descriptions).index("B04") + 1)
+    block = red[20:24, 28:32] / 10000.0  # quicklook pixel (5, 7) samples one pixel of this 4×4 block
+    assert np.isclose(block, rgb[0, 5, 7]).any(), (rgb[0, 5, 7], block)
+    assert rgb_from_tasks(run_copy, "1999-00", grid) is None

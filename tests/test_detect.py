@@ -115,7 +115,7 @@ def test_field_becomes_cleared_when_pond_rule_disabled():
 
 def test_thresholds_change_results():
     comp, truth = make_scene()
-    strict = classify(comp, config=RuleThresholds(water_mndwi_min=0.7))
+    strict = classify(comp, config=RuleThresholds(water_mndwi_min=0.7, water_ndvi_strict_max=-0.9))
     assert (strict.classes == POND).sum() < (truth == POND).sum() / 2
 
 

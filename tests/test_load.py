@@ -224,7 +224,7 @@ def test_earth_search_end_to_end(cloud, tmp_path):
 def test_demo_dataset_local_and_over_http(tmp_path):
     """The embedded demo's items load the same from local files and from rustac + a range server."""
     demo_data = pytest.importorskip("geo.demo_data")
-    from servers import RangeServer, RustacServer, free_port, rustac_binary
+    from servers import RangeServer, RustacServer, rustac_binary
 
     ds = demo_data.write_demo_dataset(tmp_path / "demo")
     aoi = read_aoi(ds.aoi_path)

@@ -89,17 +89,22 @@ def coverage_of(run_dir: Path, periods: list[str]) -> dict[str, dict]:
     return cov
 
 
-def rgb_from_tasks(run_dir: Path, period: str, grid: GeoGrid, max_px: int = 1200) -> np.ndarray | None:
-    """True-colour reflectance ``(3, y, x)`` (B04, B03, B02) mosaicked from ``tasks/<period>/*/composite.tif``.
+def rgb_from_tasks(run_dir: Path, period: str, grid: GeoGrid) -> tuple[np.ndarray, GeoGrid] | None:
+    """True-colour quicklook from ``tasks/<period>/*/composite.tif``, as the run makes it.
 
-    None when there are no task composites or the grid is larger than ``max_px`` on a side (as in the run).
+    Returns ``(rgb, qgrid)``: float reflectance ``(3, y, x)`` (B04, B03, B02) on
+    :func:`geo.outputs.quicklook_grid` of ``grid``, or None when the run folder holds no task composites.
     """
     import rasterio
+    from rasterio.enums import Resampling
+
+    from geo.outputs import quicklook_grid
 
     paths = sorted((run_dir / "tasks" / period).glob("*/composite.tif"))
-    if not paths or max(grid.shape) > max_px:
+    if not paths:
         return None
-    rgb = np.zeros((3, *grid.shape), np.float32)
+    qgrid, step = quicklook_grid(grid)
+    rgb = np.zeros((3, *qgrid.shape), np.float32)
     for path in paths:
         with rasterio.open(path) as src:
             descr = list(src.descriptions)
@@ -108,15 +113,15 @@ def rgb_from_tasks(run_dir: Path, period: str, grid: GeoGrid, max_px: int = 1200
             except ValueError:
                 log.warning("%s lacks B04/B03/B02 band descriptions; no map image", path)
                 return None
-            col = int(round((src.transform.c - grid.transform.c) / grid.transform.a))
-            row = int(round((src.transform.f - grid.transform.f) / grid.transform.e))
+            col = int(round((src.transform.c - grid.transform.c) / grid.transform.a)) // step
+            row = int(round((src.transform.f - grid.transform.f) / grid.transform.e)) // step
+            h, w = -(-src.height // step), -(-src.width // step)
+            part = src.read(idx, out_shape=(3, h, w), resampling=Resampling.nearest).astype(np.float32) / 10000.0
             r0, c0 = max(row, 0), max(col, 0)
-            r1, c1 = min(row + src.height, grid.height), min(col + src.width, grid.width)
-            if r1 <= r0 or c1 <= c0:
-                continue
-            part = src.read(idx).astype(np.float32) / 10000.0
-            rgb[:, r0:r1, c0:c1] = part[:, r0 - row : r1 - row, c0 - col : c1 - col]
-    return rgb
+            r1, c1 = min(row + h, qgrid.height), min(col + w, qgrid.width)
+            if r1 > r0 and c1 > c0:
+                rgb[:, r0:r1, c0:c1] = part[:, r0 - row : r1 - row, c0 - col : c1 - col]
+    return rgb, qgrid
 
 
 def recompute(run_dir: Path, *, config_path: str | None = None) -> tuple[dict[str, Path], list[str]]:
@@ -150,9 +155,10 @@ def recompute(run_dir: Path, *, config_path: str | None = None) -> tuple[dict[st
                                      detect=dataclasses.replace(params.detect, min_area_m2=new.detect.min_area_m2))
     coverage = coverage_of(run_dir, periods)
     grid = read_raster(run_dir / f"classmap_{have[-1]}.tif")[1]
-    rgb = rgb_from_tasks(run_dir, have[-1], grid)
+    quicklook = rgb_from_tasks(run_dir, have[-1], grid)
+    rgb, qgrid = quicklook if quicklook is not None else (None, None)
     aoi_name = manifest.get("inputs", {}).get("aoi_name") or run_dir.name
-    paths = write_vectors_and_report(run_dir, aoi_name, periods, params, coverage, rgb, grid)
+    paths = write_vectors_and_report(run_dir, aoi_name, periods, params, coverage, rgb, qgrid)
     if manifest:
         manifest["parameters"] = params.to_dict()
         manifest.setdefault("recomputed", []).append(

@@ -22,7 +22,7 @@ class MinewatchGroup(click.Group):
         try:
             return super().invoke(ctx)
         except MinewatchError as exc:
-            click.echo(f"Error: {exc}", err=True)
+            click.echo(f"Error: {' '.join(str(exc).split())}", err=True)  # one line, even if a library's text is not
             ctx.exit(exit_code_for(exc))
         except KeyboardInterrupt:
             click.echo("Interrupted; finished results are kept, rerun the same command to resume.", err=True)
