@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
+import logging
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +12,8 @@ from geo.change import ChangeConfig
 from geo.cloud import CloudMaskConfig
 from geo.errors import ConfigError
 from geo.sites import SiteConfig
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -79,24 +80,22 @@ class RunParams:
         d["cloud"]["clear_classes"] = sorted(self.cloud.clear_classes)
         return d
 
-    def task_hash(self) -> str:
-        """Hash of the parameters that change per-tile results (not sites/change, which are recomputed)."""
-        d = self.to_dict()
-        key = {k: d[k] for k in ("search", "cloud", "detect", "resolution_m", "tile_px")}
-        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-
 
 _SECTIONS = {"search": SearchConfig, "cloud": CloudMaskConfig, "detect": DetectConfig, "sites": SiteConfig,
              "change": ChangeConfig}
 
 
-def _build(cls, table: dict, where: str):
+def _build(cls, table: dict, where: str, *, strict: bool = True):
     names = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(table) - set(names))
-    if unknown:
+    if unknown and strict:
         raise ConfigError(f"unknown key(s) {', '.join(unknown)} in [{where}]; allowed: {', '.join(names)}")
+    if unknown:
+        log.warning("[%s] has unknown key(s) %s (written by another minewatch version?); ignored", where, ", ".join(unknown))
     kwargs = {}
     for k, v in table.items():
+        if k not in names:
+            continue
         default = getattr(cls(), k) if cls is not RunParams else None
         if isinstance(default, frozenset):
             v = frozenset(v)
@@ -136,3 +135,19 @@ def params_from_toml(path: str | Path) -> RunParams:
         return RunParams(**kwargs)
     except TypeError as exc:
         raise ConfigError(str(exc)) from None
+
+
+def params_from_dict(d: dict, *, strict: bool = False) -> RunParams:
+    """Rebuild :class:`RunParams` from :meth:`RunParams.to_dict` output (e.g. a run's ``manifest.json``).
+
+    Unknown keys are ignored with a warning unless ``strict``; wrong types raise :class:`ConfigError`.
+    """
+    kwargs = {name: _build(cls, d[name], name, strict=strict) for name, cls in _SECTIONS.items()
+              if isinstance(d.get(name), dict)}
+    for k in ("resolution_m", "tile_px"):
+        if k in d:
+            kwargs[k] = d[k]
+    try:
+        return RunParams(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"run parameters are invalid ({exc})") from None

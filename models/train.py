@@ -42,6 +42,7 @@ class TrainConfig:
         focus: share of the other crops placed to contain a footprint pixel (sites are sparse).
         widths: U-Net channels per level.
         unshuffle: space-to-depth factor of the U-Net stem.
+        refine: hidden channels of the U-Net's full-resolution refinement (0 = none).
         seed: seed of numpy and torch.
         threads: torch CPU threads (the shared machine has 2 cores).
         version: version string written into the model card.
@@ -54,9 +55,10 @@ class TrainConfig:
     weight_decay: float = 1e-4
     class_weights: tuple[float, float, float] = (1.0, 2.0, 3.0)
     negative_fraction: float = 0.15
-    focus: float = 0.6
+    focus: float = 0.4
     widths: tuple[int, ...] = (24, 32, 48, 64)
     unshuffle: int = 2
+    refine: int = 16
     seed: int = 0
     threads: int = 2
     version: str = "1.0.0"
@@ -152,7 +154,7 @@ def train(
             raise ConfigError(f"fine-tuning needs inputs in the base model's band order {base.bands}, got {bands}")
     else:
         model = UNet(UNetConfig(in_channels=len(bands), n_classes=len(CLASSES), widths=config.widths,
-                                unshuffle=config.unshuffle)).train()
+                                unshuffle=config.unshuffle, refine=config.refine)).train()
         mean_t, std_t = band_statistics(list(samples))
     mean = np.asarray(mean_t, np.float32)[None, :, None, None]
     std = np.asarray(std_t, np.float32)[None, :, None, None]

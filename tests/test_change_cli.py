@@ -108,7 +108,7 @@ def test_change_refuses_corrupt_manifest_parameters(run_copy, capsys):
     man["parameters"]["sites"]["extent"] = "blob"
     (run_copy / "manifest.json").write_text(json.dumps(man))
     code, _, err = _cli(["change", str(run_copy)], capsys)
-    assert code == 2 and "parameters.sites" in err and "--config" in err
+    assert code == 2 and "manifest.json parameters" in err and "[sites]" in err and "--config" in err
 
 
 def test_quicklook_from_task_composites_is_decimated_for_large_aois(run_copy, monkeypatch):

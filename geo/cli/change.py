@@ -18,44 +18,14 @@ from pathlib import Path
 import click
 import numpy as np
 
-from geo.config import DetectConfig, RunParams, SearchConfig, params_from_toml
-from geo.change import ChangeConfig
-from geo.cloud import CloudMaskConfig
+from geo.config import RunParams, params_from_dict, params_from_toml
 from geo.errors import ConfigError, RasterError, UsageError
 from geo.fsutil import write_json
 from geo.grid import GeoGrid
-from geo.sites import SiteConfig
 
 log = logging.getLogger(__name__)
 
 _CLASSMAP = re.compile(r"^classmap_(.+)\.tif$")
-_SECTIONS = {"search": SearchConfig, "cloud": CloudMaskConfig, "detect": DetectConfig, "sites": SiteConfig,
-             "change": ChangeConfig}
-
-
-def _section(cls, table: dict, where: str):
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(table) - names)
-    if unknown:
-        log.warning("manifest.json [%s] has unknown key(s) %s (written by another minewatch version); ignored",
-                    where, ", ".join(unknown))
-    kwargs = {k: (frozenset(v) if isinstance(getattr(cls(), k), frozenset) else v) for k, v in table.items() if k in names}
-    try:
-        return cls(**kwargs)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"manifest.json [parameters.{where}] is invalid ({exc}); fix it or pass --config") from None
-
-
-def params_from_manifest(parameters: dict) -> RunParams:
-    """Rebuild :class:`RunParams` from the ``parameters`` object of ``manifest.json`` (``RunParams.to_dict``)."""
-    kwargs = {name: _section(cls, parameters[name], name) for name, cls in _SECTIONS.items()
-              if isinstance(parameters.get(name), dict)}
-    for k in ("resolution_m", "tile_px"):
-        if k in parameters:
-            kwargs[k] = parameters[k]
-    return RunParams(**kwargs)
-
-
 def periods_in(run_dir: Path, manifest: dict) -> list[str]:
     """Period labels in run order: the manifest's list where present, else the class maps' labels sorted."""
     found = {m.group(1) for p in run_dir.glob("classmap_*.tif") if (m := _CLASSMAP.match(p.name))}
@@ -145,7 +115,10 @@ def recompute(run_dir: Path, *, config_path: str | None = None) -> tuple[dict[st
         raise UsageError(f"{run_dir} is not a minewatch run folder with results: it holds no classmap_<period>.tif; "
                          "finish the run first ('minewatch run ... --out " f"{run_dir}' resumes it)")
     if isinstance(manifest.get("parameters"), dict):
-        params = params_from_manifest(manifest["parameters"])
+        try:
+            params = params_from_dict(manifest["parameters"])
+        except ConfigError as exc:
+            raise ConfigError(f"manifest.json parameters: {exc}; fix it or pass --config") from None
     else:
         log.warning("no run parameters in %s; using the defaults", man_path)
         params = RunParams()
