@@ -44,10 +44,13 @@ class SearchConfig:
     Attributes:
         provider: ``earth-search``, ``planetary-computer``, a STAC API URL, or a local ItemCollection JSON path.
         max_cloud: scenes with more scene cloud cover (percent, 0–100) are skipped.
+        asset_hosts: extra host names (``.example.org`` matches sub-domains) whose http(s) asset hrefs may be
+            read, besides the STAC API's own host and the provider profile's known hosts.
     """
 
     provider: str = "earth-search"
     max_cloud: float = 80.0
+    asset_hosts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 <= self.max_cloud <= 100:
@@ -99,6 +102,10 @@ def _build(cls, table: dict, where: str, *, strict: bool = True):
         default = getattr(cls(), k) if cls is not RunParams else None
         if isinstance(default, frozenset):
             v = frozenset(v)
+        elif isinstance(default, tuple):
+            if not isinstance(v, (list, tuple)) or not all(isinstance(x, str) for x in v):
+                raise ConfigError(f"[{where}] {k} must be a list of strings, got {v!r}")
+            v = tuple(v)
         elif isinstance(default, bool) and not isinstance(v, bool) or (
             isinstance(default, (int, float)) and not isinstance(default, bool) and (isinstance(v, bool) or not isinstance(v, (int, float)))
         ) or (isinstance(default, str) and not isinstance(v, str)):

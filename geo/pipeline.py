@@ -191,13 +191,14 @@ ASSET_HOSTS = {
 }
 
 
-def check_asset_hrefs(items: list, provider: str) -> None:
+def check_asset_hrefs(items: list, provider: str, extra_hosts: tuple[str, ...] = ()) -> None:
     """Refuse assets the configured provider does not vouch for, before any byte is read.
 
     Only the assets a task reads (the stored bands and SCL) are checked. A STAC API's items may point
     only at http(s) hrefs on the API's own host or the profile's known asset hosts (a leading ``.``
     matches sub-domains); a local ItemCollection at local files or http(s). Other schemes
-    (``s3://``, ``ftp://``, ``file://`` from a remote API) are refused.
+    (``s3://``, ``ftp://``, ``file://`` from a remote API) are refused. ``extra_hosts`` (config
+    ``[search] asset_hosts``) adds hosts the user vouches for.
 
     Raises:
         StacError: naming the item, the asset and the host, and what to check.
@@ -211,7 +212,7 @@ def check_asset_hrefs(items: list, provider: str) -> None:
 
     prov = resolve_provider(provider)
     local = prov.local_path is not None
-    hosts = {h for h in ASSET_HOSTS.get(prov.name, ())}
+    hosts = {h.lower() for h in (*ASSET_HOSTS.get(prov.name, ()), *extra_hosts)}
     if prov.url:
         hosts.add((urlsplit(prov.url).hostname or "").lower())
     for it in items:
@@ -241,7 +242,7 @@ def search_all(aoi: Aoi, req: RunRequest) -> dict[str, list[dict]]:
     for p in req.periods:
         items = search(aoi, p, provider=req.params.search.provider, max_cloud=req.params.search.max_cloud)
         log.info("period %s: %d scenes", p.label, len(items))
-        check_asset_hrefs(items, req.params.search.provider)
+        check_asset_hrefs(items, req.params.search.provider, req.params.search.asset_hosts)
         found[p.label] = [i.to_dict(transform_hrefs=False) for i in items]
     if not any(found.values()):
         raise NoDataError(

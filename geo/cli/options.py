@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from geo.config import DetectConfig, RunParams, SearchConfig, params_from_toml
+from geo.config import DetectConfig, RunParams, params_from_toml
 
 config_opt = click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
                           help="TOML run file ([search], [cloud], [detect], [sites], [change]); flags override it.")
@@ -27,8 +27,8 @@ def build_params(config_path: str | None, *, provider: str | None = None, max_cl
     params = params_from_toml(config_path) if config_path else RunParams()
     search = params.search
     if provider is not None or max_cloud is not None:
-        search = SearchConfig(provider=provider if provider is not None else search.provider,
-                              max_cloud=max_cloud if max_cloud is not None else search.max_cloud)
+        search = dataclasses.replace(search, provider=provider if provider is not None else search.provider,
+                                     max_cloud=max_cloud if max_cloud is not None else search.max_cloud)
     detect = params.detect if method is None else dataclasses.replace(params.detect, method=method)
     if not isinstance(detect, DetectConfig):
         detect = DetectConfig()
