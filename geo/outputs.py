@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import rasterio
 from affine import Affine
-from rasterio.enums import Resampling
 
 from geo.aoi import Aoi, analysis_grid, reproject_geometry
 from geo.change import site_changes, period_row, summarize
@@ -49,37 +48,22 @@ def _offsets(src, grid: GeoGrid) -> tuple[int, int]:
 def mosaic_period(out: Path, period: str, grid: GeoGrid) -> dict:
     """Mosaic one period's task rasters onto the AOI grid and write ``classmap_<period>.tif``.
 
-    Returns stats: ``clear_px`` and ``n_scenes`` summed/maxed over tiles, and ``rgb``, a float reflectance
-    quicklook ``(3, y, x)`` (B04, B03, B02) on ``quicklook_grid(grid)``.
+    Returns stats: ``clear_px`` and ``region_px`` summed over tiles, ``n_scenes`` the most of any tile.
     """
     classes = np.zeros(grid.shape, np.uint8)
     conf = np.zeros(grid.shape, np.uint8)
-    qgrid, step = quicklook_grid(grid)
-    rgb = np.zeros((3, *qgrid.shape), np.uint16)
     stats = {"clear_px": 0, "region_px": 0, "n_scenes": 0}
     for done in sorted((out / "tasks" / period).glob("*/done.json")):
         d = json.loads(done.read_text())
-        tdir = done.parent
         for name, dst in (("classes.tif", classes), ("confidence.tif", conf)):
-            with rasterio.open(tdir / name) as src:
+            with rasterio.open(done.parent / name) as src:
                 r, c = _offsets(src, grid)
                 dst[r : r + src.height, c : c + src.width] = src.read(1)
-        with rasterio.open(tdir / "composite.tif") as src:
-            descr = list(src.descriptions)
-            idx = [descr.index(b) + 1 for b in ("B04", "B03", "B02")]
-            r, c = _offsets(src, grid)
-            h, w = -(-src.height // step), -(-src.width // step)
-            part = src.read(idx, out_shape=(3, h, w), resampling=Resampling.nearest)
-            r, c = r // step, c // step
-            h, w = min(h, qgrid.height - r), min(w, qgrid.width - c)
-            rgb[:, r : r + h, c : c + w] = part[:, :h, :w]
         stats["clear_px"] += d["clear_px"]
         stats["region_px"] += d["region_px"]
         stats["n_scenes"] = max(stats["n_scenes"], d["n_scenes"])
     write_raster(classes, grid, out / f"classmap_{period}.tif", nodata=None)
     write_raster(conf, grid, out / f"confidence_{period}.tif", descriptions=("confidence_pct",))
-    stats["rgb"] = rgb.astype(np.float32) / 10000.0
-    stats["rgb_grid"] = qgrid
     return stats
 
 
@@ -150,9 +134,11 @@ def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], param
 
 def build_outputs(out: Path, aoi: Aoi, req, items_by_period: dict[str, list[dict]]) -> dict[str, Path]:
     """Mosaic every period, then write vectors, tables and the report."""
+    from geo.recompute import rgb_from_tasks
+
     grid = analysis_grid(aoi, resolution=req.params.resolution_m)
     region = region_mask(reproject_geometry(aoi.geometry, 4326, grid.crs).wkt, grid)
-    coverage, rgb_last, rgb_grid = {}, None, None
+    coverage, mosaicked = {}, []
     labels = [p.label for p in req.periods]
     for p in labels:
         if not (out / "tasks" / p).exists():
@@ -161,6 +147,8 @@ def build_outputs(out: Path, aoi: Aoi, req, items_by_period: dict[str, list[dict
         st = mosaic_period(out, p, grid)
         coverage[p] = {"clear_fraction": st["clear_px"] / max(1, int(region.sum())),
                        "n_scenes": len(items_by_period.get(p, []))}
-        rgb_last, rgb_grid = st["rgb"], st["rgb_grid"]
+        mosaicked.append(p)
     write_json(out / "coverage.json", coverage)
+    quicklook = rgb_from_tasks(out, mosaicked[-1], grid) if mosaicked else None
+    rgb_last, rgb_grid = quicklook if quicklook is not None else (None, None)
     return write_vectors_and_report(out, aoi.name, labels, req.params, coverage, rgb_last, rgb_grid)

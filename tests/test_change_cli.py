@@ -115,7 +115,7 @@ def test_quicklook_from_task_composites_is_decimated_for_large_aois(run_copy, mo
     import rasterio
 
     import geo.outputs
-    from geo.cli.change import rgb_from_tasks
+    from geo.recompute import rgb_from_tasks
     from geo.export import read_raster
 
     monkeypatch.setattr(geo.outputs, "QUICKLOOK_PX", 64)  # the 200 px test AOI now counts as "large"

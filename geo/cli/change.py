@@ -1,144 +1,17 @@
 """``minewatch change RUN_DIR``: recompute sites, change, tables and the report from an existing run folder.
 
-Nothing is fetched: the inputs are the ``classmap_<period>.tif`` (and ``confidence_<period>.tif``) files a
-``minewatch run`` left in RUN_DIR, the run parameters in ``manifest.json``, the per-period coverage in
-``coverage.json`` and, for the report map, the last period's task composites under ``tasks/``. Site and
-change rules can be changed with ``--config`` (its ``[sites]``, ``[change]`` and ``[detect] min_area_m2``).
+Site and change rules can be changed with ``--config`` (its ``[sites]``, ``[change]`` and ``[detect] min_area_m2``).
+See :mod:`geo.recompute`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
-import json
-import logging
-import re
 from pathlib import Path
 
 import click
-import numpy as np
 
-from geo.config import RunParams, params_from_dict, params_from_toml
-from geo.errors import ConfigError, RasterError, UsageError
-from geo.fsutil import write_json
-from geo.grid import GeoGrid
-
-log = logging.getLogger(__name__)
-
-_CLASSMAP = re.compile(r"^classmap_(.+)\.tif$")
-def periods_in(run_dir: Path, manifest: dict) -> list[str]:
-    """Period labels in run order: the manifest's list where present, else the class maps' labels sorted."""
-    found = {m.group(1) for p in run_dir.glob("classmap_*.tif") if (m := _CLASSMAP.match(p.name))}
-    listed = manifest.get("inputs", {}).get("periods")
-    if isinstance(listed, list) and listed:
-        missing = [p for p in listed if p not in found]
-        if missing:
-            log.warning("no class map for period(s) %s; they are reported with zero area and low confidence",
-                        ", ".join(missing))
-        return [str(p) for p in listed]
-    return sorted(found)
-
-
-def coverage_of(run_dir: Path, periods: list[str]) -> dict[str, dict]:
-    """Per-period coverage from ``coverage.json``, else summed from the task ``done.json`` files."""
-    path = run_dir / "coverage.json"
-    if path.exists():
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise RasterError(f"{path} is not valid JSON ({exc}); delete it to fall back on tasks/*/done.json") from None
-    cov = {}
-    for p in periods:
-        done = [json.loads(d.read_text(encoding="utf-8")) for d in sorted((run_dir / "tasks" / p).glob("*/done.json"))]
-        if done:
-            region = sum(d.get("region_px", 0) for d in done)
-            cov[p] = {"clear_fraction": sum(d.get("clear_px", 0) for d in done) / max(1, region),
-                      "n_scenes": max(d.get("n_scenes", 0) for d in done)}
-    if not cov:
-        log.warning("no coverage.json and no task records in %s: every period is flagged low confidence", run_dir)
-    return cov
-
-
-def rgb_from_tasks(run_dir: Path, period: str, grid: GeoGrid) -> tuple[np.ndarray, GeoGrid] | None:
-    """True-colour quicklook from ``tasks/<period>/*/composite.tif``, as the run makes it.
-
-    Returns ``(rgb, qgrid)``: float reflectance ``(3, y, x)`` (B04, B03, B02) on
-    :func:`geo.outputs.quicklook_grid` of ``grid``, or None when the run folder holds no task composites.
-    """
-    import rasterio
-    from rasterio.enums import Resampling
-
-    from geo.outputs import quicklook_grid
-
-    paths = sorted((run_dir / "tasks" / period).glob("*/composite.tif"))
-    if not paths:
-        return None
-    qgrid, step = quicklook_grid(grid)
-    rgb = np.zeros((3, *qgrid.shape), np.float32)
-    for path in paths:
-        with rasterio.open(path) as src:
-            descr = list(src.descriptions)
-            try:
-                idx = [descr.index(b) + 1 for b in ("B04", "B03", "B02")]
-            except ValueError:
-                log.warning("%s lacks B04/B03/B02 band descriptions; no map image", path)
-                return None
-            col = int(round((src.transform.c - grid.transform.c) / grid.transform.a)) // step
-            row = int(round((src.transform.f - grid.transform.f) / grid.transform.e)) // step
-            h, w = -(-src.height // step), -(-src.width // step)
-            part = src.read(idx, out_shape=(3, h, w), resampling=Resampling.nearest).astype(np.float32) / 10000.0
-            r0, c0 = max(row, 0), max(col, 0)
-            r1, c1 = min(row + h, qgrid.height), min(col + w, qgrid.width)
-            if r1 > r0 and c1 > c0:
-                rgb[:, r0:r1, c0:c1] = part[:, r0 - row : r1 - row, c0 - col : c1 - col]
-    return rgb, qgrid
-
-
-def recompute(run_dir: Path, *, config_path: str | None = None) -> tuple[dict[str, Path], list[str]]:
-    """Rewrite every vector, table and report output of ``run_dir`` from its class maps; returns (paths, periods)."""
-    from geo.export import read_raster
-    from geo.outputs import write_vectors_and_report
-
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise UsageError(f"run folder {run_dir} does not exist; pass the --out folder of a 'minewatch run' or 'demo'")
-    man_path = run_dir / "manifest.json"
-    manifest: dict = {}
-    if man_path.exists():
-        try:
-            manifest = json.loads(man_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{man_path} is not valid JSON ({exc}); is {run_dir} a minewatch run folder?") from None
-    periods = periods_in(run_dir, manifest)
-    have = [p for p in periods if (run_dir / f"classmap_{p}.tif").exists()]
-    if not have:
-        raise UsageError(f"{run_dir} is not a minewatch run folder with results: it holds no classmap_<period>.tif; "
-                         "finish the run first ('minewatch run ... --out " f"{run_dir}' resumes it)")
-    if isinstance(manifest.get("parameters"), dict):
-        try:
-            params = params_from_dict(manifest["parameters"])
-        except ConfigError as exc:
-            raise ConfigError(f"manifest.json parameters: {exc}; fix it or pass --config") from None
-    else:
-        log.warning("no run parameters in %s; using the defaults", man_path)
-        params = RunParams()
-    if config_path:
-        new = params_from_toml(config_path)
-        params = dataclasses.replace(params, sites=new.sites, change=new.change,
-                                     detect=dataclasses.replace(params.detect, min_area_m2=new.detect.min_area_m2))
-    coverage = coverage_of(run_dir, periods)
-    grid = read_raster(run_dir / f"classmap_{have[-1]}.tif")[1]
-    quicklook = rgb_from_tasks(run_dir, have[-1], grid)
-    rgb, qgrid = quicklook if quicklook is not None else (None, None)
-    aoi_name = manifest.get("inputs", {}).get("aoi_name") or run_dir.name
-    paths = write_vectors_and_report(run_dir, aoi_name, periods, params, coverage, rgb, qgrid)
-    if manifest:
-        manifest["parameters"] = params.to_dict()
-        manifest.setdefault("recomputed", []).append(
-            {"command": "change", "at": dt.datetime.now(dt.timezone.utc).isoformat(),
-             "config": str(config_path) if config_path else None})
-        write_json(man_path, manifest)
-    return paths, periods
+from geo.recompute import recompute
 
 
 @click.command("change")
