@@ -62,3 +62,27 @@ def test_demo_rerun_skips_done_tasks_and_gives_same_outputs(demo_run, capsys):
     man = json.loads((demo_run / "manifest.json").read_text())
     assert man["tasks"]["run"] == 0 and man["tasks"]["skipped"] == man["tasks"]["total"] > 0
     pd.testing.assert_frame_equal(before, pd.read_csv(demo_run / "summary.csv"))
+
+
+def test_demo_site_count_growth_matches_truth(demo_run):
+    check = json.loads((demo_run / "demo_check.json").read_text())
+    sc = check["site_count"]
+    assert sc["truth_growth_pct"] >= 40
+    assert abs(sc["error_pp"]) <= 3, sc
+    assert abs(check["footprint_area_m2"]["error_pp"]) <= 3, check["footprint_area_m2"]
+
+
+def test_demo_change_classes_match_truth_new_and_abandoned(demo_run):
+    """Every transition's 'new' and 'abandoned' sites are the simulator's new and abandoned sites."""
+    truth = gpd.read_file(demo_run / "demo-data" / "truth" / "sites.geojson").to_crs(32647)
+    change = gpd.read_file(demo_run / "change.geojson").to_crs(32647)
+    periods = list(pd.read_csv(demo_run / "summary.csv")["period"])
+    for p_from, p_to in zip(periods, periods[1:]):
+        step = change[(change["period_from"] == p_from) & (change["period_to"] == p_to)]
+        true_new = truth[truth["first_period"] == p_to]
+        true_gone = truth[truth["abandoned_from"] == p_to]
+        for kind, expected in (("new", true_new), ("abandoned", true_gone)):
+            got = step[step["change"] == kind]
+            assert len(got) == len(expected), f"{p_from}→{p_to}: {len(got)} {kind} sites, truth has {len(expected)}"
+            for geom in got.geometry:
+                assert expected.intersects(geom).any(), f"{p_from}→{p_to}: a '{kind}' site is no truth {kind} site"
