@@ -8,7 +8,8 @@ mining detector), on the same real Sentinel-2 scene and the same device.
 Prints Mpx/s, km²/s and the time-per-km² ratio side by side. The scene is the held-out Virginia
 window (rows 0–640 of the full JP2 scene, 1933 px wide, ≈ 124 km²); a random scene of the same size
 is used when the shared data folder is absent. The patch classifier has random weights — speed does
-not depend on them.
+not depend on them. Both networks run channels-last with the same thread count (a fair comparison:
+channels-last alone speeds either up ~2x on CPU).
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ def run_patches(net: nn.Module, x: np.ndarray, device: torch.device, *, size=48,
     nr, nc = pt.shape[1:3]
     pt = pt.permute(1, 2, 0, 3, 4).reshape(-1, x.shape[0], size, size)
     with torch.inference_mode():
-        for i in range(0, pt.shape[0], batch):
-            net(pt[i:i + batch].contiguous())
+        for i in range(0, pt.shape[0], batch):  # channels-last, as the U-Net path uses: same kernels
+            net(pt[i:i + batch].contiguous(memory_format=torch.channels_last))
     if device.type == "cuda":
         torch.cuda.synchronize()
     return nr * nc
@@ -83,7 +84,7 @@ def main(argv=None) -> dict:
     h, w = data.shape[1:]
     mpx, km2 = h * w / 1e6, h * w * px_area / 1e6
     model, card = load_model(device=str(dev.type))
-    pnet = patch_classifier().to(dev)
+    pnet = patch_classifier().to(dev, memory_format=torch.channels_last)
 
     def unet():
         predict_proba(model, card, data, ANALYSIS_BANDS, tile=args.tile, overlap=32, batch_size=args.batch_size,

@@ -19,8 +19,10 @@ with confidence 0.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
@@ -146,6 +148,10 @@ class FusionConfig:
         tile: inference tile size in px.
         overlap: tile overlap in px.
         batch_size: tiles per forward pass.
+        cleared_needs_pond: apply the rules' context check to the model's map too: cleared land
+            counts only within ``rules.cleared_requires_pond_within_m`` of a pond (mine sites have
+            ponds; bright fallow fields do not). Off by default: on simulated scenes it removes
+            pond-less (e.g. abandoned) cleared land and drops cleared-land IoU from 0.83 to 0.64.
     """
 
     rules: RuleThresholds = field(default_factory=RuleThresholds)
@@ -155,6 +161,7 @@ class FusionConfig:
     tile: int = 256
     overlap: int = 32
     batch_size: int = 4
+    cleared_needs_pond: bool = False
 
 
 def _ramp(x: np.ndarray, softness: float) -> np.ndarray:
@@ -313,11 +320,20 @@ def classify(composite: Composite, *, method: str = "rules", config=None) -> Det
     return _classify_model(composite, config, fuse=(method == "fused"))
 
 
+@functools.lru_cache(maxsize=4)
+def _cached_model(weights: str | None, device: str, mtime: float):
+    from models.infer import load_model  # local: torch is imported only when the model is used
+
+    return load_model(weights, device=device)
+
+
 def _classify_model(composite: Composite, config: FusionConfig, *, fuse: bool) -> Detection:
     """U-Net (optionally fused with the rules) → classes + confidence."""
-    from models.infer import load_model, predict_proba  # local: torch only when the model is used
+    from models.infer import DEFAULT_WEIGHTS, predict_proba
 
-    model, card = load_model(config.weights, device=config.device)
+    path = Path(config.weights) if config.weights else DEFAULT_WEIGHTS
+    mtime = path.stat().st_mtime if path.exists() else -1.0  # a rewritten file is reloaded
+    model, card = _cached_model(config.weights, config.device, mtime)
     valid = composite.valid & np.all(np.isfinite(composite.data), axis=0)
     proba = predict_proba(
         model, card, composite.data, composite.bands,
@@ -330,9 +346,12 @@ def _classify_model(composite: Composite, config: FusionConfig, *, fuse: bool) -
         w = float(np.clip(config.rules_weight, 0, 1))
         proba = (1 - w) * proba + w * onehot
     classes = np.argmax(proba, axis=0).astype(np.uint8)
-    if fuse:
-        # the model may not turn river water or sand bars into mine footprints
-        classes = _drop_small(classes, composite.grid, t)
+    # specks below the rules' minimum pond / cleared-land areas are noise, not footprints
+    classes = _drop_small(classes, composite.grid, t)
+    if config.cleared_needs_pond and t.cleared_requires_pond_within_m is not None:
+        lab, n = _components(classes == CLEARED)
+        near = _near(lab, n, classes == POND, t.cleared_requires_pond_within_m / composite.grid.resolution + 1)
+        classes[_keep(lab, ~near)] = BACKGROUND
     conf = np.take_along_axis(proba, classes[None].astype(np.int64), axis=0)[0]
     conf = conf * np.clip(composite.clear_count.astype(np.float32) / t.full_confidence_clear_count, 0, 1)
     classes[~valid] = BACKGROUND

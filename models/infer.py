@@ -125,8 +125,10 @@ def load_card(weights: Path | str | None = None) -> ModelCard:
         raise WeightsError(f"model card {p} is not valid JSON ({exc}); regenerate it with scripts/train_weights.py") from None
 
 
-def load_model(weights: Path | str | None = None, *, device: str = "auto") -> tuple[UNet, ModelCard]:
+def load_model(weights: Path | str | None = None, *, device: str = "auto", fuse: bool = True) -> tuple[UNet, ModelCard]:
     """Load weights safely (``torch.load(weights_only=True)``) and check them against the card.
+
+    ``fuse`` folds BatchNorm into the convolutions for faster inference; pass ``False`` to fine-tune.
 
     Raises:
         WeightsError: file or card missing, checksum mismatch, unsafe/corrupt file, or weights that do
@@ -156,7 +158,9 @@ def load_model(weights: Path | str | None = None, *, device: str = "auto") -> tu
         model.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as exc:
         raise WeightsError(f"weights in {path} do not fit the architecture in the card: {str(exc)[:300]}") from None
-    fuse_batchnorm(model)
+    model.eval()
+    if fuse:
+        fuse_batchnorm(model)
     return model.to(resolve_device(device)), card
 
 
@@ -240,11 +244,13 @@ def predict_proba(
     stride = tile - overlap
     coords = [(r, c) for r in _starts(H, tile, stride) for c in _starts(W, tile, stride)]
     dev = resolve_device(device)
-    model = model.to(dev).eval()
+    # channels-last lets oneDNN/cuDNN pick faster convolution kernels (~2x on CPU); same maths
+    model = model.to(dev, memory_format=torch.channels_last).eval()
     with torch.inference_mode():
         for i in range(0, len(coords), max(1, batch_size)):
             chunk = coords[i:i + batch_size]
             batch = torch.from_numpy(np.stack([x[:, r:r + tile, c:c + tile] for r, c in chunk])).to(dev)
+            batch = batch.contiguous(memory_format=torch.channels_last)
             prob = torch.softmax(model(batch).float(), dim=1).cpu().numpy()
             for (r, c), p in zip(chunk, prob):
                 acc[:, r:r + tile, c:c + tile] += p * win

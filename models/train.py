@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -17,7 +18,7 @@ from torch.nn import functional as F
 
 from geo.bands import ANALYSIS_BANDS
 from geo.errors import ConfigError
-from models.data import augment, random_crop
+from models.data import augment, hard_negative_pixels, random_crop
 from models.infer import ModelCard
 from models.unet import UNet, UNetConfig, count_parameters
 
@@ -39,7 +40,8 @@ class TrainConfig:
         class_weights: cross-entropy weight per class (background, cleared land, pond); ponds are
             rare, so they weigh more.
         negative_fraction: share of crops drawn from all-background samples (real negatives).
-        focus: share of the other crops placed to contain a footprint pixel (sites are sparse).
+        focus: share of crops placed to contain a footprint pixel (sites are sparse) or, in
+            negatives, a pixel the rules mistake for water or bare soil (hard negatives).
         widths: U-Net channels per level.
         unshuffle: space-to-depth factor of the U-Net stem.
         refine: hidden channels of the U-Net's full-resolution refinement (0 = none).
@@ -48,16 +50,16 @@ class TrainConfig:
         version: version string written into the model card.
     """
 
-    steps: int = 800
+    steps: int = 1800
     batch_size: int = 8
     crop: int = 128
     lr: float = 3e-3
     weight_decay: float = 1e-4
     class_weights: tuple[float, float, float] = (1.0, 2.0, 3.0)
-    negative_fraction: float = 0.15
+    negative_fraction: float = 0.35
     focus: float = 0.4
-    widths: tuple[int, ...] = (24, 32, 48, 64)
-    unshuffle: int = 2
+    widths: tuple[int, ...] = (32, 48, 64)
+    unshuffle: int = 4
     refine: int = 16
     seed: int = 0
     threads: int = 2
@@ -100,13 +102,17 @@ def band_statistics(samples: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[t
     return tuple(round(float(v), 5) for v in mean), tuple(round(float(v), 5) for v in std)
 
 
-def _batch(samples, negatives, cfg: TrainConfig, rng: np.random.Generator, mean, std):
+def _batch(samples, negatives, cfg: TrainConfig, rng: np.random.Generator, mean, std, hard):
     xs, ys = [], []
     for _ in range(cfg.batch_size):
-        pool = negatives if (negatives and rng.random() < cfg.negative_fraction) else samples
-        x, y = pool[int(rng.integers(0, len(pool)))]
-        x, y = random_crop(x, y, cfg.crop, rng, focus=0.0 if pool is negatives else cfg.focus)
-        x, y = augment(x, y, rng)
+        if negatives and rng.random() < cfg.negative_fraction:
+            i = int(rng.integers(0, len(negatives)))
+            x, y = random_crop(*negatives[i], cfg.crop, rng, focus=cfg.focus, targets=hard[i])
+            x, y = augment(x, y, rng)
+        else:
+            x, y = samples[int(rng.integers(0, len(samples)))]
+            x, y = random_crop(x, y, cfg.crop, rng, focus=cfg.focus)
+            x, y = augment(x, y, rng)
         xs.append(x)
         ys.append(y)
     x = np.nan_to_num((np.stack(xs) - mean) / std, nan=0.0).astype(np.float32)
@@ -161,11 +167,12 @@ def train(
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=config.steps, pct_start=0.15)
     weights = torch.tensor(config.class_weights, dtype=torch.float32)
+    hard = [hard_negative_pixels(x, bands) for x, _ in negatives]
     losses: list[float] = []
     t0 = time.perf_counter()
     try:
         for step in range(config.steps):
-            x, y = _batch(samples, negatives, config, rng, mean, std)
+            x, y = _batch(samples, negatives, config, rng, mean, std, hard)
             loss = F.cross_entropy(model(x), y, weight=weights, ignore_index=255)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -329,7 +336,7 @@ def run_job(job: TrainJob, progress: Callable[[int, float], None] | None = None)
     samples, negatives = job_samples(job)
     init = None
     if job.init is not None:
-        init = load_model(None if job.init == "shipped" else job.init, device="cpu")
+        init = load_model(None if job.init == "shipped" else job.init, device="cpu", fuse=False)
     extra = {"training_data": {"images": [str(i.path) for i in job.images],
                                "simulator_seeds": [min(job.simulator_seeds), max(job.simulator_seeds) + 1]
                                if job.simulator_seeds else [],

@@ -5,13 +5,13 @@ for the normalisation); output: ``(batch, n_classes, H, W)`` logits. ``H`` and `
 multiples of :attr:`UNetConfig.multiple` (:mod:`models.infer` pads tiles for you).
 
 For CPU speed the network never convolves at full resolution: a lossless space-to-depth
-(``pixel_unshuffle`` by ``unshuffle``) folds each 2×2 block of pixels into channels, the U-Net runs
-at half resolution, and a ``pixel_shuffle`` of the head's ``n_classes × 4`` channels restores
-per-pixel logits. A cheap full-resolution refinement (two 1×1 convolutions over the raw input
-spectra plus ``refine_context`` shuffled context channels) adds a per-pixel correction, which is
-what puts outlines on the right 10 m pixel: the errors of a half-resolution net sit almost all on
-footprint boundaries. The receptive field (> 100 px) sees a pond together with the cleared land
-around it.
+(``pixel_unshuffle`` by ``unshuffle`` = f) folds each f×f block of pixels into channels, the U-Net
+runs at 1/f resolution, and a ``pixel_shuffle`` of the head's ``n_classes·f²`` channels restores
+per-pixel logits. Nothing is thrown away on the way in or out. A cheap full-resolution
+refinement (two 1×1 convolutions over the raw input spectra plus ``refine_context`` shuffled
+context channels) adds a per-pixel correction; that is what puts outlines on the right 10 m pixel
+(without it, almost all errors sit on footprint boundaries). The receptive field (> 100 px) sees a
+pond together with the cleared land around it.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ class UNetConfig:
 
     in_channels: int = 6
     n_classes: int = 3
-    widths: tuple[int, ...] = (24, 32, 48, 64)
-    unshuffle: int = 2
+    widths: tuple[int, ...] = (32, 48, 64)
+    unshuffle: int = 4
     refine: int = 16
     refine_context: int = 4
 

@@ -50,7 +50,7 @@ def toy_pair(seed: int, size: int = 96):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     samples = [toy_pair(s) for s in range(16)]
-    cfg = TrainConfig(steps=120, batch_size=4, crop=64, widths=(16, 24, 32), lr=1e-2, threads=1)
+    cfg = TrainConfig(steps=150, batch_size=4, crop=64, widths=(16, 24, 32), lr=1e-2, threads=1, class_weights=(1, 2, 5))
     res = train(samples, cfg)
     path = tmp_path_factory.mktemp("w") / "toy.pt"
     res.card = save_model(res.model, res.card, path)
