@@ -10,10 +10,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-#: SCL classes kept as clear by default: 4 vegetation, 5 not vegetated, 6 water, 7 unclassified.
-#: Excluded: 0 no data, 1 saturated/defective, 2 dark area/cast shadow, 3 cloud shadow,
+#: SCL classes kept as clear by default: 2 dark area (terrain shadow), 4 vegetation, 5 not vegetated,
+#: 6 water, 7 unclassified. Excluded: 0 no data, 1 saturated/defective, 3 cloud shadow,
 #: 8/9 cloud medium/high probability, 10 thin cirrus, 11 snow.
-DEFAULT_CLEAR_CLASSES: frozenset[int] = frozenset({4, 5, 6, 7})
+#: Class 2 is kept because in steep terrain it marks slopes facing away from the low dry-season sun:
+#: masking it would hide whole hillsides, exactly where hillside mining is, in every scene of a season.
+#: Cloud shadows are class 3 and are masked (and buffered).
+DEFAULT_CLEAR_CLASSES: frozenset[int] = frozenset({2, 4, 5, 6, 7})
 
 
 @dataclass(frozen=True)

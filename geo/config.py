@@ -21,13 +21,14 @@ class DetectConfig:
     """Detection settings.
 
     Attributes:
-        method: ``"rules"`` (spectral rules), ``"model"`` (U-Net) or ``"fused"`` (both).
+        method: ``"fused"`` (U-Net probabilities fused with the spectral rules; default), ``"model"`` (U-Net
+            alone) or ``"rules"`` (spectral rules alone, no torch needed; the documented fallback).
         min_area_m2: footprint polygons smaller than this (m²) are dropped; 10 m pixels are 100 m².
         halo_px: pixels of context read around each tile so detection near tile edges matches the interior.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"`` for the model.
     """
 
-    method: str = "rules"
+    method: str = "fused"
     min_area_m2: float = 200.0
     halo_px: int = 32
     device: str = "auto"

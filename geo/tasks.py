@@ -111,7 +111,7 @@ def composite_for(spec: TaskSpec, load_grid: GeoGrid) -> tuple[Composite, int]:
 
 def run_task(spec: TaskSpec) -> dict:
     """Process one task and return its small stats dict (also written to ``done.json``)."""
-    from geo.detect import classify
+    from geo.detect import FusionConfig, classify
 
     out = Path(spec.out_dir)
     (out / "done.json").unlink(missing_ok=True)  # the folder is unfinished until done.json is rewritten
@@ -119,7 +119,8 @@ def run_task(spec: TaskSpec) -> dict:
     halo = spec.params.detect.halo_px
     load_grid = _pad(grid, halo)
     comp, n_scenes = composite_for(spec, load_grid)
-    det = classify(comp, method=spec.params.detect.method)
+    method = spec.params.detect.method
+    det = classify(comp, method=method, config=None if method == "rules" else FusionConfig(device=spec.params.detect.device))
     inner = (slice(halo, halo + grid.height), slice(halo, halo + grid.width))
     region = region_mask(spec.aoi_wkt, grid)
     classes = np.where(region, det.classes[inner], 0).astype(np.uint8)

@@ -58,13 +58,14 @@ def test_change_rebuilds_every_output_from_class_maps(run_folder, run_copy, caps
 def test_change_applies_new_site_rules(run_copy, tmp_path, capsys):
     cfg = tmp_path / "sites.toml"
     cfg.write_text("[sites]\nlink_distance_m = 3000.0\n", encoding="utf-8")
+    method_before = json.loads((run_copy / "manifest.json").read_text())["parameters"]["detect"]["method"]
     code, _, err = _cli(["change", str(run_copy), "--config", str(cfg)], capsys)
     assert code == 0, err
     summary = pd.read_csv(run_copy / "summary.csv")
     assert list(summary["site_count"]) == [1, 1, 1, 1]  # every patch is within 3 km of the others
     manifest = json.loads((run_copy / "manifest.json").read_text())
     assert manifest["parameters"]["sites"]["link_distance_m"] == 3000.0
-    assert manifest["parameters"]["detect"]["method"] == "rules"  # untouched by the override
+    assert manifest["parameters"]["detect"]["method"] == method_before  # untouched by the override
 
 
 def test_change_without_coverage_json_uses_task_records(run_copy, capsys):

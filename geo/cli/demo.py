@@ -33,7 +33,7 @@ def command(out_dir, seed, method, workers, sync):
     ds = write_demo_dataset(out / "demo-data", seed=seed)
     t_sim = time.perf_counter() - t0
     params = RunParams(search=SearchConfig(provider=str(ds.items_path), max_cloud=100.0),
-                       detect=DetectConfig(method=method or "rules"))
+                       detect=DetectConfig(method=method or DetectConfig().method))
     req = RunRequest(ds.aoi_path, tuple(ds.periods), out, params, executor="sync" if sync else "dask", workers=workers)
     bar = TaskProgress("demo tasks")
     try:

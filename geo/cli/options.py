@@ -11,7 +11,7 @@ config_opt = click.option("--config", "config_path", type=click.Path(dir_okay=Fa
 max_cloud_opt = click.option("--max-cloud", type=click.FloatRange(0, 100), default=None,
                              help="Skip scenes with more cloud cover (%%). Default 80.")
 method_opt = click.option("--method", type=click.Choice(["rules", "model", "fused"]), default=None,
-                          help="Detector: spectral rules, the U-Net, or both fused. Default rules.")
+                          help="Detector: U-Net fused with spectral rules (default), the U-Net alone, or the rules alone.")
 workers_opt = click.option("--workers", type=click.IntRange(1, 256), default=None,
                            help="Dask LocalCluster worker processes (default: one per core).")
 scheduler_opt = click.option("--scheduler", default=None, metavar="ADDRESS",
