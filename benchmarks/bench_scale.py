@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_scale.py [--base-px 160] [--tile-px 128] [--workdir DIR]
+    python benchmarks/bench_scale.py [--base-px 384] [--tile-px 512] [--io-threads 4] [--workdir DIR]
 
 A simulated Sentinel-2 archive (three dry seasons, two acquisitions each) is written once, covering the
 largest AOI. AOIs are squares of ``base``, ``2·base`` and ``4·base`` pixels (10 m) centred in it.
@@ -64,14 +64,14 @@ def write_aoi(path: Path, grid, side_px: int) -> Path:
     return path
 
 
-def plan(aoi_path: Path, items: Path, out: Path, tile_px: int):
+def plan(aoi_path: Path, items: Path, out: Path, tile_px: int, io_threads: int = 4):
     from geo.aoi import read_aoi
     from geo.config import RunParams, SearchConfig
     from geo.periods import dry_seasons
     from geo.pipeline import RunRequest, plan_tasks, search_all
 
     periods = tuple(dry_seasons(2021, 2023))
-    params = RunParams(search=SearchConfig(provider=str(items), max_cloud=100.0), tile_px=tile_px)
+    params = RunParams(search=SearchConfig(provider=str(items), max_cloud=100.0), tile_px=tile_px, io_threads=io_threads)
     req = RunRequest(aoi_path, periods, out, params)
     aoi = read_aoi(aoi_path)
     return req, aoi, plan_tasks(aoi, req, search_all(aoi, req))
@@ -139,8 +139,10 @@ def cluster(n: int):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--base-px", type=int, default=256, help="side of the 1x AOI in 10 m pixels")
-    ap.add_argument("--tile-px", type=int, default=256, help="tile edge in pixels")
+    ap.add_argument("--base-px", type=int, default=384, help="side of the 1x AOI in 10 m pixels")
+    ap.add_argument("--tile-px", type=int, default=512, help="tile edge in pixels")
+    ap.add_argument("--io-threads", type=int, default=4,
+                    help="concurrent asset reads inside one task (the run default is 4; 1 makes each worker single-threaded)")
     ap.add_argument("--workdir", type=Path, default=None, help="keep the archive and runs here")
     a = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -171,7 +173,7 @@ def main() -> None:
         try:
             out = work / f"speed_{n}w"
             shutil.rmtree(out, ignore_errors=True)
-            req, aoi, specs = plan(aois[16], ds.items_path, out, a.tile_px)
+            req, aoi, specs = plan(aois[16], ds.items_path, out, a.tile_px, a.io_threads)
             load = os.getloadavg()[0]
             wall, res = timed_tasks(client, specs)
             times[n] = (wall, sum(r["cpu_s"] for r in res), load)
@@ -196,7 +198,7 @@ def main() -> None:
             base = max(client.run(_rss_mb).values())
             out = work / f"mem_{m}x"
             shutil.rmtree(out, ignore_errors=True)
-            _req, _aoi, sp = plan(path, ds.items_path, out, a.tile_px)
+            _req, _aoi, sp = plan(path, ds.items_path, out, a.tile_px, a.io_threads)
             _wall, res = timed_tasks(client, sp, mem_task)
             mem[m] = (len(sp), base, max(r["rss_peak_mb"] for r in res), max(r["heap_peak_mb"] for r in res))
         finally:

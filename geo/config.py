@@ -65,6 +65,7 @@ class RunParams:
     Attributes:
         resolution_m: analysis pixel size in metres.
         tile_px: tile edge in pixels; bounds memory per task.
+        io_threads: concurrent asset window reads inside one task (hides network latency; does not change results).
     """
 
     search: SearchConfig = field(default_factory=SearchConfig)
@@ -74,10 +75,13 @@ class RunParams:
     change: ChangeConfig = field(default_factory=ChangeConfig)
     resolution_m: float = 10.0
     tile_px: int = 1024
+    io_threads: int = 4
 
     def __post_init__(self) -> None:
         if self.tile_px < 64:
             raise ConfigError(f"tile_px must be at least 64 pixels, got {self.tile_px}")
+        if not 1 <= self.io_threads <= 64:
+            raise ConfigError(f"io_threads must be 1–64, got {self.io_threads}")
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -134,8 +138,8 @@ def params_from_toml(path: str | Path) -> RunParams:
         raise ConfigError(f"unknown section(s) [{', '.join(unknown)}] in {path}; allowed: {', '.join(_SECTIONS)}")
     kwargs = {name: _build(_SECTIONS[name], tables[name], name) for name in tables}
     for k, v in top.items():
-        if k not in ("resolution_m", "tile_px"):
-            raise ConfigError(f"unknown key {k!r} in {path}; allowed at top level: resolution_m, tile_px")
+        if k not in ("resolution_m", "tile_px", "io_threads"):
+            raise ConfigError(f"unknown key {k!r} in {path}; allowed at top level: resolution_m, tile_px, io_threads")
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise ConfigError(f"{k} must be a number, got {v!r}")
         kwargs[k] = v
@@ -152,7 +156,7 @@ def params_from_dict(d: dict, *, strict: bool = False) -> RunParams:
     """
     kwargs = {name: _build(cls, d[name], name, strict=strict) for name, cls in _SECTIONS.items()
               if isinstance(d.get(name), dict)}
-    for k in ("resolution_m", "tile_px"):
+    for k in ("resolution_m", "tile_px", "io_threads"):
         if k in d:
             kwargs[k] = d[k]
     try:

@@ -100,7 +100,7 @@ def composite_for(spec: TaskSpec, load_grid: GeoGrid) -> tuple[Composite, int]:
     from geo.load import load_stack  # network/disk edge
 
     items = [pystac.Item.from_dict(d) for d in spec.items]
-    stack = load_stack(items, load_grid, bands=STORED_BANDS,
+    stack = load_stack(items, load_grid, bands=STORED_BANDS, workers=spec.params.io_threads,
                        cache_dir=Path(spec.cache_dir) if spec.cache_dir else None)
     if stack.scl is not None:
         clear = scl_clear_mask(stack.scl, spec.params.cloud) & valid_data_mask(stack.data)
