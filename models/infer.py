@@ -184,8 +184,11 @@ def _starts(n: int, tile: int, stride: int) -> list[int]:
 def normalise(data: np.ndarray, card: ModelCard) -> np.ndarray:
     """``(x − mean) / std`` per band, NaN → 0, float32."""
     mean = np.asarray(card.mean, np.float32)[:, None, None]
-    std = np.asarray(card.std, np.float32)[:, None, None]
-    return np.nan_to_num((data.astype(np.float32) - mean) / std, nan=0.0, posinf=0.0, neginf=0.0)
+    inv_std = (1.0 / np.asarray(card.std, np.float32))[:, None, None]
+    x = np.subtract(data, mean, dtype=np.float32)  # one new float32 array, then in place
+    x *= inv_std
+    np.copyto(x, np.float32(0.0), where=~np.isfinite(x))
+    return x
 
 
 def check_bands(bands, card: ModelCard, n_channels: int, *, reorder: bool) -> list[int]:
