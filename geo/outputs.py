@@ -39,7 +39,8 @@ def quicklook_grid(grid: GeoGrid) -> tuple[GeoGrid, int]:
                    -(-grid.width // step), -(-grid.height // step)), step
 
 
-def _offsets(src, grid: GeoGrid) -> tuple[int, int]:
+def pixel_offsets(src, grid: GeoGrid) -> tuple[int, int]:
+    """``(row, col)`` of an open raster's upper-left pixel on ``grid`` (same CRS and pixel lattice)."""
     col = int(round((src.transform.c - grid.transform.c) / grid.transform.a))
     row = int(round((src.transform.f - grid.transform.f) / grid.transform.e))
     return row, col
@@ -57,7 +58,7 @@ def mosaic_period(out: Path, period: str, grid: GeoGrid) -> dict:
         d = json.loads(done.read_text())
         for name, dst in (("classes.tif", classes), ("confidence.tif", conf)):
             with rasterio.open(done.parent / name) as src:
-                r, c = _offsets(src, grid)
+                r, c = pixel_offsets(src, grid)
                 dst[r : r + src.height, c : c + src.width] = src.read(1)
         stats["clear_px"] += d["clear_px"]
         stats["region_px"] += d["region_px"]

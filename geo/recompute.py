@@ -66,7 +66,7 @@ def rgb_from_tasks(run_dir: Path, period: str, grid: GeoGrid) -> tuple[np.ndarra
     import rasterio
     from rasterio.enums import Resampling
 
-    from geo.outputs import quicklook_grid
+    from geo.outputs import pixel_offsets, quicklook_grid
 
     paths = sorted((run_dir / "tasks" / period).glob("*/composite.tif"))
     if not paths:
@@ -81,8 +81,7 @@ def rgb_from_tasks(run_dir: Path, period: str, grid: GeoGrid) -> tuple[np.ndarra
             except ValueError:
                 log.warning("%s lacks B04/B03/B02 band descriptions; no map image", path)
                 return None
-            col = int(round((src.transform.c - grid.transform.c) / grid.transform.a)) // step
-            row = int(round((src.transform.f - grid.transform.f) / grid.transform.e)) // step
+            row, col = (v // step for v in pixel_offsets(src, grid))
             h, w = -(-src.height // step), -(-src.width // step)
             part = src.read(idx, out_shape=(3, h, w), resampling=Resampling.nearest).astype(np.float32) / 10000.0
             r0, c0 = max(row, 0), max(col, 0)
