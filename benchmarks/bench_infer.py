@@ -3,10 +3,11 @@
 patch classifier of similar parameter count (stride 24: the approach of the best-known open
 mining detector), on the same real Sentinel-2 scene and the same device.
 
-    python benchmarks/bench_infer.py [--threads 2] [--repeat 3] [--device cpu|cuda]
+    python benchmarks/bench_infer.py [--threads 2] [--repeat 3] [--device cpu|cuda] [--sweep]
 
-Prints Mpx/s, km²/s and the time-per-km² ratio side by side. The scene is the held-out Virginia
-window (rows 0–640 of the full JP2 scene, 1933 px wide, ≈ 124 km²); a random scene of the same size
+Prints Mpx/s, km²/s and the time-per-km² ratio side by side, for the detector's default tiling
+(``geo.detect.FusionConfig``: tile, overlap, batch size) and, with ``--sweep``, other tilings too.
+The scene is the held-out Virginia window (rows 0–640 of the full JP2 scene, 1933 px wide, ≈ 124 km²); a random scene of the same size
 is used when the shared data folder is absent. The patch classifier has random weights — speed does
 not depend on them. Both networks run channels-last with the same thread count (a fair comparison:
 channels-last alone speeds either up ~2x on CPU).
@@ -23,8 +24,12 @@ import torch
 from torch import nn
 
 from geo.bands import ANALYSIS_BANDS
+from geo.detect import FusionConfig
 from models.infer import load_model, predict_proba, resolve_device
 from models.unet import count_parameters
+
+
+DEFAULTS = FusionConfig()
 
 
 def patch_classifier() -> nn.Sequential:
@@ -74,8 +79,10 @@ def main(argv=None) -> dict:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
-    ap.add_argument("--tile", type=int, default=256)
-    ap.add_argument("--batch-size", type=int, default=4)
+    ap.add_argument("--tile", type=int, default=DEFAULTS.tile)
+    ap.add_argument("--overlap", type=int, default=DEFAULTS.overlap)
+    ap.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size)
+    ap.add_argument("--sweep", action="store_true", help="also time tiles 256/384/512/768 px")
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -86,8 +93,8 @@ def main(argv=None) -> dict:
     model, card = load_model(device=str(dev.type))
     pnet = patch_classifier().to(dev, memory_format=torch.channels_last)
 
-    def unet():
-        predict_proba(model, card, data, ANALYSIS_BANDS, tile=args.tile, overlap=32, batch_size=args.batch_size,
+    def unet(tile=args.tile, batch=args.batch_size):
+        predict_proba(model, card, data, ANALYSIS_BANDS, tile=tile, overlap=args.overlap, batch_size=batch,
                       device=dev.type)
         if dev.type == "cuda":
             torch.cuda.synchronize()
@@ -100,16 +107,28 @@ def main(argv=None) -> dict:
     res = {
         "scene": name, "size_px": [h, w], "mpx": round(mpx, 3), "km2": round(km2, 2), "device": str(dev),
         "threads": args.threads, "unet_params": count_parameters(model), "patch_params": count_parameters(pnet),
+        "tile": args.tile, "overlap": args.overlap, "batch_size": args.batch_size,
         "unet_s": round(t_u, 3), "unet_mpx_per_s": round(mpx / t_u, 2), "unet_km2_per_s": round(km2 / t_u, 1),
         "patch_windows": n_windows, "patch_s": round(t_p, 3), "patch_km2_per_s": round(km2 / t_p, 1),
         "speedup_time_per_km2": round(t_p / t_u, 1),
     }
-    print(f"scene {name}: {h}x{w} px = {mpx:.2f} Mpx = {km2:.1f} km2 on {dev} ({args.threads} threads)")
-    print(f"{'model':<34}{'params':>9}{'seconds':>9}{'Mpx/s':>8}{'km2/s':>8}")
-    print(f"{'U-Net (tiled, overlap 32, per px)':<34}{res['unet_params']:>9,}{t_u:>9.2f}{mpx / t_u:>8.2f}{km2 / t_u:>8.1f}")
-    print(f"{'48px patch CNN, stride 24':<34}{res['patch_params']:>9,}{t_p:>9.2f}{mpx / t_p:>8.2f}{km2 / t_p:>8.1f}")
-    print(f"U-Net needs {res['speedup_time_per_km2']}x less time per km2 (target >= 10x), and gives a per-pixel map "
-          f"instead of one score per {n_windows} windows")
+    rows = [(f"U-Net tile {args.tile} batch {args.batch_size} (default)", t_u)]
+    if args.sweep:
+        res["sweep"] = {}
+        for tile, batch in ((256, 4), (384, 2), (512, 1), (768, 1)):
+            if (tile, batch) != (args.tile, args.batch_size):
+                unet(tile, batch)
+                t = best_of(lambda: unet(tile, batch), args.repeat)
+                rows.append((f"U-Net tile {tile} batch {batch}", t))
+                res["sweep"][f"{tile}/{batch}"] = {"unet_s": round(t, 3), "speedup_time_per_km2": round(t_p / t, 1)}
+    print(f"scene {name}: {h}x{w} px = {mpx:.2f} Mpx = {km2:.1f} km2 on {dev} ({args.threads} threads), "
+          f"best of {args.repeat}")
+    print(f"{'model':<40}{'params':>9}{'seconds':>9}{'Mpx/s':>8}{'km2/s':>8}{'vs patch':>10}")
+    for label, t in rows:
+        print(f"{label:<40}{res['unet_params']:>9,}{t:>9.3f}{mpx / t:>8.2f}{km2 / t:>8.1f}{t_p / t:>9.1f}x")
+    print(f"{'48px patch CNN, stride 24':<40}{res['patch_params']:>9,}{t_p:>9.3f}{mpx / t_p:>8.2f}{km2 / t_p:>8.1f}{1:>9.1f}x")
+    print(f"U-Net (overlap {args.overlap} px) needs {res['speedup_time_per_km2']}x less time per km2 than the patch "
+          f"classifier (target >= 10x), and gives a per-pixel map instead of one score per {n_windows} windows")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(res, f, indent=2)

@@ -145,9 +145,10 @@ class FusionConfig:
         rules_weight: weight (0–1) of the rules' one-hot vote against the model probabilities.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"`` for the model.
         weights: path to a weights file; ``None`` uses the shipped weights.
-        tile: inference tile size in px.
-        overlap: tile overlap in px.
-        batch_size: tiles per forward pass.
+        tile: largest inference tile in px (tiles are trimmed to the raster; 384–768 px run equally
+            fast on 2 CPU cores, see ``benchmarks/bench_infer.py --sweep``).
+        overlap: least tile overlap in px (blended).
+        batch_size: tiles per forward pass (memory grows with ``batch_size × tile²``).
         cleared_needs_pond: apply the rules' context check to the model's map too: cleared land
             counts only within ``rules.cleared_requires_pond_within_m`` of a pond (mine sites have
             ponds; bright fallow fields do not). Off by default: on simulated scenes it removes
@@ -158,7 +159,7 @@ class FusionConfig:
     rules_weight: float = 0.3
     device: str = "auto"
     weights: str | None = None
-    tile: int = 256
+    tile: int = 384
     overlap: int = 32
     batch_size: int = 4
     cleared_needs_pond: bool = False

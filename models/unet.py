@@ -156,3 +156,97 @@ def fuse_batchnorm(model: UNet) -> UNet:
                     module[i] = fused
                     module[i + 1] = nn.Identity()
     return model
+
+
+def _position_major(n_channels: int, positions: int) -> torch.Tensor:
+    """Index that reorders ``pixel_unshuffle``'s channel-major channels (``c·P + p``) to ``p·C + c``."""
+    return torch.tensor([c * positions + p for p in range(positions) for c in range(n_channels)])
+
+
+class FoldedUNet(nn.Module):
+    """Inference form of a :class:`UNet` that never touches full resolution (same maths, refolded weights).
+
+    Input: the space-to-depth image ``(batch, f²·C, H/f, W/f)`` with channels *position-major*
+    (channel ``p·C + c`` holds band ``c`` of pixel ``p = i·f + j`` of each f×f block) — see
+    :func:`models.infer.unshuffle`. Output: logits ``(batch, H/f, W/f, f²·K)``, position-major too.
+
+    The full-resolution refinement of :class:`UNet` is a per-pixel two-layer perceptron over the raw
+    spectra and ``pixel_shuffle``-d context channels. Because its first layer and the context
+    convolution are linear, both fold into one ``w0 → f²·refine`` matrix at low resolution; the
+    per-pixel spectra term and the second layer become matrix products on ``(pixels, bands)`` views
+    of the position-major input, run in cache-sized chunks of :attr:`CHUNK` low-resolution pixels. No
+    ``pixel_unshuffle``/``pixel_shuffle``/``cat`` at full resolution remains — on 2 CPU cores those
+    memory passes cost ~30 % of :meth:`UNet.forward`. Built from a BatchNorm-folded copy of the model's
+    current weights; rebuild after changing them.
+    """
+
+    #: Low-resolution pixels per refinement chunk (its hidden layer, 16·16 floats each, then stays in L2).
+    CHUNK = 2048
+
+    def __init__(self, model: UNet) -> None:
+        super().__init__()
+        import copy
+
+        cfg = model.config
+        f, c_in, k = cfg.unshuffle, cfg.in_channels, cfg.n_classes
+        p = f * f
+        self.config, self.positions = cfg, p
+        model = fuse_batchnorm(copy.deepcopy(model)).eval()
+        self.model = model
+        with torch.no_grad():
+            dev = model.head.weight.device
+            conv0 = model.enc[0].net[0]
+            stem = nn.Conv2d(conv0.in_channels, conv0.out_channels, conv0.kernel_size, conv0.stride,
+                             conv0.padding, bias=True).to(dev)
+            stem.weight.copy_(conv0.weight[:, _position_major(c_in, p).to(dev)])
+            stem.bias.copy_(conv0.bias)
+            model.enc[0].net[0] = stem
+            out_idx = _position_major(k, p).to(dev)
+            head_w = model.head.weight[out_idx, :, 0, 0]  # (P·K, w0)
+            head_b = model.head.bias[out_idx].clone()
+            self.refine = bool(cfg.refine)
+            if self.refine:
+                rh, rc = cfg.refine, cfg.refine_context
+                w1, b1 = model.refine[0].weight[:, :, 0, 0], model.refine[0].bias  # (rh, C + rc)
+                w2, b2 = model.refine[2].weight[:, :, 0, 0], model.refine[2].bias  # (K, rh)
+                wc = model.context.weight[:, :, 0, 0].reshape(rc, p, -1)  # context channel m·P + p
+                bc = model.context.bias.reshape(rc, p)
+                # hidden[p, j] = Σ_m w1[j, C+m]·(wc[m, p]·y + bc[m, p]) + Σ_c w1[j, c]·x[p, c] + b1[j]
+                ctx_w = torch.einsum("jm,mpw->pjw", w1[:, c_in:], wc).reshape(p * rh, -1)
+                ctx_b = torch.einsum("jm,mp->pj", w1[:, c_in:], bc) + b1
+                self.register_buffer("ctx_w", ctx_w.t().contiguous())  # (w0, P·rh)
+                self.register_buffer("ctx_b", ctx_b.reshape(-1).contiguous())
+                self.register_buffer("in_w", w1[:, :c_in].t().contiguous())  # (C, rh)
+                self.register_buffer("out_w", w2.t().contiguous())  # (rh, K)
+                head_b += b2.repeat(p)
+            self.register_buffer("head_w", head_w.t().contiguous())  # (w0, P·K)
+            self.register_buffer("head_b", head_b)
+        for name in ("head", "context", "refine"):  # folded into the buffers above
+            if hasattr(model, name):
+                delattr(model, name)
+
+    def forward(self, xu: torch.Tensor) -> torch.Tensor:
+        cfg, model = self.config, self.model
+        x = xu
+        skips = []
+        for i, block in enumerate(model.enc):
+            x = block(x if i == 0 else F.max_pool2d(x, 2))
+            skips.append(x)
+        skips.pop()
+        for block in model.dec:
+            skip = skips.pop()
+            x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            x = block(torch.cat([x, skip], dim=1))
+        n, w0, h, w = x.shape
+        y = x.permute(0, 2, 3, 1).reshape(-1, w0)  # (pixels, w0); a view when x is channels-last
+        out = torch.empty((y.shape[0], self.head_w.shape[1]), device=y.device, dtype=y.dtype)  # (pixels, P·K)
+        pk, k = self.positions, cfg.n_classes
+        spectra = xu.permute(0, 2, 3, 1).reshape(-1, cfg.in_channels) if self.refine else None  # (pixels·P, C)
+        for s in range(0, y.shape[0], self.CHUNK):  # chunks small enough to keep every pass in cache
+            e = min(y.shape[0], s + self.CHUNK)
+            torch.addmm(self.head_b, y[s:e], self.head_w, out=out[s:e])
+            if self.refine:
+                hidden = torch.addmm(self.ctx_b, y[s:e], self.ctx_w).view(-1, cfg.refine)
+                hidden.addmm_(spectra[s * pk:e * pk], self.in_w).relu_()
+                out[s:e].view(-1, k).addmm_(hidden, self.out_w)
+        return out.view(n, h, w, self.positions * cfg.n_classes)

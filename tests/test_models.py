@@ -12,9 +12,9 @@ import torch
 from geo.bands import ANALYSIS_BANDS
 from geo.errors import ConfigError, WeightsError
 from models.evaluate import class_metrics, confusion_matrix, format_report, report
-from models.infer import load_model, predict_proba, save_model
+from models.infer import axis_tiles, load_model, predict_proba, save_model, shuffle, unshuffle
 from models.train import TrainConfig, train
-from models.unet import UNet, UNetConfig, count_parameters
+from models.unet import FoldedUNet, UNet, UNetConfig, count_parameters, fuse_batchnorm
 
 SPEC = {
     "forest": (0.03, 0.05, 0.03, 0.32, 0.15, 0.07),
@@ -63,6 +63,59 @@ def test_unet_shapes_and_size():
         out = m(torch.zeros(2, 6, 64, 96))
     assert out.shape == (2, 3, 64, 96)
     assert 100_000 <= count_parameters(m) <= 300_000
+
+
+@pytest.mark.parametrize("cfg", [
+    UNetConfig(),
+    UNetConfig(widths=(8, 12, 16), unshuffle=2, refine=5, refine_context=3),
+    UNetConfig(widths=(8, 12), unshuffle=4, refine=0),
+    UNetConfig(widths=(8, 12, 16), unshuffle=1, refine=4, refine_context=2),
+])
+@pytest.mark.parametrize("fused_bn", [False, True])
+def test_folded_unet_equals_unet(cfg, fused_bn):
+    """The inference form (no full-resolution passes) computes the same logits as UNet.forward."""
+    torch.manual_seed(0)
+    model = UNet(cfg)
+    with torch.no_grad():  # non-trivial BatchNorm statistics
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+    model.eval()
+    if fused_bn:
+        fuse_batchnorm(model)
+    f, h, w = cfg.unshuffle, cfg.multiple * 3, cfg.multiple * 5
+    x = torch.randn(2, cfg.in_channels, h, w)
+    with torch.inference_mode():
+        ref = model(x).numpy()
+        xu = torch.from_numpy(np.stack([unshuffle(xi, f) for xi in x.numpy()]))
+        got = FoldedUNet(model).eval()(xu.permute(0, 3, 1, 2)).numpy()
+    assert got.shape == (2, h // f, w // f, f * f * cfg.n_classes)
+    np.testing.assert_allclose(np.stack([shuffle(g, f) for g in got]), ref, atol=2e-5, rtol=1e-4)
+
+
+def test_unshuffle_shuffle_roundtrip_and_layout():
+    x = np.arange(3 * 8 * 12, dtype=np.float32).reshape(3, 8, 12)
+    u = unshuffle(x, 4)
+    assert u.shape == (2, 3, 48)
+    # channel p·C + c of block (i, j) is band c at pixel (4i + p // 4, 4j + p % 4)
+    assert u[1, 2, 5 * 3 + 2] == x[2, 4 + 1, 8 + 1]
+    np.testing.assert_array_equal(shuffle(u, 4), x)
+
+
+@pytest.mark.parametrize("n,tile,overlap,mult", [(160, 64, 8, 4), (484, 64, 8, 4), (2, 64, 8, 4), (65, 64, 8, 4),
+                                                 (1000, 128, 8, 4), (121, 16, 8, 4)])
+def test_axis_tiles_cover_with_overlap(n, tile, overlap, mult):
+    t, starts = axis_tiles(n, tile, overlap, mult)
+    assert t % mult == 0 and t <= max(tile, int(np.ceil(n / mult) * mult))
+    assert starts[0] == 0 and starts[-1] + t >= n and starts == sorted(starts)
+    for a, b in zip(starts, starts[1:]):
+        assert a + t - b >= overlap - 1  # consecutive tiles overlap (rounding may cost one pixel)
+    if len(starts) > 1:  # no fewer tiles would do
+        k = len(starts) - 1
+        assert k * tile - (k - 1) * overlap < n
 
 
 def test_training_reduces_loss_and_learns(trained):
