@@ -82,4 +82,7 @@ def parse_interval(text: str) -> Period:
         start, end = (dt.date.fromisoformat(p.strip()) for p in parts)
     except ValueError:
         raise PeriodError(f"period {text!r} holds a malformed date; write dates as YYYY-MM-DD") from None
+    if end < start:  # name the text as written, not the file-name label Period would show
+        raise PeriodError(f"period {text!r} ends ({end}) before it starts ({start}); "
+                          "write START/END with the earlier date first")
     return Period(start, end, f"{start.isoformat()}_{end.isoformat()}")

@@ -174,6 +174,16 @@ def test_bad_dates(ds, tmp_path, capsys, start, end, cause, fix):
     assert_msg(line, cause, fix)
 
 
+def test_period_ends_before_it_starts(tmp_path, capsys):
+    """`search --period` (and a [[scenes]] datetime) name the interval as written, not a file-name label."""
+    aoi = aoi_file(tmp_path, SQUARE)
+    code, line = cli(["search", "--aoi", aoi, "--period", "2024-04-30/2023-11-01"], capsys)
+    assert code == 2
+    assert_msg(line, "period '2024-04-30/2023-11-01' ends (2023-11-01) before it starts (2024-04-30)",
+               "earlier date first")
+    assert "2024-04-30_2023-11-01" not in line
+
+
 # -- STAC (exit 3 = cannot search, exit 6 = nothing usable found) --------------------------------
 
 def test_stac_unreachable(ds, tmp_path, capsys, monkeypatch):

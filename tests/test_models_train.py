@@ -104,3 +104,203 @@ def test_cli_train_then_detect_with_new_weights(tmp_path):
     assert r.exit_code == 0, r.output
     r = CliRunner().invoke(cli, ["train", "--config", str(tmp_path / "missing.toml")])
     assert r.exit_code == 2
+
+
+# -- refused [[images]] inputs: one Error line, a documented exit code, nothing trained (docs/ERRORS.md 80–93) -------
+
+TRAIN = '[train]\nsteps = 2\nbatch_size = 2\ncrop = 32\nwidths = [8, 12, 16]\nthreads = 1\n'
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory):
+    """A 64 x 64 px L2A-DN GeoTIFF (simulator scene, UTM 47N, x 431000–431640, y 2839360–2840000) and a profile."""
+    import rasterio
+
+    from geo.export import write_raster
+    from models.data import simulator_scene
+
+    root = tmp_path_factory.mktemp("train-images")
+    scene, _ = simulator_scene(777001, 64)
+    dn = np.round(scene.data * 10000).clip(1, 65535).astype("uint16")
+    write_raster(dn, scene.grid, root / "scene.tif", nodata=0, descriptions=ANALYSIS_BANDS)
+    with rasterio.open(root / "scene.tif") as src:
+        prof, data = src.profile, src.read()
+    return root / "scene.tif", scene.grid, prof, data
+
+
+def _raster(tmp_path, image, name="img.tif", data=None, descriptions=ANALYSIS_BANDS, **profile):
+    import rasterio
+
+    _, _, prof, dn = image
+    prof = {**prof, **profile}
+    if prof.get("crs") is None:
+        prof.pop("crs", None)
+    data = dn if data is None else data
+    prof["count"], prof["dtype"] = data.shape[0], str(data.dtype)
+    with rasterio.open(tmp_path / name, "w", **prof) as dst:
+        dst.write(data)
+        if descriptions:
+            dst.descriptions = tuple(descriptions)[: data.shape[0]]
+    return tmp_path / name
+
+
+def _inside(n=2):
+    """Labels well inside ``image`` (a 200 m cleared-land square, rows 34–53, and a 100 m pond square)."""
+    l, b = GRID.bounds[0], GRID.bounds[1]
+    return [(1, box(l + 100, b + 100, l + 300, b + 300)), ("leaching_pond", box(l + 400, b + 400, l + 500, b + 500))][:n]
+
+
+def _text(tmp_path, text, name="labels.geojson"):
+    p = tmp_path / name
+    p.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return p
+
+
+def _geojson(tmp_path, features, name="labels.geojson"):
+    doc = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": props, "geometry": geom.__geo_interface__} for props, geom in features]}
+    return _text(tmp_path, json.dumps(doc), name)
+
+
+def _images_toml(tmp_path, image_path, labels_path, extra: str = "", images: str | None = None):
+    body = images if images is not None else (f'[[images]]\npath = "{image_path}"\nlabels = "{labels_path}"\n{extra}')
+    cfg = tmp_path / "t.toml"
+    cfg.write_text('output = "out/m.pt"\ninit = "none"\n' + body + TRAIN)
+    return cfg
+
+
+def _refused(r, code: int, *needles: str) -> str:
+    assert r.exit_code == code, (r.exit_code, r.output, r.exception)
+    assert "Traceback" not in r.output
+    lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), r.stderr
+    for n in needles:
+        assert n.lower() in lines[0].lower(), (n, lines[0])
+    return lines[0]
+
+
+def _nocrs_gpkg(tmp_path):
+    gpd.GeoDataFrame({"class": [1]}, geometry=[_inside(1)[0][1]]).to_file(tmp_path / "nocrs.gpkg", driver="GPKG")
+    return tmp_path / "nocrs.gpkg"
+
+
+# case -> (builder(tmp_path, image) -> (image path, labels path, extra TOML lines), exit code, words, stage);
+# stage "load": refused by load_job (job_data never runs); "data": refused while loading, before train() runs.
+BAD_IMAGES = {
+    # 80–81 missing files (refused at config load)
+    "image-missing": (lambda t, im: ("nowhere.tif", _labels(t, _inside()), ""), 2,
+                      ["images[0].path", "nowhere.tif", "does not exist", "GeoTIFF"], "load"),
+    "labels-missing": (lambda t, im: (im[0], "nowhere.geojson", ""), 2,
+                       ["images[0].labels", "nowhere.geojson", "does not exist", "GeoJSON/GPKG"], "load"),
+    "labels-folder": (lambda t, im: (im[0], t, ""), 2, ["images[0].labels", "is a folder, not a file"], "load"),
+    # 82 wrong values (at config load)
+    "offset-not-a-number": (lambda t, im: (im[0], _labels(t, _inside()), 'offset = "abc"\n'), 2,
+                            ["images[0].offset must be a number, got 'abc'"], "load"),
+    "point-radius-zero": (lambda t, im: (im[0], _labels(t, _inside()), "point_radius_m = 0\n"), 2,
+                          ["images[0].point_radius_m must be > 0"], "load"),
+    "path-not-a-string": (lambda t, im: (im[0], _labels(t, _inside()), None), 2,
+                          ["images[0].path must be a non-empty string, got 5"], "load"),
+    "images-not-an-array": (lambda t, im: (im[0], _labels(t, _inside()), "[images]"), 2,
+                            ["images must be an array of tables ([[images]])"], "load"),
+    # 83 labels wholly outside the image (84, partly outside: test_labels_partly_outside_train_on_the_overlap)
+    "labels-outside-image": (lambda t, im: (im[0], _labels(t, [(1, box(421000, 2829360, 422000, 2830360))]), ""), 2,
+                             ["images[0]: no label in", "labels.geojson", "lies inside the image", "scene.tif",
+                              "x 431000–431640, y 2839360–2840000 in EPSG:32647",
+                              "the labels span x 421000–422000, y 2829360–2830360", "check the labels' CRS"], "data"),
+    # 85–86 unreadable labels file, no features
+    "labels-empty-collection": (lambda t, im: (im[0], _text(t, '{"type": "FeatureCollection", "features": []}'), ""),
+                                2, ["labels", "hold no features", "draw at least one polygon or point"], "data"),
+    "labels-zero-bytes": (lambda t, im: (im[0], _text(t, b""), ""), 4,
+                          ["cannot read labels", "GeoJSON/GPKG"], "data"),
+    "labels-not-a-vector-file": (lambda t, im: (im[0], im[0], ""), 4,
+                                 ["cannot read labels", "scene.tif", "GeoJSON/GPKG"], "data"),
+    # 87 CRS of the labels
+    "labels-projected-without-crs": (lambda t, im: (im[0], _geojson(t, [({"class": 1}, _inside(1)[0][1])]), ""), 4,
+                                     ["outside longitude/latitude range", "look projected", "EPSG:4326"], "data"),
+    "labels-gpkg-without-crs": (lambda t, im: (im[0], _nocrs_gpkg(t), ""), 4, ["have no CRS", "set one"], "data"),
+    # 88 classes
+    "class-missing": (lambda t, im: (im[0], _geojson(t, [({"kind": 1}, Point(98.3, 25.66))]), ""), 4,
+                      ["no 'class' value", "cleared_land", "leaching_pond"], "data"),
+    "class-unknown-name": (lambda t, im: (im[0], _labels(t, [("volcano", _inside(1)[0][1])]), ""), 4,
+                           ["unknown class 'volcano'"], "data"),
+    "class-out-of-range": (lambda t, im: (im[0], _labels(t, [(3, _inside(1)[0][1])]), ""), 4,
+                           ["class 3", "is not 0, 1 or 2"], "data"),
+    "class-not-whole": (lambda t, im: (im[0], _labels(t, [(1.5, _inside(1)[0][1])]), ""), 4,
+                        ["class 1.5", "is not 0, 1 or 2"], "data"),
+    # 89–93 images
+    "image-without-crs": (lambda t, im: (_raster(t, im, crs=None), _labels(t, _inside()), ""), 4,
+                          ["img.tif has no CRS", "gdal_edit.py -a_srs"], "data"),
+    "image-without-band-descriptions": (lambda t, im: (_raster(t, im, descriptions=None), _labels(t, _inside()), ""),
+                                        4, ["band descriptions", "do not all name Sentinel-2 bands", "--description"],
+                                        "data"),
+    "image-missing-a-band": (lambda t, im: (_raster(t, im, data=im[3][:5]), _labels(t, _inside()), ""), 4,
+                             ["lacks band(s) B12"], "data"),
+    "image-corrupt": (lambda t, im: (_text(t, b"II*\x00" + b"garbage" * 20, "img.tif"), _labels(t, _inside()), ""),
+                      4, ["cannot read raster", "img.tif"], "data"),
+    "image-geographic-crs": (lambda t, im: (_raster(t, im, crs=CRS.from_epsg(4326),
+                                                    transform=Affine(0.0001, 0, 98.3, 0, -0.0001, 25.7)),
+                                            _labels(t, _inside()), ""), 4,
+                             ["images[0]: image", "img.tif is in EPSG:4326", "projected 10 m grid", "gdalwarp"],
+                             "data"),
+    "image-reflectance-0-1": (lambda t, im: (_raster(t, im, data=(im[3] / 10000.0).astype("float32")),
+                                             _labels(t, _inside()), ""), 4,
+                              ["images[0]: image", "not hold Sentinel-2 L2A digital numbers", "uint16"], "data"),
+    "image-8-bit": (lambda t, im: (_raster(t, im, data=(im[3] // 40).clip(1, 255).astype("uint8")),
+                                   _labels(t, _inside()), ""), 4,
+                    ["not hold Sentinel-2 L2A digital numbers"], "data"),
+    "image-all-nodata": (lambda t, im: (_raster(t, im, data=np.zeros_like(im[3])), _labels(t, _inside()), ""), 6,
+                         ["images[0]: image", "has no valid pixel"], "data"),
+    "labels-only-on-nodata": (lambda t, im: (_raster(t, im, data=np.where(np.arange(64)[None, :, None] <= 30, im[3], 0)
+                                                     .astype("uint16")), _labels(t, _inside(1)), ""), 6,
+                              ["every labelled pixel of", "lies on nodata pixels of", "img.tif"], "data"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_IMAGES))
+def test_bad_images_config(case, image, tmp_path, monkeypatch):
+    import models.train as mt
+
+    build, code, needles, stage = BAD_IMAGES[case]
+    calls = []
+    real_job_data = mt.job_data
+    monkeypatch.setattr(mt, "job_data", lambda job: calls.append("job_data") or real_job_data(job))
+    monkeypatch.setattr(mt, "train", lambda *a, **kw: pytest.fail("a refused config must not start training"))
+    img, lab, extra = build(tmp_path, image)
+    if extra is None:
+        cfg = _images_toml(tmp_path, img, lab, images=f'[[images]]\npath = 5\nlabels = "{lab}"\n')
+    elif extra == "[images]":
+        cfg = _images_toml(tmp_path, img, lab, images=f'[images]\npath = "{img}"\nlabels = "{lab}"\n')
+    else:
+        cfg = _images_toml(tmp_path, img, lab, extra)
+    r = CliRunner().invoke(cli, ["-q", "train", "--config", str(cfg)])
+    line = _refused(r, code, *needles)
+    assert calls == ([] if stage == "load" else ["job_data"]), (stage, calls)
+    if stage == "load":
+        assert str(cfg) in line, "config errors name the config file"
+    assert not (tmp_path / "out").exists(), "nothing written for a refused config"
+
+
+def test_labels_partly_outside_train_on_the_overlap(image, tmp_path, monkeypatch, caplog):
+    """Features outside the image are dropped with a warning; the rest train exactly as rasterize_labels burns them."""
+    import logging
+
+    import models.train as mt
+
+    seen = []
+    real_train = mt.train
+    monkeypatch.setattr(mt, "train", lambda samples, *a, **kw: seen.extend(samples) or real_train(samples, *a, **kw))
+    outside = [(2, Point(425000, 2835000)), ("cleared_land", box(431500, 2840500, 431700, 2840700))]  # 2nd: just N
+    lab = _labels(tmp_path, _inside() + outside)
+    for unlabelled, fill in (("background", 0), ("ignore", 255)):
+        caplog.clear()
+        seen.clear()
+        cfg = _images_toml(tmp_path, image[0], lab, f'unlabelled = "{unlabelled}"\n')
+        with caplog.at_level(logging.WARNING, logger="models.labels"):
+            r = CliRunner().invoke(cli, ["-q", "train", "--config", str(cfg)])
+        assert r.exit_code == 0, r.output
+        warns = [m for m in caplog.messages if "outside the image" in m]
+        assert len(warns) == 1 and "images[0]: 2 of 4 label feature(s)" in warns[0] and "the 2 inside" in warns[0]
+        (x, y), = seen
+        assert (y == rasterize_labels(lab, image[1], unlabelled=fill)).all() and x.shape == (6, 64, 64)
+        assert (y == 1).sum() == 400 and (y == 2).sum() == 100  # 200 m and 100 m squares, fully inside
+        assert (tmp_path / "out" / "m.pt").exists()

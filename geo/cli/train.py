@@ -10,16 +10,19 @@ import click
 
 @click.command("train")
 @click.option("--config", "config_path", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="Training TOML: [[images]] path/labels, [simulator] seeds, [negatives], [train], output.")
+              help="Training TOML: [[images]] path/labels, [[scenes]] STAC search + labels, [simulator] seeds, "
+                   "[negatives], [train], output, cache_dir.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None,
               help="Override the config's output weights path (.pt; the card goes next to it as .json).")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Override [train] steps.")
 def command(config_path, out_path, steps):
-    """Train the segmentation model on labelled GeoTIFFs and/or simulator scenes.
+    """Train the segmentation model on labelled GeoTIFFs, STAC-found scenes and/or simulator scenes.
 
     Labels are GeoJSON/GeoPackage polygons, or points with a radius, carrying a `class` property
-    (1 / cleared_land, 2 / leaching_pond). Writes weights plus a model card usable with
-    `minewatch detect --weights`.
+    (1 / cleared_land, 2 / leaching_pond). A [[scenes]] entry (stac, datetime, bbox or aoi, max_cloud,
+    labels) is searched and composited exactly like a `minewatch run` season (SCL cloud mask, median,
+    10 m UTM grid) and cached under cache_dir, so a rerun fetches nothing. Writes weights plus a model
+    card (recording each scene's catalogue and item ids) usable with `minewatch detect --weights`.
     """
     import dataclasses
 
