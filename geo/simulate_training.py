@@ -11,7 +11,8 @@ from geo.simulate_layout import Site, hillshade, make_landscape, make_site_shape
 from geo.simulate_spectra import load_spectra
 
 
-def training_pair(seed: int, *, size: int = 256, randomize: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def training_pair(seed: int, *, size: int = 256, randomize: bool = True,
+                  small_ponds: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """A clear-sky, composite-like chip and its labels.
 
     Returns:
@@ -23,6 +24,11 @@ def training_pair(seed: int, *, size: int = 256, randomize: bool = True) -> tupl
     With ``randomize`` the class spectra are drawn around the table's mean/std, and haze, noise,
     phenology, sun angle, layout, pond sizes and pond colours vary with ``seed``; without it the table means
     and mild defaults are used (the layout still follows ``seed``).
+
+    ``small_ponds`` (0–1, training only) is the share of sites laid out with small ponds only (2–4 px
+    sides, i.e. 4–16 px, often 2×2) and a young clearing that holds only its first pond or two —
+    the hardest case for a 10 m model (a new site with one tiny pond). 0 gives the default layouts
+    (and draws exactly the same random numbers, so evaluation scenes do not change).
     """
     rng = np.random.default_rng([seed, 99])
     n = size + (size % 2)
@@ -35,15 +41,23 @@ def training_pair(seed: int, *, size: int = 256, randomize: bool = True) -> tupl
     n_sites = int(rng.choice(7, p=[0.08, 0.12, 0.2, 0.2, 0.15, 0.15, 0.1]))
     placed: list[tuple[float, float, float]] = []
     for _ in range(n_sites):
+        small = small_ponds > 0 and rng.random() < small_ponds
         r_max = float(rng.uniform(5, 16))
-        potential, ponds, tarps = make_site_shape(rng, r_max, min_pond_px=int(rng.integers(2, 4)),
-                                                  max_pond_px=int(rng.integers(5, 9)))
+        if small:
+            potential, ponds, tarps = make_site_shape(rng, r_max, min_pond_px=2, max_pond_px=int(rng.integers(2, 5)))
+        else:
+            potential, ponds, tarps = make_site_shape(rng, r_max, min_pond_px=int(rng.integers(2, 4)),
+                                                      max_pond_px=int(rng.integers(5, 9)))
         half = potential.shape[0] // 2
         if potential.shape[0] >= n - 2:
             continue
         abandoned = rng.random() < 0.2
         need0 = ponds[0].need if ponds else 3.0
-        site = Site(0, 0, 0, potential, 0, 1 if abandoned else None, r_max - (r_max - min(need0, r_max)) * float(rng.random()) ** 2,
+        young = float(rng.random()) if small else 1.0  # small-pond sites: often just past their first pond
+        r_now = r_max - (r_max - min(need0, r_max)) * float(rng.random()) ** 2
+        if small and young < 0.5 and len(ponds) > 1:
+            r_now = min(r_now, need0 + (ponds[1].need - need0) * float(rng.random()) * 0.999)
+        site = Site(0, 0, 0, potential, 0, 1 if abandoned else None, r_now,
                     0.0, r_max, ponds, tarps, np.clip(rng.standard_normal(potential.shape), -2, 2).astype(np.float32))
         st = site_state(site, int(rng.integers(1, 3)) if abandoned else 0)
         if st is None:

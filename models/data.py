@@ -189,11 +189,14 @@ def real_negative_scenes(root: Path | None = None, *, split: str = "train") -> l
     return out
 
 
-def simulator_pair(seed: int, size: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """One simulated (float32 (6, h, w) reflectance in ANALYSIS_BANDS order, uint8 labels) pair."""
+def simulator_pair(seed: int, size: int = 256, *, small_ponds: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """One simulated (float32 (6, h, w) reflectance in ANALYSIS_BANDS order, uint8 labels) pair.
+
+    ``small_ponds``: share of sites with small ponds only (training; see ``geo.simulate.training_pair``);
+    evaluation scenes (:func:`simulator_scene`) keep the default 0."""
     from geo.simulate import training_pair
 
-    x, y = training_pair(seed, size=size, randomize=True)
+    x, y = training_pair(seed, size=size, randomize=True, small_ponds=small_ponds)
     if x.shape[0] != len(ANALYSIS_BANDS):
         raise RasterError(f"simulator returned {x.shape[0]} bands, expected {len(ANALYSIS_BANDS)}")
     return np.asarray(x, np.float32), np.asarray(y, np.uint8)

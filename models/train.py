@@ -48,6 +48,17 @@ class TrainConfig:
         seed: seed of numpy and torch.
         threads: torch CPU threads (the shared machine has 2 cores).
         version: version string written into the model card.
+        small_pond_px: ponds (8-connected truth components in a crop) of at most this many pixels
+            are "small" for ``small_pond_weight``.
+        small_pond_weight: extra loss weight (multiplies the pond class weight) of the pixels of small
+            ponds, which a 10 m model otherwise learns to smear into the cleared land around them
+            (1 = off).
+        mine_at: fractions of ``steps`` after which the model is run over each negative and the pixels
+            it calls footprint (probability of cleared land + pond >= ``mine_threshold``) become
+            extra hard negatives (hard-negative mining; empty = off).
+        mine_threshold: footprint probability that marks a mined hard negative.
+        mine_share: share of focused negative crops centred on a mined pixel (the rest on the rules'
+            water / bare-soil look-alikes).
     """
 
     steps: int = 1800
@@ -64,6 +75,11 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2
     version: str = "1.0.0"
+    small_pond_px: int = 6
+    small_pond_weight: float = 1.0
+    mine_at: tuple[float, ...] = ()
+    mine_threshold: float = 0.3
+    mine_share: float = 0.5
 
     def __post_init__(self) -> None:
         mult = self.unshuffle * 2 ** (len(self.widths) - 1)
@@ -75,6 +91,8 @@ class TrainConfig:
             raise ConfigError("negative_fraction must lie in 0-1")
         if len(self.class_weights) != len(CLASSES):
             raise ConfigError(f"class_weights needs {len(CLASSES)} values")
+        if self.small_pond_weight <= 0 or not all(0 < f < 1 for f in self.mine_at):
+            raise ConfigError("small_pond_weight must be > 0 and mine_at fractions must lie in (0, 1)")
 
 
 @dataclass
@@ -102,12 +120,15 @@ def band_statistics(samples: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[t
     return tuple(round(float(v), 5) for v in mean), tuple(round(float(v), 5) for v in std)
 
 
-def _batch(samples, negatives, cfg: TrainConfig, rng: np.random.Generator, mean, std, hard):
+def _batch(samples, negatives, cfg: TrainConfig, rng: np.random.Generator, mean, std, hard, mined=None):
     xs, ys = [], []
     for _ in range(cfg.batch_size):
         if negatives and rng.random() < cfg.negative_fraction:
             i = int(rng.integers(0, len(negatives)))
-            x, y = random_crop(*negatives[i], cfg.crop, rng, focus=cfg.focus, targets=hard[i])
+            targets = hard[i]
+            if mined is not None and mined[i].size and rng.random() < cfg.mine_share:
+                targets = mined[i]
+            x, y = random_crop(*negatives[i], cfg.crop, rng, focus=cfg.focus, targets=targets)
             x, y = augment(x, y, rng)
         else:
             x, y = samples[int(rng.integers(0, len(samples)))]
@@ -117,6 +138,53 @@ def _batch(samples, negatives, cfg: TrainConfig, rng: np.random.Generator, mean,
         ys.append(y)
     x = np.nan_to_num((np.stack(xs) - mean) / std, nan=0.0).astype(np.float32)
     return torch.from_numpy(x), torch.from_numpy(np.stack(ys).astype(np.int64))
+
+
+# --- loss weighting and hard-negative mining -------------------------------------------------------
+
+
+def _pixel_weights(y: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+    """Per-pixel loss weights: the class weight, times ``small_pond_weight`` on small ponds, 0 on ignored."""
+    from scipy import ndimage
+
+    yn = y.numpy()
+    cw = np.asarray(cfg.class_weights + (0.0,), np.float32)
+    w = cw[np.where(yn == 255, 3, yn)]
+    for k in range(yn.shape[0]):
+        lab, n = ndimage.label(yn[k] == 2, structure=np.ones((3, 3), bool))
+        if n:
+            small = np.bincount(lab.ravel(), minlength=n + 1) <= cfg.small_pond_px
+            small[0] = False
+            w[k][small[lab]] *= cfg.small_pond_weight
+    return torch.from_numpy(w)
+
+
+def _loss(logits: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, weights: torch.Tensor) -> torch.Tensor:
+    if cfg.small_pond_weight == 1.0:  # the plain class-weighted loss (bit-identical to earlier versions)
+        return F.cross_entropy(logits, y, weight=weights, ignore_index=255)
+    w = _pixel_weights(y, cfg)
+    per_px = F.cross_entropy(logits, y, reduction="none", ignore_index=255)
+    return (per_px * w).sum() / w.sum().clamp_min(1e-6)
+
+
+@torch.no_grad()
+def _mine(model: UNet, negatives, mean, std, cfg: TrainConfig) -> list[np.ndarray]:
+    """Flat indices of the pixels of each negative the model currently calls footprint."""
+    mult = cfg.unshuffle * 2 ** (len(cfg.widths) - 1)
+    was_training = model.training
+    model.eval()
+    out = []
+    for x, _ in negatives:
+        _, h, w = x.shape
+        ph, pw = -h % mult, -w % mult
+        xin = np.pad(x, ((0, 0), (0, ph), (0, pw)), constant_values=np.nan)[None]
+        xin = np.nan_to_num((xin - mean) / std, nan=0.0).astype(np.float32)
+        p = torch.softmax(model(torch.from_numpy(xin)), dim=1)[0, 1:].sum(0).numpy()[:h, :w]
+        fp = (p >= cfg.mine_threshold) & np.all(np.isfinite(x), axis=0)
+        out.append(np.flatnonzero(fp))
+    model.train(was_training)
+    log.info("mined %s hard-negative px", [int(o.size) for o in out])
+    return out
 
 
 def train(
@@ -168,12 +236,17 @@ def train(
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=config.steps, pct_start=0.15)
     weights = torch.tensor(config.class_weights, dtype=torch.float32)
     hard = [hard_negative_pixels(x, bands) for x, _ in negatives]
+    mined = None
+    mine_steps = {int(round(f * config.steps)) for f in config.mine_at} if negatives else set()
     losses: list[float] = []
     t0 = time.perf_counter()
     try:
         for step in range(config.steps):
-            x, y = _batch(samples, negatives, config, rng, mean, std, hard)
-            loss = F.cross_entropy(model(x), y, weight=weights, ignore_index=255)
+            if step in mine_steps:
+                new = _mine(model, negatives, mean, std, config)
+                mined = new if mined is None else [np.union1d(a, b) for a, b in zip(mined, new)]
+            x, y = _batch(samples, negatives, config, rng, mean, std, hard, mined)
+            loss = _loss(model(x), y, config, weights)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -230,6 +303,9 @@ class TrainJob:
         init: ``"shipped"`` (fine-tune the shipped weights), a weights path, or ``None`` (from scratch).
         output: where to write the weights (the card goes next to it as ``.json``).
         train: hyper-parameters.
+        scenes: labelled STAC searches, composited like a ``minewatch run`` season
+            (:class:`models.stac_scenes.StacScene`).
+        cache_dir: where the scenes' composites are cached (default: ``scene_cache`` beside the output).
     """
 
     images: tuple[LabelledImage, ...]
@@ -239,6 +315,8 @@ class TrainJob:
     init: str | None
     output: Path
     train: TrainConfig
+    scenes: tuple = ()
+    cache_dir: Path | None = None
 
 
 def load_job(path: Path) -> TrainJob:
@@ -246,12 +324,20 @@ def load_job(path: Path) -> TrainJob:
 
         output = "my_model.pt"
         init = "shipped"                 # or "none", or a path to weights
+        cache_dir = "scene_cache"        # optional; composites of [[scenes]] (default: beside output)
         [[images]]
         path = "scene.tif"
         labels = "labels.geojson"        # polygons, or points buffered by point_radius_m
         offset = -1000                   # optional; else the GeoTIFF's `offset` tag, else 0
         point_radius_m = 20
         unlabelled = "background"        # or "ignore"
+        [[scenes]]                       # a STAC search composited like a `minewatch run` season
+        stac = "earth-search"            # or "planetary-computer", a STAC API URL, a local items.json
+        collection = "sentinel-2-l2a"    # optional; the provider's by default
+        datetime = "2023-11-01/2024-04-30"
+        bbox = [97.80, 25.60, 97.84, 25.64]   # west, south, east, north (degrees); or aoi = "area.geojson"
+        max_cloud = 40                   # optional, percent (default 80); limit = N keeps the N least cloudy
+        labels = "labels.geojson"        # as for [[images]]; also point_radius_m, unlabelled
         [simulator]
         seeds = [0, 8]                   # range(0, 8)
         size = 128
@@ -261,10 +347,21 @@ def load_job(path: Path) -> TrainJob:
         steps = 100
         crop = 64
 
+    A ``[[scenes]]`` entry is searched, loaded on the area's 10 m UTM grid, cloud-masked (SCL) and
+    median-composited by the same functions as ``minewatch run``; the composite is cached under
+    ``cache_dir`` so a rerun fetches nothing (see :mod:`models.stac_scenes`).
+
     Raises:
-        ConfigError: unreadable TOML, unknown keys or wrong types.
+        ConfigError: unreadable TOML, unknown keys or wrong types; a missing ``[[images]]`` path or labels
+            file; for ``[[scenes]]`` also a missing labels file, bbox and aoi both or neither, a bad bbox or
+            max_cloud.
+        PeriodError: a malformed ``[[scenes]]`` datetime.
+        StacError: a ``[[scenes]]`` stac value that is no provider, URL or path.
     """
     import tomllib
+
+    from models.labels import IMAGE_FIX, LABELS_FIX, existing_file
+    from models.stac_scenes import _number, parse_scene
 
     path = Path(path)
     try:
@@ -277,21 +374,46 @@ def load_job(path: Path) -> TrainJob:
         q = Path(p).expanduser()
         return q if q.is_absolute() else base / q
 
-    allowed = {"output", "init", "images", "simulator", "negatives", "train"}
+    allowed = {"output", "init", "images", "scenes", "cache_dir", "simulator", "negatives", "train"}
     unknown = set(doc) - allowed
     if unknown:
         raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
     images = []
-    for i, im in enumerate(doc.get("images", [])):
-        bad = set(im) - {"path", "labels", "offset", "point_radius_m", "unlabelled"}
-        if bad or "path" not in im or "labels" not in im:
-            raise ConfigError(f"{path}: images[{i}] needs path and labels (unknown: {sorted(bad)})")
+    raw_images = doc.get("images", [])
+    if not isinstance(raw_images, list):
+        raise ConfigError(f"{path}: images must be an array of tables ([[images]])")
+    image_keys = ("path", "labels", "offset", "point_radius_m", "unlabelled")
+    for i, im in enumerate(raw_images):
+        where = f"{path}: images[{i}]"
+        if not isinstance(im, dict):
+            raise ConfigError(f"{where} must be a table ([[images]]), got {im!r}")
+        bad = set(im) - set(image_keys)
+        if bad:
+            raise ConfigError(f"{where}: unknown key(s) {sorted(bad)}; allowed: {list(image_keys)}")
+        missing = [k for k in ("path", "labels") if k not in im]
+        if missing:
+            raise ConfigError(f"{where} needs path and labels (missing: {', '.join(missing)})")
+        for k in ("path", "labels"):
+            if not isinstance(im[k], str) or not im[k].strip():
+                raise ConfigError(f"{where}.{k} must be a non-empty string, got {im[k]!r}")
+        offset = None if im.get("offset") is None else _number(im["offset"], f"{where}.offset")
+        radius = _number(im.get("point_radius_m", 20.0), f"{where}.point_radius_m")
+        if radius <= 0:
+            raise ConfigError(f"{where}.point_radius_m must be > 0, got {radius:g}")
         unl = {"background": 0, "ignore": 255}.get(str(im.get("unlabelled", "background")))
         if unl is None:
-            raise ConfigError(f"{path}: images[{i}].unlabelled must be 'background' or 'ignore'")
-        images.append(LabelledImage(rel(im["path"]), rel(im["labels"]),
-                                    None if im.get("offset") is None else float(im["offset"]),
-                                    float(im.get("point_radius_m", 20.0)), unl))
+            raise ConfigError(f"{where}.unlabelled must be 'background' or 'ignore'")
+        image = existing_file(rel(im["path"]), f"{where}.path", IMAGE_FIX)  # both files before any training
+        labels = existing_file(rel(im["labels"]), f"{where}.labels", LABELS_FIX)
+        images.append(LabelledImage(image, labels, offset, radius, unl))
+    raw_scenes = doc.get("scenes", [])
+    if not isinstance(raw_scenes, list):
+        raise ConfigError(f"{path}: scenes must be an array of tables ([[scenes]])")
+    scenes = tuple(parse_scene(sc, f"{path}: scenes[{i}]", rel) for i, sc in enumerate(raw_scenes))
+    cache_dir = doc.get("cache_dir")
+    if cache_dir is not None and (not isinstance(cache_dir, str) or not cache_dir.strip()):
+        raise ConfigError(f"{path}: cache_dir must be a folder path, got {cache_dir!r}")
+    output = rel(doc.get("output", "model.pt"))
     sim = doc.get("simulator", {})
     seeds = sim.get("seeds", [])
     if seeds and (len(seeds) != 2 or not all(isinstance(s, int) for s in seeds)):
@@ -310,22 +432,38 @@ def load_job(path: Path) -> TrainJob:
     init = doc.get("init", None)
     init = None if init in (None, "none", "") else (init if init == "shipped" else str(rel(init)))
     return TrainJob(tuple(images), tuple(range(*seeds)) if seeds else (), int(sim.get("size", 256)),
-                    bool(doc.get("negatives", {}).get("real", False)), init, rel(doc.get("output", "model.pt")), cfg)
+                    bool(doc.get("negatives", {}).get("real", False)), init, output, cfg, scenes,
+                    rel(cache_dir) if cache_dir else output.parent / "scene_cache")
 
 
-def job_samples(job: TrainJob) -> tuple[list, list]:
-    """Load the job's ``(samples, negatives)`` lists."""
-    from models.data import rasterize_labels, read_geotiff, real_negative_scenes, simulator_pair
+def job_data(job: TrainJob) -> tuple[list, list, list[dict]]:
+    """Load the job's ``(samples, negatives, scene records)``; the records describe each ``[[scenes]]`` entry
+    (catalogue, item ids, grid, labelled pixel counts) for the model card."""
+    from models.data import real_negative_scenes, simulator_pair
+    from models.labels import image_sample
 
     samples = []
-    for im in job.images:
-        scene = read_geotiff(im.path, offset=im.offset)
-        y = rasterize_labels(im.labels, scene.grid, point_radius_m=im.point_radius_m, unlabelled=im.unlabelled)
-        samples.append((scene.data, y))
+    for i, im in enumerate(job.images):  # checked: CRS, DN, nodata, labels inside the image (models.labels)
+        samples.append(image_sample(im.path, im.labels, where=f"images[{i}]", offset=im.offset,
+                                    point_radius_m=im.point_radius_m, unlabelled=im.unlabelled))
+    records: list[dict] = []
+    if job.scenes:
+        from models.stac_scenes import scene_samples
+
+        cache = job.cache_dir if job.cache_dir is not None else job.output.parent / "scene_cache"
+        for x, y, rec in scene_samples(tuple(job.scenes), cache):
+            samples.append((x, y))
+            records.append(rec)
     samples += [simulator_pair(s, job.simulator_size) for s in job.simulator_seeds]
     negatives = []
     if job.real_negatives:
         negatives = [(s.data, np.zeros(s.grid.shape, np.uint8)) for s in real_negative_scenes()]
+    return samples, negatives, records
+
+
+def job_samples(job: TrainJob) -> tuple[list, list]:
+    """Load the job's ``(samples, negatives)`` lists."""
+    samples, negatives, _ = job_data(job)
     return samples, negatives
 
 
@@ -333,11 +471,12 @@ def run_job(job: TrainJob, progress: Callable[[int, float], None] | None = None)
     """Load data, train and save the weights + card to ``job.output``."""
     from models.infer import load_model, save_model
 
-    samples, negatives = job_samples(job)
+    samples, negatives, scene_records = job_data(job)
     init = None
     if job.init is not None:
         init = load_model(None if job.init == "shipped" else job.init, device="cpu", fuse=False)
     extra = {"training_data": {"images": [str(i.path) for i in job.images],
+                               **({"scenes": scene_records} if job.scenes else {}),
                                "simulator_seeds": [min(job.simulator_seeds), max(job.simulator_seeds) + 1]
                                if job.simulator_seeds else [],
                                "real_negatives": len(negatives), "init": job.init}}

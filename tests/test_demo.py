@@ -72,9 +72,6 @@ def test_demo_site_count_growth_matches_truth(demo_run):
     assert abs(check["footprint_area_m2"]["error_pp"]) <= 3, check["footprint_area_m2"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap: truth site 11 starts in 2020-21 with a single 2×2 px (400 m²) pond that the detector misses "
-    "(pond probability 0.02–0.06), so the site is reported new one season late; see issue 5"))
 def test_demo_change_classes_match_truth_new_and_abandoned(demo_run):
     """Every transition's 'new' and 'abandoned' sites are the simulator's new and abandoned sites."""
     truth = gpd.read_file(demo_run / "demo-data" / "truth" / "sites.geojson").to_crs(32647)

@@ -268,3 +268,35 @@ def test_metrics_golden():
     rep = report(cm)
     assert rep["accuracy"] == pytest.approx(5 / 7, abs=1e-4)
     assert "leaching_pond" in format_report(rep)
+
+
+def test_small_pond_pixels_weigh_more_in_the_loss():
+    from models.train import _pixel_weights
+
+    y = np.zeros((1, 32, 32), np.uint8)
+    y[0, 2:4, 2:4] = 2  # a 4 px pond: small
+    y[0, 10:20, 10:20] = 2  # a 100 px pond: not small
+    y[0, 25:30, 25:30] = 1
+    y[0, 0, 31] = 255  # ignored
+    cfg = TrainConfig(class_weights=(1.0, 2.0, 3.0), small_pond_weight=4.0, small_pond_px=6)
+    w = _pixel_weights(torch.from_numpy(y.astype(np.int64)), cfg).numpy()[0]
+    assert w[2, 2] == 12.0 and w[15, 15] == 3.0 and w[27, 27] == 2.0 and w[5, 5] == 1.0 and w[0, 31] == 0.0
+
+
+def test_hard_negative_mining_marks_what_the_model_calls_footprint():
+    from models.train import _mine
+
+    cfg = TrainConfig(widths=(8, 12, 16), unshuffle=4, refine=0)
+    model = UNet(UNetConfig(widths=cfg.widths, unshuffle=4, refine=0))
+    x = np.random.default_rng(0).uniform(0, 0.3, (6, 40, 50)).astype(np.float32)
+    x[:, :5] = np.nan  # nodata is never mined
+    mean, std = np.zeros((6, 1, 1), np.float32), np.ones((6, 1, 1), np.float32)
+    with torch.no_grad():
+        model.head.weight.zero_()
+        model.head.bias.copy_(torch.tensor([0.0, 5.0, 0.0]).repeat_interleave(16))  # "cleared land" everywhere
+    mined = _mine(model, [(x, np.zeros((40, 50), np.uint8))], mean, std, cfg)[0]
+    assert mined.size == 35 * 50 and mined.min() == 5 * 50
+    with torch.no_grad():
+        model.head.bias.copy_(torch.tensor([5.0, 0.0, 0.0]).repeat_interleave(16))  # background everywhere
+    assert _mine(model, [(x, np.zeros((40, 50), np.uint8))], mean, std, cfg)[0].size == 0
+    assert model.training  # the model's mode is restored

@@ -53,9 +53,9 @@ def test_real_no_mining_scenes_false_positive_area(method, limit):
     """Issue target: detected footprint area <= 0.1 % of each real no-mining scene held out from training:
     the Virginia scene (its two held-out windows, 2.5 Mpx) and Slovenia chip 4.
 
-    Within the Virginia scene nearly all detections sit in one window, on bright ploughed fields that are
-    spectrally fresh laterite (~0.11 % of that window, ~0.055 % of the scene); a window on its own may
-    reach 0.15 %. The rules fallback is tuned to the simulator and flags ~0.26 % of the scene (dark
+    Model 1.1.0 (trained with hard-negative mining on the training strip) flags ~0.004 % of the window with
+    bright ploughed fields that are spectrally fresh laterite (1.0.0: ~0.11 %); each window is held to the
+    0.1 % target too. The rules fallback is tuned to the simulator and flags ~0.26 % of the scene (dark
     marsh pools beside the same fields): bounded at 1 %."""
     scenes = real_negative_scenes(split="test")
     if not scenes:
@@ -66,7 +66,7 @@ def test_real_no_mining_scenes_false_positive_area(method, limit):
         comp = Composite(s.data, np.where(valid, 2, 0).astype(np.uint16), s.bands, s.grid)
         det = classify(comp, method=method, config=None if method == "rules" else FusionConfig(device="cpu"))
         hit = int(((det.classes > 0) & valid).sum())
-        assert hit / valid.sum() <= max(limit, 0.0015), f"{s.name}: {hit / valid.sum():.4%} detected"
+        assert hit / valid.sum() <= limit, f"{s.name}: {hit / valid.sum():.4%} detected"
         key = s.name.split("_rows")[0]
         tot = by_scene.setdefault(key, [0, 0])
         tot[0] += hit
