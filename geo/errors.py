@@ -32,6 +32,21 @@ class StacError(MinewatchError, RuntimeError):
     """A STAC API could not be searched (unreachable, unknown collection, bad answer)."""
 
 
+class AccessDeniedError(StacError):
+    """A server refused a request with HTTP 401/403 (a missing, expired or revoked signature). Exit code 3.
+
+    Attributes:
+        status: the HTTP status, when known.
+    """
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+    def __reduce__(self):  # keep the status when a worker process sends the error back
+        return type(self), (str(self), self.status)
+
+
 class NoDataError(MinewatchError, RuntimeError):
     """A search or load produced nothing usable (no items, every scene cloudy, all nodata)."""
 

@@ -10,9 +10,12 @@ becomes NaN. Items of the same datatake (overlapping MGRS tiles) are mosaicked i
 
 from __future__ import annotations
 
+import functools
 import logging
+import math
 import os
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,13 +29,15 @@ import shapely.geometry
 from rasterio.enums import Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOError
 from rasterio.warp import reproject, transform_bounds
-from rasterio.windows import Window
+from rasterio.windows import Window, from_bounds
 
 from geo.bands import ANALYSIS_BANDS, band, band_ids
 from geo.cache import WindowCache, cache_key
 from geo.errors import CrsError, NoDataError, RasterError, StacError
 from geo.grid import GeoGrid
-from geo.remote import DEFAULT_POLICY, ByteCounter, RangeFile, RetryPolicy, redact
+from geo.providers import Signer, read_signed
+from geo.remote import (DEFAULT_POLICY, ByteCounter, RangeFile, RemoteFileChanged, RetryPolicy, redact,
+                        use_range_threads)
 from geo.stac import baseline, datatake_key
 from geo.stack import ReflectanceStack
 
@@ -120,6 +125,22 @@ def _local_path(href: str) -> str:
     return unquote(urlsplit(href).path) if href.lower().startswith("file:") else href
 
 
+def _reread_if_changed(read: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+    """``read`` once more when the file changed on the server since its cached header was read (the
+    header has left the cache by then, so the second read fetches it afresh)."""
+
+    @functools.wraps(read)
+    def again(href: str, grid: GeoGrid, **kw) -> np.ndarray:
+        try:
+            return read(href, grid, **kw)
+        except RemoteFileChanged as exc:
+            log.info("%s", exc)
+            return read(href, grid, **kw)
+
+    return again
+
+
+@_reread_if_changed
 def read_window(
     href: str,
     grid: GeoGrid,
@@ -128,30 +149,67 @@ def read_window(
     resampling: Resampling = Resampling.bilinear,
     policy: RetryPolicy = DEFAULT_POLICY,
     counter: ByteCounter | None = None,
+    signer: Signer | None = None,
 ) -> np.ndarray:
     """Warp the part of one single-band raster that covers ``grid`` onto it.
 
     Returns float32 DN with NaN for nodata (``kind="reflectance"``) or uint8 with 0 for nodata
-    (``kind="scl"``, always nearest).
+    (``kind="scl"``, always nearest). With a ``signer`` an http(s) href is signed for this read only
+    (:func:`geo.providers.read_signed`: a refused token is renewed and the read retried once).
 
     Raises:
-        StacError: the host could not be reached after retries. RasterError/CrsError: unreadable
-        or ungeoreferenced raster.
+        StacError: the host could not be reached after retries (AccessDeniedError: refused even with
+        a fresh token). RasterError/CrsError: unreadable or ungeoreferenced raster.
     """
+    if signer is not None and _check_href(href) == "http":
+        return read_signed(href, signer, lambda url: _read_window(href, grid, kind, resampling, policy, counter, url),
+                           policy)
+    return _read_window(href, grid, kind, resampling, policy, counter, href)
+
+
+class _GdalFile:
+    """A :class:`RangeFile` as GDAL sees it: a failed fetch (kept in ``error``, re-raised by :func:`_read_window`)
+    ends ``read`` with no bytes, so GDAL fails the read cleanly. Raised inside rasterio's read callback, the
+    exception would be printed as a traceback on stderr and left pending. Everything else is the RangeFile's."""
+
+    def __init__(self, rf: RangeFile):
+        self._rf = rf
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return self._rf.read(n)
+        except StacError:
+            return b""
+
+    def __getattr__(self, name: str):
+        return getattr(self._rf, name)
+
+    def __enter__(self) -> "_GdalFile":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._rf.close()
+
+
+def _read_window(href: str, grid: GeoGrid, kind: str, resampling: Resampling, policy: RetryPolicy,
+                 counter: ByteCounter | None, url: str) -> np.ndarray:
+    """:func:`read_window` of ``href`` fetched from ``url`` (``href`` signed); only ``href`` reaches GDAL and messages."""
     how = _check_href(href)
     rf: list[RangeFile] = []
 
     errors: list[BaseException] = []
 
     def opener(path, mode="rb"):
+        if errors:  # GDAL tries a failed open again: answer with the same error, without another request
+            raise errors[0]
         if not rf:  # GDAL may open the file more than once; fetch the header only once
             try:
-                rf.append(RangeFile(href, policy=policy, counter=counter))
+                rf.append(RangeFile(url, policy=policy, counter=counter))
             except StacError as exc:  # GDAL would swallow it into a generic open error
                 errors.append(exc)
                 raise
         rf[0].seek(0)
-        return rf[0]
+        return _GdalFile(rf[0])
 
     scl = kind == "scl"
     dst = np.zeros(grid.shape, np.uint8) if scl else np.full(grid.shape, np.nan, np.float32)
@@ -166,6 +224,8 @@ def read_window(
                 if r <= sl or l >= sr or t <= sb or b >= st:
                     return dst  # no overlap: nothing to read
                 nodata = src.nodata if src.nodata is not None else 0
+                if rf:
+                    _prefetch_tiles(src, rf[0], grid, (l, b, r, t))
                 if _aligned_read(src, grid, dst, nodata, scl):
                     return dst
                 reproject(
@@ -214,6 +274,50 @@ def _aligned_read(src, grid: GeoGrid, dst: np.ndarray, nodata: float, scl: bool)
     return True
 
 
+#: Grid pixels beyond the grid's footprint that a warp may read (the reach of GDAL's common kernels; a
+#: kernel scaled down to a coarser grid reaches this many grid pixels, not source pixels).
+WARP_PAD_PX = 3
+
+
+def _is_aligned(src, grid: GeoGrid) -> bool:
+    """True when ``src`` shares the grid's CRS, pixel size and pixel edges (a plain window read)."""
+    st, gt = src.transform, grid.transform
+    if src.crs != grid.crs or (st.b, st.d, gt.b, gt.d) != (0, 0, 0, 0):
+        return False
+    if abs(st.a - gt.a) > 1e-9 * abs(gt.a) or abs(st.e - gt.e) > 1e-9 * abs(gt.e):
+        return False
+    col, row = (gt.c - st.c) / st.a, (gt.f - st.f) / st.e
+    return abs(col - round(col)) <= 1e-6 and abs(row - round(row)) <= 1e-6
+
+
+def _tile_ranges(src, rows: tuple[int, int], cols: tuple[int, int]) -> tuple[list[int], list[int]]:
+    """Byte offsets and sizes of band 1's tiles (or strips) under pixel ``rows`` × ``cols`` (end exclusive)."""
+    bh, bw = src.block_shapes[0]
+    offsets, sizes = [], []
+    for r in range(rows[0] // bh, (rows[1] - 1) // bh + 1):
+        for c in range(cols[0] // bw, (cols[1] - 1) // bw + 1):
+            off = src.get_tag_item(f"BLOCK_OFFSET_{c}_{r}", "TIFF", bidx=1)
+            size = src.get_tag_item(f"BLOCK_SIZE_{c}_{r}", "TIFF", bidx=1)
+            if off and size:  # sparse tiles have neither
+                offsets.append(int(off))
+                sizes.append(int(size))
+    return offsets, sizes
+
+
+def _prefetch_tiles(src, rf: RangeFile, grid: GeoGrid, bounds: tuple[float, float, float, float]) -> None:
+    """Fetch the tiles of ``src`` that reading ``bounds`` (the grid, in ``src``'s CRS) onto ``grid`` needs,
+    in few parallel requests, before GDAL asks for them one at a time (a tile missed here is still read)."""
+    win = from_bounds(*bounds, transform=src.transform)
+    scale = max(1.0, abs(win.width) / grid.width, abs(win.height) / grid.height)  # source px per grid px
+    pad = 0 if _is_aligned(src, grid) else math.ceil(WARP_PAD_PX * scale)
+    r0, c0 = math.floor(win.row_off + 1e-6) - pad, math.floor(win.col_off + 1e-6) - pad
+    r1 = math.ceil(win.row_off + win.height - 1e-6) + pad
+    c1 = math.ceil(win.col_off + win.width - 1e-6) + pad
+    rows, cols = (max(r0, 0), min(r1, src.height)), (max(c0, 0), min(c1, src.width))
+    if rows[1] > rows[0] and cols[1] > cols[0]:
+        rf.prefetch(*_tile_ranges(src, rows, cols))
+
+
 def _touches(item: pystac.Item, grid_ll) -> bool:
     """False only when the item's footprint certainly misses the grid (lon/lat, with a small margin)."""
     if not item.geometry:
@@ -237,7 +341,8 @@ def load_stack(
     """Read ``items`` onto ``grid`` as a :class:`~geo.stack.ReflectanceStack`.
 
     Args:
-        items: STAC items (Earth Search v1 or Planetary Computer shaped; signed if need be).
+        items: STAC items (Earth Search v1 or Planetary Computer shaped). Items :func:`geo.stac.search` marked
+            for signing get each http(s) href signed just before its read, never in the cache key.
         grid: target grid (UTM, 10 m for analysis).
         bands: band ids or aliases, in output order.
         with_scl: also load the Scene Classification Layer (nearest neighbour).
@@ -245,7 +350,8 @@ def load_stack(
         resampling: GDAL resampling name for reflectance bands (``bilinear``, ``average``, ...).
         policy: retry/timeout policy for http reads.
         asset_keys: band id → asset key for catalogues with other naming.
-        workers: concurrent window reads.
+        workers: concurrent window reads; also the most COG range requests in flight at once in this process
+            (:func:`geo.remote.use_range_threads`: a window's tiles are fetched in parallel within it).
         counter: tally of bytes fetched over HTTP (default: :data:`geo.remote.FETCHED`).
 
     Returns:
@@ -295,7 +401,8 @@ def load_stack(
         if not _touches(it, grid_ll):  # footprint misses the grid: fetch nothing
             arr = np.zeros(grid.shape, np.uint8) if kind == "scl" else np.full(grid.shape, np.nan, np.float32)
             return arr
-        arr = read_window(href, grid, kind=kind, resampling=rs, policy=policy, counter=counter)
+        arr = read_window(href, grid, kind=kind, resampling=rs, policy=policy, counter=counter,
+                          signer=Signer.of_item(it))
         if cache is not None:
             cache.put(key, arr)
         if kind == "reflectance":
@@ -307,6 +414,7 @@ def load_stack(
     for gi, it, layer in jobs:
         if layer != "SCL":
             scaling_for(it, asset_for(it, layer, asset_keys)[1])
+    use_range_threads(workers)  # io_threads bounds the range requests in flight, too
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         results = list(pool.map(run, jobs))
 

@@ -1,7 +1,7 @@
 """Search Sentinel-2 L2A scenes: STAC APIs through pystac-client, or a local ItemCollection JSON.
 
 Providers (see :mod:`geo.providers`): Earth Search v1 (default), Planetary Computer (asset hrefs
-signed with a SAS token), any STAC API URL, or a local ``ItemCollection`` file (the demo's
+signed with a SAS token at read time), any STAC API URL, or a local ``ItemCollection`` file (the demo's
 ``catalog/items.json``), which is searched client-side with the same rules.
 
 The cloud-cover filter runs server-side when the API's conformance lists the ``query`` or
@@ -32,7 +32,7 @@ from shapely.geometry import box, shape
 from geo.aoi import Aoi
 from geo.errors import StacError
 from geo.periods import Period
-from geo.providers import PROVIDERS, Provider, resolve_provider, sign_item
+from geo.providers import PROVIDERS, SIGNER_PROPERTY, Provider, mark_item, resolve_provider
 from geo.remote import RETRY_STATUSES, RetryPolicy, TransientHTTPError, parse_retry_after, redact
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,8 @@ def search(
         policy: retry/timeout policy (default: the provider's).
 
     Returns:
-        Items sorted by acquisition time; Planetary Computer asset hrefs come back signed.
+        Items sorted by acquisition time. Asset hrefs are never signed here (SAS tokens expire within the
+        hour): a signing provider's items carry a ``minewatch:signer`` mark instead, and each read signs.
 
     Raises:
         StacError: the API cannot be reached or answers nonsense; the local file is unreadable.
@@ -115,16 +116,17 @@ def search(
     prov = resolve_provider(provider)
     policy = policy or prov.policy
     if prov.local_path is not None:
-        raw = _search_local(prov.local_path, aoi, period)
+        raw = _search_local(prov.local_path, aoi, period)  # the user's own file: its signing marks stand
     else:
         raw = _search_api(prov, aoi, period, max_cloud, policy)
+        for it in raw:  # only the provider profile says where tokens come from, never the API's answer
+            it.properties.pop(SIGNER_PROPERTY, None)
     kept = [it for it in raw if _matches(it, aoi, period, max_cloud)]
     items = dedup_items(kept, aoi)
     if limit is not None:
         items = sorted(items, key=lambda it: (_cloud(it), it.datetime))[: max(0, limit)]
     items.sort(key=lambda it: (it.datetime, it.id))
-    if prov.signer:
-        items = [sign_item(it, prov, policy) for it in items]
+    items = [mark_item(it, prov) for it in items]  # hrefs stay unsigned: signed per read (geo.load)
     log.info("%s: %d items found, %d after filters, %d after de-duplication", prov.name, len(raw),
              len(kept), len(items))
     return items

@@ -4,13 +4,15 @@
 * :class:`RustacServer` — ``rustac serve`` (an in-memory STAC API) loaded from an ItemCollection file.
 * :class:`FaultProxy` — an in-process HTTP proxy in front of either, injecting faults on demand
   (500/503, 429 with Retry-After, stalls, truncated bodies, dropped connections), counting bytes, and
-  optionally standing in for the Planetary Computer SAS token endpoint (and enforcing the token).
+  optionally standing in for the Planetary Computer SAS token endpoint and Azure Blob Storage's check of
+  the token (:class:`SasTokens`: numbered tokens with expiries you set, rotation, permanent refusal).
 
 Every server binds an ephemeral port chosen by the OS and is stopped by its context manager.
 """
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import re
@@ -23,7 +25,7 @@ import time
 import datetime as dt
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 
 def free_port() -> int:
@@ -110,6 +112,76 @@ class RustacServer(_Proc):
         wait_http(self.url + "/", proc=self.proc)
 
 
+SAS_TOKEN = "st=2024-01-01T00%3A00%3A00Z&se=2099-01-01T00%3A00%3A00Z&sp=rl&sv=2021-06-08&sr=c&sig=c2VjcmV0LXNpZw%3D%3D"
+#: base64 of "secret": in every token :class:`SasTokens` issues, so tests can look for any of them in logs and files.
+SECRET_MARK = "c2VjcmV0"
+
+
+def sas_token_n(n: int) -> str:
+    """The ``n``-th token :class:`SasTokens` issues (token 1 is :data:`SAS_TOKEN`); each holds :data:`SECRET_MARK`."""
+    sig = base64.b64encode(b"secret-sig" + (f"-{n}".encode() if n > 1 else b"")).decode()
+    return SAS_TOKEN.replace("c2VjcmV0LXNpZw%3D%3D", quote(sig, safe=""))
+
+
+class SasTokens:
+    """The Planetary Computer token endpoint and the blob store's check of its tokens, in one object.
+
+    ``issue()`` hands out token 1, 2, 3, ... (:func:`sas_token_n`), each valid for the next entry of ``ttls_s``
+    (popped), else ``ttl_s`` seconds; a negative TTL issues a token that is already expired. ``accepts(query)``
+    is True for an issued token that has not expired and was not revoked. Controls: ``revoke()`` invalidates
+    every token issued so far (a key rotation); ``revoke_after = N`` does so once, after N accepted reads (a
+    rotation mid-run); ``refuse_all = True`` refuses every token. Counters: ``requests`` (token requests),
+    ``accepted``, ``refused`` (reads).
+    """
+
+    def __init__(self, ttl_s: float = 3600.0):
+        self.ttl_s = ttl_s
+        self._lock = threading.Lock()
+        self._issued: dict[str, float] = {}  # sig -> expiry (epoch seconds)
+        self._n = 0
+        self.reset()
+        self.reset_counts()
+
+    def reset(self) -> None:
+        """Back to plain service: no scheduled TTLs, rotation or refusal (issued tokens stay valid)."""
+        with self._lock:
+            self.ttls_s: list[float] = []
+            self.revoke_after: int | None = None
+            self.refuse_all = False
+
+    def reset_counts(self) -> None:
+        with self._lock:
+            self.requests = self.accepted = self.refused = 0
+
+    def issue(self) -> bytes:
+        with self._lock:
+            self._n += 1
+            self.requests += 1
+            ttl = self.ttls_s.pop(0) if self.ttls_s else self.ttl_s
+            token = sas_token_n(self._n)
+            expiry = time.time() + ttl
+            self._issued[parse_qs(token)["sig"][0]] = expiry
+        when = dt.datetime.fromtimestamp(expiry, dt.timezone.utc)
+        return json.dumps({"msft:expiry": when.strftime("%Y-%m-%dT%H:%M:%SZ"), "token": token}).encode()
+
+    def revoke(self) -> None:
+        with self._lock:
+            self._issued = {sig: 0.0 for sig in self._issued}
+
+    def accepts(self, query: str) -> bool:
+        sig = (parse_qs(query).get("sig") or [""])[0]
+        with self._lock:
+            ok = not self.refuse_all and self._issued.get(sig, 0.0) > time.time()
+            if not ok:
+                self.refused += 1
+                return False
+            self.accepted += 1
+            if self.revoke_after is not None and self.accepted >= self.revoke_after:
+                self.revoke_after = None
+                self._issued = {s: 0.0 for s in self._issued}  # this read still succeeds, the next ones do not
+            return True
+
+
 class FaultProxy:
     """HTTP proxy on 127.0.0.1 in front of ``upstream`` that injects faults.
 
@@ -118,20 +190,18 @@ class FaultProxy:
       ``seconds=``, then hang up), ``"truncate"`` (send the headers and half the body, then close),
       ``"drop"`` (close the connection without answering).
     ``fail_all(kind, **kw)`` applies a fault to every request until ``clear()``.
-    With ``sas_token`` set it serves ``/api/sas/v1/token/<collection>`` itself and answers 403 to
-    any other request whose query lacks that token, like Azure Blob Storage.
+    With ``tokens`` (a :class:`SasTokens`) it serves ``/api/sas/v1/token/<collection>`` itself and answers
+    403 to any other request whose query holds no valid token, like Azure Blob Storage.
     """
 
-    def __init__(self, upstream: str, *, sas_token: str | None = None, token_ttl_s: float = 3600):
+    def __init__(self, upstream: str, *, tokens: SasTokens | None = None):
         u = urlsplit(upstream)
         #: conformance URIs appended to the landing page's ``conformsTo`` (to pose as a richer API)
         self.extra_conformance: list[str] = []
         #: JSON bodies of POST requests, in order
         self.bodies: list[dict] = []
         self.up_host, self.up_port = u.hostname, u.port
-        self.sas_token = sas_token
-        self.token_ttl_s = token_ttl_s
-        self.token_requests = 0
+        self.tokens = tokens
         self._rules: list[dict] = []
         self._always: dict | None = None
         self._lock = threading.Lock()
@@ -171,13 +241,20 @@ class FaultProxy:
         with self._lock:
             self._rules.clear()
             self._always = None
+        if self.tokens:
+            self.tokens.reset()
+
+    @property
+    def token_requests(self) -> int:
+        return self.tokens.requests if self.tokens else 0
 
     def reset_counts(self) -> None:
         with self._lock:
             self.log.clear()
             self.bodies.clear()
             self.bytes_sent = 0
-            self.token_requests = 0
+        if self.tokens:
+            self.tokens.reset_counts()
 
     def close(self) -> None:
         self.server.shutdown()
@@ -237,14 +314,9 @@ class FaultProxy:
                 pass
         split = urlsplit(h.path)
         try:
-            if self.sas_token and split.path.startswith("/api/sas/v1/token/"):
-                with self._lock:
-                    self.token_requests += 1
-                expiry = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=self.token_ttl_s)
-                body = json.dumps({"msft:expiry": expiry.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                                   "token": self.sas_token}).encode()
+            if self.tokens and split.path.startswith("/api/sas/v1/token/"):
                 self._record(h, 200)
-                return self._send(h, 200, {"Content-Type": "application/json"}, body)
+                return self._send(h, 200, {"Content-Type": "application/json"}, self.tokens.issue())
             rule = self._pick(h.path)
             kind = rule["kind"] if rule else None
             if kind == "drop":
@@ -263,7 +335,7 @@ class FaultProxy:
                 time.sleep(rule.get("seconds", 2.0))
                 h.close_connection = True
                 return
-            if self.sas_token and parse_qs(split.query).get("sig") != parse_qs(self.sas_token).get("sig"):
+            if self.tokens and not self.tokens.accepts(split.query):
                 self._record(h, 403)
                 return self._send(h, 403, {"Content-Type": "application/xml"},
                                   b"<Error><Code>AuthenticationFailed</Code></Error>")
@@ -291,17 +363,14 @@ class FaultProxy:
 
 # -- a whole local "cloud": COGs, file servers, two STAC APIs ------------------------------------
 
-SAS_TOKEN = "st=2024-01-01T00%3A00%3A00Z&se=2099-01-01T00%3A00%3A00Z&sp=rl&sv=2021-06-08&sr=c&sig=c2VjcmV0LXNpZw%3D%3D"
-
-
 class LocalCloud:
     """COGs of :func:`s2fixtures.default_scenes` behind real servers on 127.0.0.1.
 
     Attributes:
         root: folder of COGs (also holds the item files).
         files: FaultProxy → RangeServer for Earth Search-style hrefs.
-        pc_files: FaultProxy → RangeServer that demands the SAS token (Azure Blob stand-in) and
-            serves the token endpoint at ``/api/sas/v1/token/<collection>``.
+        pc_files: FaultProxy → RangeServer that demands a valid SAS token (Azure Blob stand-in) and
+            serves the token endpoint at ``/api/sas/v1/token/<collection>`` (``pc_files.tokens``).
         es_api / pc_api: FaultProxy → ``rustac serve`` with Earth Search / Planetary Computer items.
         es_items_local: ItemCollection JSON with Earth Search items and absolute file hrefs.
     """
@@ -314,7 +383,7 @@ class LocalCloud:
         self._stack = []
         self.range = self._keep(RangeServer(self.root))
         self.files = self._keep(FaultProxy(self.range.url))
-        self.pc_files = self._keep(FaultProxy(self.range.url, sas_token=SAS_TOKEN))
+        self.pc_files = self._keep(FaultProxy(self.range.url, tokens=SasTokens()))
 
         def rel(p):
             return str(p.relative_to(self.root))
@@ -378,6 +447,22 @@ def local_cloud(tmp_path_factory):
         yield lc
     finally:
         lc.close()
+
+
+def forget_cog_headers() -> None:
+    """Drop the COG headers this process keeps between reads of a file, where geo.remote keeps any: the next
+    read of every file then asks the server again (as a new process would)."""
+    import geo.remote
+
+    getattr(geo.remote, "clear_header_cache", lambda: None)()
+
+
+def fresh_process_caches() -> None:
+    """Forget what this process caches between reads, as a new (worker) process starts: SAS tokens, COG headers."""
+    from geo.providers import clear_token_cache
+
+    clear_token_cache()
+    forget_cog_headers()
 
 
 @pytest.fixture

@@ -4,8 +4,9 @@ HTTP faults — against real range servers on 127.0.0.1 (see tests/servers.py)."
 from __future__ import annotations
 
 import json
-from pathlib import Path
 import logging
+import pickle
+from pathlib import Path
 from dataclasses import replace
 
 import numpy as np
@@ -18,14 +19,14 @@ from rasterio.warp import transform_bounds
 import s2fixtures as fx
 from geo.aoi import read_aoi
 from geo.cache import WindowCache
-from geo.errors import NoDataError, RasterError, StacError
+from geo.errors import AccessDeniedError, NoDataError, RasterError, StacError, exit_code_for
 from geo.grid import GeoGrid
 from geo.load import load_stack, scaling_for
 from geo.periods import dry_season
-from geo.providers import PROVIDERS, Provider, with_url
+from geo.providers import PROVIDERS, SIGNER_PROPERTY, Provider, with_url
 from geo.remote import ByteCounter, RetryPolicy
 from geo.stac import search
-from servers import SAS_TOKEN
+from servers import SECRET_MARK, forget_cog_headers, fresh_process_caches
 
 FAST = RetryPolicy(attempts=4, backoff_s=0.05, max_backoff_s=3.0, timeout_s=1.0)
 SEASON = dry_season(2021)
@@ -195,22 +196,90 @@ def test_damaged_cache_entry_is_refetched(cloud, tmp_path):
     assert len(cloud.files.log) >= 1 and np.isfinite(st.data).any()
 
 
+def _pc(cloud) -> Provider:
+    return with_url(PROVIDERS["planetary-computer"], cloud.pc_api.url, policy=FAST,
+                    token_url=f"{cloud.pc_files.url}/api/sas/v1/token")
+
+
+def _reads(proxy) -> list:
+    """Outcomes of the asset reads (token requests left out) a FaultProxy answered."""
+    return [s for (m, p, s) in proxy.log if "/api/sas/" not in p]
+
+
 def test_planetary_computer_end_to_end(cloud, tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
-    prov = with_url(PROVIDERS["planetary-computer"], cloud.pc_api.url, policy=FAST,
-                    token_url=f"{cloud.pc_files.url}/api/sas/v1/token")
-    items = search(_aoi(tmp_path), SEASON, provider=prov)
+    caplog.set_level(logging.DEBUG, logger="urllib3")  # `minewatch` (run by earlier tests) quietens it
+    items = search(_aoi(tmp_path), SEASON, provider=_pc(cloud))
     st = load_stack(items, GRID, policy=FAST, cache_dir=tmp_path / "c")
     for bi, b in enumerate(fx.BANDS_10):  # PC items carry no raster:bands: offset from the baseline
         np.testing.assert_allclose(st.data[:, bi, :, :206], np.broadcast_to(_expected_10m(GRID, b, False)[:, :206],
                                                                             (3, 110, 206)), atol=1e-6)
-    assert "sig=" not in caplog.text and "c2VjcmV0" not in caplog.text
-    assert not any(SAS_TOKEN in p.read_text(errors="ignore") for p in (tmp_path / "c").rglob("*") if p.is_file())
-    unsigned = items[1].clone()
-    for a in unsigned.assets.values():
-        a.href = a.href.split("?")[0]
-    with pytest.raises(StacError, match="HTTP 403.*signature"):
-        load_stack([unsigned], GRID, policy=FAST, bands=("B04",), with_scl=False)
+    assert cloud.pc_files.token_requests == 1  # one token for 28 window reads on 4 threads
+    assert cloud.pc_files.tokens.refused == 0 and set(_reads(cloud.pc_files)) == {206}
+    assert "sig=" not in caplog.text and SECRET_MARK not in caplog.text
+    assert "?<redacted>" in caplog.text  # signed URLs do reach urllib3's debug log: geo.remote's filter strips them
+    assert not any(SECRET_MARK in p.read_text(errors="ignore") for p in (tmp_path / "c").rglob("*") if p.is_file())
+    unmarked = items[1].clone()
+    del unmarked.properties[SIGNER_PROPERTY]  # nobody signs its reads
+    with pytest.raises(AccessDeniedError, match="HTTP 403.*signature"):
+        load_stack([unmarked], GRID, policy=FAST, bands=("B04",), with_scl=False)
+
+
+@pytest.fixture
+def pc_reference(cloud, tmp_path):
+    """The PC items of the season and their undisturbed load (counters reset afterwards)."""
+    items = search(_aoi(tmp_path), SEASON, provider=_pc(cloud))
+    ref = load_stack(items, GRID, policy=FAST)
+    cloud.reset()
+    fresh_process_caches()
+    return items, ref
+
+
+@pytest.mark.parametrize("disturb,tokens", [
+    ("rotated after 5 reads", 2),     # the reads after it are refused once, renew the token and retry
+    ("first token expired", 2),        # issued already expired: refused, renewed once
+    ("first token near expiry", 2),    # 4 min left (< 5 min margin): renewed before any refusal
+])
+def test_planetary_computer_token_renewal(cloud, tmp_path, pc_reference, disturb, tokens):
+    items, ref = pc_reference
+    t = cloud.pc_files.tokens
+    if disturb.startswith("rotated"):
+        t.revoke_after = 5
+    else:
+        t.ttls_s = [-60.0] if "expired" in disturb else [240.0]
+    st = load_stack(items, GRID, policy=FAST, cache_dir=tmp_path / "c")
+    np.testing.assert_array_equal(st.data, ref.data)
+    np.testing.assert_array_equal(st.scl, ref.scl)
+    assert cloud.pc_files.token_requests == tokens
+    assert (t.refused > 0) == (disturb != "first token near expiry")
+    assert t.refused <= 4  # at most the reads in flight on the 4 threads when the token died
+    # the cache keys hold no token: after another rotation a rerun reads (and signs) nothing
+    t.revoke()
+    cloud.pc_files.reset_counts()
+    fresh_process_caches()
+    again = load_stack(items, GRID, policy=FAST, cache_dir=tmp_path / "c")
+    np.testing.assert_array_equal(again.data, ref.data)
+    assert cloud.pc_files.log == []
+
+
+def test_planetary_computer_refusal_is_one_clear_error(cloud, tmp_path, pc_reference):
+    """A server that refuses every token: one renewal, then one error line without the token; later reads in
+    the process fail at once instead of asking for a token per window."""
+    items, _ = pc_reference
+    cloud.pc_files.tokens.refuse_all = True
+    with pytest.raises(AccessDeniedError) as err:
+        load_stack(items, GRID, policy=FAST, bands=("B04",), with_scl=False, workers=1)
+    msg = str(err.value)
+    assert "\n" not in msg and "sig=" not in msg and SECRET_MARK not in msg and "?" not in msg
+    assert "HTTP 403" in msg and "freshly issued SAS token" in msg and err.value.status == 403
+    assert exit_code_for(err.value) == 3
+    assert cloud.pc_files.token_requests == 2 and len(_reads(cloud.pc_files)) == 2
+    forget_cog_headers()
+    with pytest.raises(AccessDeniedError):  # the same process again: no request at all
+        load_stack(items[1:2], GRID, policy=FAST, bands=("B04",), with_scl=False)
+    assert cloud.pc_files.token_requests == 2 and len(_reads(cloud.pc_files)) == 2
+    e = pickle.loads(pickle.dumps(err.value))  # as a Dask worker sends it back
+    assert type(e) is AccessDeniedError and str(e) == msg and e.status == 403
 
 
 def test_earth_search_end_to_end(cloud, tmp_path):
@@ -249,3 +318,104 @@ def test_demo_dataset_local_and_over_http(tmp_path):
             assert [i.id for i in http_items] == [i.id for i in items]
             remote = load_stack(http_items, ds.grid, policy=FAST)
     np.testing.assert_array_equal(local.data, remote.data)
+
+
+# -- range reads: few requests, headers kept per file ----------------------------------------
+
+def _tiled_cog(path, seed=3, size=1024):
+    """A 10 m COG of 128 px tiles of noisy DN (about 30 KB a tile compressed, so a window's tiles lie far
+    beyond the first request's 32 KB)."""
+    arr = np.random.default_rng(seed).integers(1, 10000, (size, size), dtype=np.uint16)
+    fx.write_cog(path, arr, Affine(10, 0, 430000, 0, -10, 2840000), blocksize=128)
+    return arr
+
+
+def _window_grid(col, row, w, h):
+    return GeoGrid(CRS.from_epsg(32647), Affine(10, 0, 430000 + 10 * col, 0, -10, 2840000 - 10 * row), w, h)
+
+
+def test_plan_ranges_merges_near_ranges_under_a_cap():
+    from geo.remote import plan_ranges
+
+    assert plan_ranges([0, 100, 50], [100, 50, 10], gap=0) == [(0, 150)]  # touching and overlapping
+    assert plan_ranges([0, 1000], [100, 100], gap=900) == [(0, 1100)]
+    assert plan_ranges([0, 1000], [100, 100], gap=899) == [(0, 100), (1000, 1100)]
+    assert plan_ranges([0, 200, 400], [100, 100, 100], gap=100, max_len=300) == [(0, 300), (400, 500)]
+    assert plan_ranges([5000, 0], [0, 10]) == [(0, 10)]  # empty ranges need nothing
+
+
+def test_multi_tile_window_needs_no_more_requests_than_gdal(tmp_path):
+    """A window across 3×3 COG tiles costs the header plus one request per tile row (GDAL's /vsicurl/ needs
+    at least as many); another window of the same file, even under another signature, re-reads no header."""
+    import rasterio
+    from rasterio.windows import Window
+
+    from geo.load import read_window
+    from servers import FaultProxy, RangeServer
+
+    arr = _tiled_cog(tmp_path / "B04.tif")
+    grid = _window_grid(100, 100, 250, 250)  # columns and rows 100..350: tiles 0..2 both ways
+    with RangeServer(tmp_path) as rs, FaultProxy(rs.url) as px:
+        href = f"{px.url}/B04.tif"
+        got = read_window(href, grid, policy=FAST)
+        ours = len(px.log)
+        np.testing.assert_array_equal(got, arr[100:350, 100:350])
+        px.reset_counts()
+        with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"):
+            with rasterio.open(f"/vsicurl/{href}?fresh=1") as src:  # a URL GDAL's /vsicurl/ cache has not seen
+                np.testing.assert_array_equal(src.read(1, window=Window(100, 100, 250, 250)), arr[100:350, 100:350])
+        gdal = len(px.log)
+        assert ours <= 1 + 3 and ours <= gdal + 1, (ours, gdal)
+
+        px.reset_counts()
+        grid2 = _window_grid(300, 600, 100, 100)  # tiles 2..3 × 4..5: two rows of two tiles
+        got = read_window(href + "?sig=another-token", grid2, policy=FAST)
+        np.testing.assert_array_equal(got, arr[600:700, 300:400])
+        assert len(px.log) == 2  # one request per tile row, none for the header
+
+
+def test_cached_header_of_a_changed_file_is_refetched(tmp_path):
+    from geo.load import read_window
+    from servers import FaultProxy, RangeServer
+
+    _tiled_cog(tmp_path / "B04.tif", seed=1)
+    grid = _window_grid(100, 100, 250, 250)
+    with RangeServer(tmp_path) as rs, FaultProxy(rs.url) as px:
+        href = f"{px.url}/B04.tif"
+        read_window(href, grid, policy=FAST)
+        new = _tiled_cog(tmp_path / "B04.tif", seed=2, size=768)  # same URL, other size and tile offsets
+        np.testing.assert_array_equal(read_window(href, grid, policy=FAST), new[100:350, 100:350])
+
+
+def test_faults_after_a_cached_header_are_retried_or_reported(tmp_path):
+    from geo.load import read_window
+    from servers import FaultProxy, RangeServer
+
+    arr = _tiled_cog(tmp_path / "B04.tif")
+    grid = _window_grid(100, 100, 250, 250)
+    with RangeServer(tmp_path) as rs, FaultProxy(rs.url) as px:
+        href = f"{px.url}/B04.tif"
+        read_window(href, grid, policy=FAST)  # header now cached: the next read starts with tile requests
+        px.reset_counts()
+        px.inject("status", times=2, code=503)
+        np.testing.assert_array_equal(read_window(href, grid, policy=FAST), arr[100:350, 100:350])
+        assert [s for _, _, s in px.log[:2]] == [503, 503]
+        px.fail_all("status", code=503)
+        with pytest.raises(StacError, match=r"B04\.tif failed after 2 tries \(last: HTTP 503\)"):
+            read_window(href + "?sig=x", grid, policy=replace(FAST, attempts=2))
+
+
+def test_planetary_computer_renewed_token_may_be_renewed_again(cloud, tmp_path, pc_reference):
+    """A long run outlives several rotations: a renewed token that worked and is revoked later is renewed again
+    (only a renewed token refused before any read succeeded with it is final)."""
+    items, ref = pc_reference
+    t = cloud.pc_files.tokens
+    t.revoke_after = 5
+    first = load_stack(items, GRID, policy=FAST, cache_dir=tmp_path / "c1")
+    np.testing.assert_array_equal(first.data, ref.data)
+    assert cloud.pc_files.token_requests == 2
+    t.revoke()  # the renewed token dies too, later in the same process
+    forget_cog_headers()
+    again = load_stack(items, GRID, policy=FAST, cache_dir=tmp_path / "c2")
+    np.testing.assert_array_equal(again.data, ref.data)
+    assert cloud.pc_files.token_requests == 3

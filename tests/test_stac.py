@@ -17,10 +17,11 @@ import s2fixtures as fx
 from geo.aoi import read_aoi
 from geo.errors import StacError
 from geo.periods import dry_season, parse_interval
-from geo.providers import PROVIDERS, Provider, resolve_provider, with_url
+from geo.providers import (PROVIDERS, SIGNER_PROPERTY, Provider, Signer, mark_item, resolve_provider, sign_href,
+                           with_url)
 from geo.remote import RetryPolicy, parse_retry_after, redact
 from geo.stac import dedup_items, search
-from servers import SAS_TOKEN, free_port
+from servers import SAS_TOKEN, SECRET_MARK, RustacServer, free_port, sas_token_n
 
 FAST = RetryPolicy(attempts=4, backoff_s=0.05, max_backoff_s=3.0, timeout_s=1.0)
 SEASON = dry_season(2021)
@@ -153,14 +154,47 @@ def test_api_unknown_collection(cloud, aoi_both):
 
 # -- Planetary Computer profile: PC item shape + SAS signing -------------------------------------
 
-def test_planetary_computer_signing(cloud, aoi_both, caplog):
+def test_planetary_computer_search_marks_items_unsigned(cloud, aoi_both, caplog):
+    """Search signs nothing (tokens expire within the hour; runs last longer): PC items keep plain hrefs
+    and carry a mark naming the token endpoint, so that each read signs (geo.load)."""
     caplog.set_level(logging.DEBUG)
     items = search(aoi_both, SEASON, provider=pc(cloud))
     assert [i.properties["s2:mgrs_tile"] for i in items] == ["47QQU", "47QRU", "47QQU", "47QQU"]
     assert items[2].properties["s2:processing_baseline"] == "04.00"
-    assert all(a.href.endswith("?" + SAS_TOKEN) for i in items for k, a in i.assets.items() if k == "B04")
-    assert cloud.pc_files.token_requests == 1  # one token, cached for every item
-    assert "sig=" not in caplog.text and "c2VjcmV0" not in caplog.text  # token never logged
+    assert all("?" not in a.href for i in items for a in i.assets.values())
+    assert {Signer.of_item(i) for i in items} == {Signer(f"{cloud.pc_files.url}/api/sas/v1/token", "sentinel-2-l2a")}
+    assert cloud.pc_files.token_requests == 0  # no token at search time
+    assert "sig=" not in json.dumps([i.to_dict() for i in items]) and SECRET_MARK not in caplog.text
+
+
+def test_signing_mark_only_from_the_provider_profile(cloud, aoi_both, tmp_path):
+    """A STAC API cannot name a token endpoint: its marks are dropped; a local file (the user's own, e.g.
+    written by `minewatch search --json`) keeps them."""
+    doc = json.loads(cloud.es_items_local.read_text())
+    for f in doc["features"]:
+        f["properties"][SIGNER_PROPERTY] = {"kind": "planetary-computer", "token_url": "http://evil.example/t",
+                                            "collection": "x"}
+    (tmp_path / "marked.json").write_text(json.dumps(doc))
+    local = search(aoi_both, SEASON, provider=str(tmp_path / "marked.json"))
+    assert all(Signer.of_item(i) == Signer("http://evil.example/t", "x") for i in local)
+    with RustacServer([tmp_path / "marked.json"]) as api:
+        remote = search(aoi_both, SEASON, provider=Provider("api", api.url, policy=FAST))
+    assert [i.id for i in remote] == [i.id for i in local]
+    assert all(SIGNER_PROPERTY not in i.properties for i in remote)
+    unsigned = Provider("api", "http://127.0.0.1:1", signer="planetary-computer", token_url=None)
+    with pytest.raises(StacError, match="needs a token_url"):
+        mark_item(local[0], unsigned)
+    local[0].properties[SIGNER_PROPERTY]["token_url"] = "ftp://evil.example/t?sig=x"
+    with pytest.raises(StacError, match=r"names no usable SAS token endpoint .*\(ftp://evil.example/t\)"):
+        Signer.of_item(local[0])
+
+
+def test_sign_href():
+    assert sign_href("https://a.blob.core.windows.net/c/B04.tif", SAS_TOKEN).endswith("/B04.tif?" + SAS_TOKEN)
+    stale = sign_href("https://a.blob.core.windows.net/c/B04.tif", sas_token_n(7))
+    assert sign_href(stale, SAS_TOKEN) == "https://a.blob.core.windows.net/c/B04.tif?" + SAS_TOKEN  # replaced
+    assert sign_href("https://h/x.tif?version=2", SAS_TOKEN) == "https://h/x.tif?version=2"  # not a SAS query
+    assert sign_href("/data/B04.tif", SAS_TOKEN) == "/data/B04.tif"
 
 
 def test_redact_and_retry_after():

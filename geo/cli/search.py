@@ -49,12 +49,8 @@ def command(aoi_path, period, max_cloud, provider, limit, json_path, csv_path):
     click.echo(f"{len(rows)} scene(s) over {aoi.name}, {per.start}–{per.end}, cloud <= {max_cloud:g} %", err=True)
     try:
         if json_path:
-            feats = [it.to_dict(transform_hrefs=False) for it in items]
-            for f in feats:  # never write SAS tokens to disk: they are credentials (and expire)
-                if f["properties"].pop("minewatch:signed_until", None):
-                    for a in f["assets"].values():
-                        a["href"] = a["href"].split("?", 1)[0]
-            doc = {"type": "FeatureCollection", "features": feats}
+            # hrefs are unsigned (no SAS token on disk); a minewatch:signer mark lets a run on this file sign its reads
+            doc = {"type": "FeatureCollection", "features": [it.to_dict(transform_hrefs=False) for it in items]}
             Path(json_path).write_text(json.dumps(doc, indent=1), encoding="utf-8")
         if csv_path:
             with open(csv_path, "w", newline="", encoding="utf-8") as f:
