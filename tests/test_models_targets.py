@@ -172,3 +172,54 @@ def test_fused_nan_pixels_and_band_order(held_out):
     rev = Composite(data[order], clear, tuple(scene.bands[i] for i in order), scene.grid)
     det2 = classify(rev, method="fused", config=FusionConfig(device="cpu"))
     np.testing.assert_array_equal(det.classes, det2.classes)
+
+
+@pytest.mark.parametrize("case", ["garbage", "empty", "outside"])
+def test_cli_evaluate_bad_labels_are_one_error_line(tmp_path, held_out, case):
+    from click.testing import CliRunner
+
+    from geo.cli.main import cli
+
+    scene, _ = held_out[0]
+    tif = tmp_path / "scene.tif"
+    _write_dn_tif(tif, scene)
+    lab = tmp_path / "labels.geojson"
+    if case == "garbage":
+        lab.write_text("{ this is not json")
+    elif case == "empty":
+        lab.write_text('{"type": "FeatureCollection", "features": []}')
+    else:  # a pond in the Atlantic, far from the scene
+        lab.write_text('{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"class": 2}, '
+                       '"geometry": {"type": "Point", "coordinates": [-30.0, 10.0]}}]}')
+    r = CliRunner().invoke(cli, ["evaluate", "--image", str(tif), "--labels", str(lab), "--device", "cpu"])
+    assert r.exit_code in (2, 4), r.output
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error:") and "Traceback" not in r.output, r.output
+    assert str(lab) in lines[0]
+
+
+def test_cli_evaluate_labelled_image(tmp_path, held_out):
+    """`evaluate --image --labels`: labels burnt on the image grid, unlabelled pixels count as background."""
+    from click.testing import CliRunner
+    from shapely.geometry import box, mapping
+
+    from geo.aoi import reproject_geometry
+    from geo.cli.main import cli
+
+    scene, truth = held_out[0]
+    tif = tmp_path / "scene.tif"
+    _write_dn_tif(tif, scene)
+    g = scene.grid
+    x0, y1 = g.transform * (0, 0)
+    square = box(x0, y1 - 200, x0 + 200, y1)  # the top-left 20×20 px
+    geom = reproject_geometry(square, g.crs, "EPSG:4326")
+    lab = tmp_path / "labels.geojson"
+    lab.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"class": 2}, "geometry": mapping(geom)}]}))
+    r = CliRunner().invoke(cli, ["evaluate", "--image", str(tif), "--labels", str(lab), "--device", "cpu",
+                                 "--json", str(tmp_path / "r.json")])
+    assert r.exit_code == 0, r.output
+    rep = json.loads((tmp_path / "r.json").read_text())
+    counts = np.asarray(rep["confusion_matrix"]["counts"])
+    assert counts.sum() == truth.size
+    assert 350 <= counts[2].sum() <= 450  # ≈ 400 labelled pond pixels (edges reprojected through EPSG:4326)

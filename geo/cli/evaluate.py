@@ -35,10 +35,16 @@ def command(image, labels, offset, point_radius_m, sim_seeds, sim_size, method, 
         raise UsageError("--image and --labels go together")
     samples = []
     if image:
-        from models.data import rasterize_labels, read_geotiff
+        import numpy as np
+
+        from models.data import read_geotiff
+        from models.labels import IGNORE, burn_labels
 
         scene = read_geotiff(Path(image), offset=offset)
-        samples.append((scene, rasterize_labels(Path(labels), scene.grid, point_radius_m=point_radius_m)))
+        # the same checks as training: unreadable/empty labels, bad classes, labels outside the image
+        raw = burn_labels(Path(labels), scene.grid, where="--labels", area_desc=f"the image {image}",
+                          fix="that they cover the image", point_radius_m=point_radius_m)
+        samples.append((scene, np.where(raw == IGNORE, 0, raw).astype(np.uint8)))  # unlabelled = background
     if sim_seeds:
         try:
             start, stop = (int(v) for v in sim_seeds.split(":"))
