@@ -6,7 +6,7 @@ DEFLATE COGs with overviews, Earth Search v1 item) into a temp folder, serves it
 window (off the tile grid: it straddles tile edges) several ways, side by side:
 
 * ``minewatch load_stack``: ``geo.load.load_stack`` cold (window cache off, header cache cleared):
-  range reads through ``geo.remote.RangeFile``, 20 m bands and SCL warped onto the 10 m grid.
+  range reads through ``geo.cog_ranges.RangeFile``, 20 m bands and SCL warped onto the 10 m grid.
 * ``minewatch load_stack, headers warm``: the same call again in the same process, window cache off
   (what another AOI tile or period over the same assets costs: no header/IFD re-reads).
 * ``minewatch load_stack, window cache``: rerun with the window cache warm (must fetch nothing).
@@ -46,7 +46,7 @@ sys.path.insert(0, str(REPO / "tests"))  # the test servers double as benchmark 
 
 from servers import FaultProxy, RangeServer  # noqa: E402
 
-import geo.remote  # noqa: E402
+import geo.cog_ranges  # noqa: E402
 from geo.grid import GeoGrid  # noqa: E402
 from geo.load import load_stack, read_window  # noqa: E402
 from geo.remote import ByteCounter  # noqa: E402
@@ -92,10 +92,8 @@ def write_scene(root: Path, size: int, block: int) -> dict:
 
 
 def forget_headers() -> None:
-    """Empty minewatch's per-process header cache (absent before it existed: then a no-op)."""
-    clear = getattr(geo.remote, "clear_header_cache", None)
-    if clear is not None:
-        clear()
+    """Empty minewatch's per-process header cache."""
+    geo.cog_ranges.clear_header_cache()
 
 
 def native_grids(grid: GeoGrid) -> dict[str, GeoGrid]:

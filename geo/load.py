@@ -1,7 +1,7 @@
 """Load STAC items into a float32 reflectance stack on an analysis grid.
 
 For each item and band only the window covering the grid is read (GDAL range reads through
-:class:`geo.remote.RangeFile` for http(s) hrefs, plain file reads for local paths) and warped onto
+:class:`geo.cog_ranges.RangeFile` for http(s) hrefs, plain file reads for local paths) and warped onto
 the grid: bilinear for reflectance (so 20 m bands land on the 10 m grid), nearest for SCL.
 Reflectance is ``DN * scale + offset`` with the offset taken from item metadata: the asset's
 ``raster:bands`` scale/offset, else ``s2:processing_baseline`` (>= 04.00 → −1000 DN). Nodata (DN 0)
@@ -34,10 +34,10 @@ from rasterio.windows import Window, from_bounds
 from geo.bands import ANALYSIS_BANDS, band, band_ids
 from geo.cache import WindowCache, cache_key
 from geo.errors import CrsError, NoDataError, RasterError, StacError
+from geo.cog_ranges import RangeFile, RemoteFileChanged, use_range_threads
 from geo.grid import GeoGrid
 from geo.providers import Signer, read_signed
-from geo.remote import (DEFAULT_POLICY, ByteCounter, RangeFile, RemoteFileChanged, RetryPolicy, redact,
-                        use_range_threads)
+from geo.remote import DEFAULT_POLICY, ByteCounter, RetryPolicy, redact
 from geo.stac import baseline, datatake_key
 from geo.stack import ReflectanceStack
 
@@ -351,7 +351,7 @@ def load_stack(
         policy: retry/timeout policy for http reads.
         asset_keys: band id → asset key for catalogues with other naming.
         workers: concurrent window reads; also the most COG range requests in flight at once in this process
-            (:func:`geo.remote.use_range_threads`: a window's tiles are fetched in parallel within it).
+            (:func:`geo.cog_ranges.use_range_threads`: a window's tiles are fetched in parallel within it).
         counter: tally of bytes fetched over HTTP (default: :data:`geo.remote.FETCHED`).
 
     Returns:

@@ -1,4 +1,4 @@
-"""Training images declared as STAC searches: ``[[scenes]]`` in a training TOML (see :func:`models.train.load_job`).
+"""Training images declared as STAC searches: ``[[scenes]]`` in a training TOML (see :func:`models.train_job.load_job`).
 
 A scene is a search (catalogue, datetime interval, bbox or AOI file, cloud limit) plus labels. It becomes one
 training sample exactly the way ``minewatch run`` builds a season's composite, by calling the pipeline's own

@@ -104,22 +104,25 @@ class UNet(nn.Module):
                 nn.Conv2d(config.refine, config.n_classes, 1),
             )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        f = self.config.unshuffle
-        inp = x
-        if f > 1:
-            x = F.pixel_unshuffle(x, f)
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """Encoder and decoder on the (space-to-depth) input: ``widths[0]`` feature channels at its resolution."""
         skips = []
         for i, block in enumerate(self.enc):
-            if i > 0:
-                x = F.max_pool2d(x, 2)
-            x = block(x)
+            x = block(x if i == 0 else F.max_pool2d(x, 2))
             skips.append(x)
         skips.pop()
         for block in self.dec:
             skip = skips.pop()
             x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             x = block(torch.cat([x, skip], dim=1))
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = self.config.unshuffle
+        inp = x
+        if f > 1:
+            x = F.pixel_unshuffle(x, f)
+        x = self.trunk(x)
         logits = self.head(x)
         logits = F.pixel_shuffle(logits, f) if f > 1 else logits
         if self.config.refine:
@@ -226,17 +229,8 @@ class FoldedUNet(nn.Module):
                 delattr(model, name)
 
     def forward(self, xu: torch.Tensor) -> torch.Tensor:
-        cfg, model = self.config, self.model
-        x = xu
-        skips = []
-        for i, block in enumerate(model.enc):
-            x = block(x if i == 0 else F.max_pool2d(x, 2))
-            skips.append(x)
-        skips.pop()
-        for block in model.dec:
-            skip = skips.pop()
-            x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
-            x = block(torch.cat([x, skip], dim=1))
+        cfg = self.config
+        x = self.model.trunk(xu)  # its stem takes the position-major channels
         n, w0, h, w = x.shape
         y = x.permute(0, 2, 3, 1).reshape(-1, w0)  # (pixels, w0); a view when x is channels-last
         out = torch.empty((y.shape[0], self.head_w.shape[1]), device=y.device, dtype=y.dtype)  # (pixels, P·K)

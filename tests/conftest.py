@@ -33,6 +33,6 @@ from servers import cloud, local_cloud  # noqa: E402,F401
 @pytest.fixture(autouse=True)
 def _no_cog_headers_from_earlier_tests():
     """Each test starts without COG headers cached by earlier ones (servers on reused ports serve other files)."""
-    from geo.remote import clear_header_cache
+    from geo.cog_ranges import clear_header_cache
 
     clear_header_cache()

@@ -450,11 +450,11 @@ def local_cloud(tmp_path_factory):
 
 
 def forget_cog_headers() -> None:
-    """Drop the COG headers this process keeps between reads of a file, where geo.remote keeps any: the next
-    read of every file then asks the server again (as a new process would)."""
-    import geo.remote
+    """Drop the COG headers this process keeps between reads of a file: the next read of every file then asks
+    the server again (as a new process would)."""
+    from geo.cog_ranges import clear_header_cache
 
-    getattr(geo.remote, "clear_header_cache", lambda: None)()
+    clear_header_cache()
 
 
 def fresh_process_caches() -> None:

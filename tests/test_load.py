@@ -335,7 +335,7 @@ def _window_grid(col, row, w, h):
 
 
 def test_plan_ranges_merges_near_ranges_under_a_cap():
-    from geo.remote import plan_ranges
+    from geo.cog_ranges import plan_ranges
 
     assert plan_ranges([0, 100, 50], [100, 50, 10], gap=0) == [(0, 150)]  # touching and overlapping
     assert plan_ranges([0, 1000], [100, 100], gap=900) == [(0, 1100)]

@@ -17,7 +17,7 @@ from geo.cli.main import cli
 from geo.errors import ConfigError, CrsError, RasterError
 from geo.grid import GeoGrid
 from models.data import rasterize_labels
-from models.train import load_job
+from models.train_job import load_job
 
 GRID = GeoGrid(CRS.from_epsg(32647), Affine(10, 0, 431000, 0, -10, 2840000), 64, 64)
 
@@ -258,7 +258,7 @@ BAD_IMAGES = {
 
 @pytest.mark.parametrize("case", list(BAD_IMAGES))
 def test_bad_images_config(case, image, tmp_path, monkeypatch):
-    import models.train as mt
+    import models.train_job as mt
 
     build, code, needles, stage = BAD_IMAGES[case]
     calls = []
@@ -284,7 +284,7 @@ def test_labels_partly_outside_train_on_the_overlap(image, tmp_path, monkeypatch
     """Features outside the image are dropped with a warning; the rest train exactly as rasterize_labels burns them."""
     import logging
 
-    import models.train as mt
+    import models.train_job as mt
 
     seen = []
     real_train = mt.train

@@ -131,7 +131,7 @@ def _bbox_of(archive, inset_deg: float = 0.0) -> str:
 # -- training over a real STAC API ------------------------------------------------------------------
 
 def test_train_on_stac_scenes_card_labels_and_cache(archive, labels, served, tmp_path, monkeypatch, caplog):
-    import models.train as mt
+    import models.train_job as mt
 
     seen: list[tuple[np.ndarray, np.ndarray]] = []
     real_train = mt.train

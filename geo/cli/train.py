@@ -28,7 +28,7 @@ def command(config_path, out_path, steps):
 
     from tqdm import tqdm
 
-    from models.train import load_job, run_job
+    from models.train_job import load_job, run_job
 
     job = load_job(Path(config_path))
     if out_path:

@@ -1,0 +1,231 @@
+"""A training job described by a TOML file: labelled GeoTIFFs (``[[images]]``), labelled STAC searches
+(``[[scenes]]``), simulator seeds and real negatives, hyper-parameters and the output weights path.
+
+:func:`load_job` reads and checks the file (every bad input is one :class:`geo.errors.MinewatchError`),
+:func:`job_data` turns it into samples, :func:`run_job` trains (:func:`models.train.train`) and saves the
+weights with their model card. ``minewatch train --config`` and ``notebooks/retrain.ipynb`` use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from geo.errors import ConfigError
+from models.train import TrainConfig, TrainResult, train
+
+
+@dataclass(frozen=True)
+class LabelledImage:
+    """One training image with its labels.
+
+    Attributes:
+        path: GeoTIFF whose band descriptions name Sentinel-2 bands (L2A DN).
+        labels: GeoJSON/GPKG of polygons or points with a ``class`` property.
+        offset: DN offset (e.g. -1000 for baseline >= 04.00); ``None`` reads the ``offset`` tag.
+        point_radius_m: radius (m) that turns point labels into discs.
+        unlabelled: value of pixels outside every label: 0 (background) or 255 (ignored by the loss).
+    """
+
+    path: Path
+    labels: Path
+    offset: float | None = None
+    point_radius_m: float = 20.0
+    unlabelled: int = 0
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """A training run as described by a TOML file (see ``docs`` in :func:`load_job`).
+
+    Attributes:
+        images: labelled GeoTIFFs.
+        simulator_seeds: simulator scene seeds to add (empty for none).
+        simulator_size: simulator scene size in px.
+        real_negatives: add the real no-mining scenes from ../shared/data when present.
+        init: ``"shipped"`` (fine-tune the shipped weights), a weights path, or ``None`` (from scratch).
+        output: where to write the weights (the card goes next to it as ``.json``).
+        train: hyper-parameters.
+        scenes: labelled STAC searches, composited like a ``minewatch run`` season
+            (:class:`models.stac_scenes.StacScene`).
+        cache_dir: where the scenes' composites are cached (default: ``scene_cache`` beside the output).
+    """
+
+    images: tuple[LabelledImage, ...]
+    simulator_seeds: tuple[int, ...]
+    simulator_size: int
+    real_negatives: bool
+    init: str | None
+    output: Path
+    train: TrainConfig
+    scenes: tuple = ()
+    cache_dir: Path | None = None
+
+
+def load_job(path: Path) -> TrainJob:
+    """Read a training TOML file. Relative paths are relative to the file. Example::
+
+        output = "my_model.pt"
+        init = "shipped"                 # or "none", or a path to weights
+        cache_dir = "scene_cache"        # optional; composites of [[scenes]] (default: beside output)
+        [[images]]
+        path = "scene.tif"
+        labels = "labels.geojson"        # polygons, or points buffered by point_radius_m
+        offset = -1000                   # optional; else the GeoTIFF's `offset` tag, else 0
+        point_radius_m = 20
+        unlabelled = "background"        # or "ignore"
+        [[scenes]]                       # a STAC search composited like a `minewatch run` season
+        stac = "earth-search"            # or "planetary-computer", a STAC API URL, a local items.json
+        collection = "sentinel-2-l2a"    # optional; the provider's by default
+        datetime = "2023-11-01/2024-04-30"
+        bbox = [97.80, 25.60, 97.84, 25.64]   # west, south, east, north (degrees); or aoi = "area.geojson"
+        max_cloud = 40                   # optional, percent (default 80); limit = N keeps the N least cloudy
+        labels = "labels.geojson"        # as for [[images]]; also point_radius_m, unlabelled
+        [simulator]
+        seeds = [0, 8]                   # range(0, 8)
+        size = 128
+        [negatives]
+        real = true
+        [train]
+        steps = 100
+        crop = 64
+
+    A ``[[scenes]]`` entry is searched, loaded on the area's 10 m UTM grid, cloud-masked (SCL) and
+    median-composited by the same functions as ``minewatch run``; the composite is cached under
+    ``cache_dir`` so a rerun fetches nothing (see :mod:`models.stac_scenes`).
+
+    Raises:
+        ConfigError: unreadable TOML, unknown keys or wrong types; a missing ``[[images]]`` path or labels
+            file; for ``[[scenes]]`` also a missing labels file, bbox and aoi both or neither, a bad bbox or
+            max_cloud.
+        PeriodError: a malformed ``[[scenes]]`` datetime.
+        StacError: a ``[[scenes]]`` stac value that is no provider, URL or path.
+    """
+    import tomllib
+
+    from models.labels import IMAGE_FIX, LABELS_FIX, existing_file
+    from models.stac_scenes import _number, parse_scene
+
+    path = Path(path)
+    try:
+        doc = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read training config {path}: {exc}") from None
+    base = path.parent
+
+    def rel(p: str) -> Path:
+        q = Path(p).expanduser()
+        return q if q.is_absolute() else base / q
+
+    allowed = {"output", "init", "images", "scenes", "cache_dir", "simulator", "negatives", "train"}
+    unknown = set(doc) - allowed
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+    images = []
+    raw_images = doc.get("images", [])
+    if not isinstance(raw_images, list):
+        raise ConfigError(f"{path}: images must be an array of tables ([[images]])")
+    image_keys = ("path", "labels", "offset", "point_radius_m", "unlabelled")
+    for i, im in enumerate(raw_images):
+        where = f"{path}: images[{i}]"
+        if not isinstance(im, dict):
+            raise ConfigError(f"{where} must be a table ([[images]]), got {im!r}")
+        bad = set(im) - set(image_keys)
+        if bad:
+            raise ConfigError(f"{where}: unknown key(s) {sorted(bad)}; allowed: {list(image_keys)}")
+        missing = [k for k in ("path", "labels") if k not in im]
+        if missing:
+            raise ConfigError(f"{where} needs path and labels (missing: {', '.join(missing)})")
+        for k in ("path", "labels"):
+            if not isinstance(im[k], str) or not im[k].strip():
+                raise ConfigError(f"{where}.{k} must be a non-empty string, got {im[k]!r}")
+        offset = None if im.get("offset") is None else _number(im["offset"], f"{where}.offset")
+        radius = _number(im.get("point_radius_m", 20.0), f"{where}.point_radius_m")
+        if radius <= 0:
+            raise ConfigError(f"{where}.point_radius_m must be > 0, got {radius:g}")
+        unl = {"background": 0, "ignore": 255}.get(str(im.get("unlabelled", "background")))
+        if unl is None:
+            raise ConfigError(f"{where}.unlabelled must be 'background' or 'ignore'")
+        image = existing_file(rel(im["path"]), f"{where}.path", IMAGE_FIX)  # both files before any training
+        labels = existing_file(rel(im["labels"]), f"{where}.labels", LABELS_FIX)
+        images.append(LabelledImage(image, labels, offset, radius, unl))
+    raw_scenes = doc.get("scenes", [])
+    if not isinstance(raw_scenes, list):
+        raise ConfigError(f"{path}: scenes must be an array of tables ([[scenes]])")
+    scenes = tuple(parse_scene(sc, f"{path}: scenes[{i}]", rel) for i, sc in enumerate(raw_scenes))
+    cache_dir = doc.get("cache_dir")
+    if cache_dir is not None and (not isinstance(cache_dir, str) or not cache_dir.strip()):
+        raise ConfigError(f"{path}: cache_dir must be a folder path, got {cache_dir!r}")
+    output = rel(doc.get("output", "model.pt"))
+    sim = doc.get("simulator", {})
+    seeds = sim.get("seeds", [])
+    if seeds and (len(seeds) != 2 or not all(isinstance(s, int) for s in seeds)):
+        raise ConfigError(f"{path}: simulator.seeds must be [start, stop]")
+    tr = dict(doc.get("train", {}))
+    fields = set(TrainConfig.__dataclass_fields__)
+    if set(tr) - fields:
+        raise ConfigError(f"{path}: unknown [train] key(s) {sorted(set(tr) - fields)}; allowed: {sorted(fields)}")
+    for k in ("widths", "class_weights"):
+        if k in tr:
+            tr[k] = tuple(tr[k])
+    try:
+        cfg = TrainConfig(**tr)
+    except TypeError as exc:
+        raise ConfigError(f"{path}: bad [train] values ({exc})") from None
+    init = doc.get("init", None)
+    init = None if init in (None, "none", "") else (init if init == "shipped" else str(rel(init)))
+    return TrainJob(tuple(images), tuple(range(*seeds)) if seeds else (), int(sim.get("size", 256)),
+                    bool(doc.get("negatives", {}).get("real", False)), init, output, cfg, scenes,
+                    rel(cache_dir) if cache_dir else output.parent / "scene_cache")
+
+
+def job_data(job: TrainJob) -> tuple[list, list, list[dict]]:
+    """Load the job's ``(samples, negatives, scene records)``; the records describe each ``[[scenes]]`` entry
+    (catalogue, item ids, grid, labelled pixel counts) for the model card."""
+    from models.data import real_negative_scenes, simulator_pair
+    from models.labels import image_sample
+
+    samples = []
+    for i, im in enumerate(job.images):  # checked: CRS, DN, nodata, labels inside the image (models.labels)
+        samples.append(image_sample(im.path, im.labels, where=f"images[{i}]", offset=im.offset,
+                                    point_radius_m=im.point_radius_m, unlabelled=im.unlabelled))
+    records: list[dict] = []
+    if job.scenes:
+        from models.stac_scenes import scene_samples
+
+        cache = job.cache_dir if job.cache_dir is not None else job.output.parent / "scene_cache"
+        for x, y, rec in scene_samples(tuple(job.scenes), cache):
+            samples.append((x, y))
+            records.append(rec)
+    samples += [simulator_pair(s, job.simulator_size) for s in job.simulator_seeds]
+    negatives = []
+    if job.real_negatives:
+        negatives = [(s.data, np.zeros(s.grid.shape, np.uint8)) for s in real_negative_scenes()]
+    return samples, negatives, records
+
+
+def job_samples(job: TrainJob) -> tuple[list, list]:
+    """Load the job's ``(samples, negatives)`` lists."""
+    samples, negatives, _ = job_data(job)
+    return samples, negatives
+
+
+def run_job(job: TrainJob, progress: Callable[[int, float], None] | None = None) -> TrainResult:
+    """Load data, train and save the weights + card to ``job.output``."""
+    from models.infer import load_model, save_model
+
+    samples, negatives, scene_records = job_data(job)
+    init = None
+    if job.init is not None:
+        init = load_model(None if job.init == "shipped" else job.init, device="cpu", fuse=False)
+    extra = {"training_data": {"images": [str(i.path) for i in job.images],
+                               **({"scenes": scene_records} if job.scenes else {}),
+                               "simulator_seeds": [min(job.simulator_seeds), max(job.simulator_seeds) + 1]
+                               if job.simulator_seeds else [],
+                               "real_negatives": len(negatives), "init": job.init}}
+    res = train(samples, job.train, negatives=negatives, init=init, extra_card=extra, progress=progress)
+    res.card = save_model(res.model, res.card, job.output)
+    return res
