@@ -204,14 +204,6 @@ def token_for(signer: Signer, policy: RetryPolicy = DEFAULT_POLICY) -> str:
     return token
 
 
-def sas_token(prov: Provider, policy: RetryPolicy | None = None) -> str:
-    """A SAS token for ``prov.collection`` (see :func:`token_for`)."""
-    signer = signer_for(prov)
-    if signer is None:
-        raise StacError(f"provider {prov.name} does not sign asset hrefs")
-    return token_for(signer, policy or prov.policy)
-
-
 def drop_token(signer: Signer, token: str | None = None) -> None:
     """Forget the cached token of ``signer`` (only if it is still ``token``: another thread may have renewed it)."""
     with _tokens_lock:

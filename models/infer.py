@@ -192,30 +192,21 @@ def axis_tiles(n: int, tile: int, overlap: int, multiple: int) -> tuple[int, lis
     return t, [int(round(i * (n - t) / (k - 1))) for i in range(k)]
 
 
-def unshuffle(x: np.ndarray, f: int) -> np.ndarray:
+def unshuffle(x: torch.Tensor, f: int) -> torch.Tensor:
     """``(C, H, W)`` → ``(H/f, W/f, f²·C)`` space-to-depth, channels position-major (``p·C + c``, ``p = i·f + j``).
 
     The channels-last layout :class:`models.unet.FoldedUNet` takes; ``H`` and ``W`` must be multiples of ``f``.
+    A new tensor unless nothing moves (one band and ``f = 1``).
     """
     c, h, w = x.shape
-    return np.ascontiguousarray(x.reshape(c, h // f, f, w // f, f).transpose(1, 3, 2, 4, 0)).reshape(h // f, w // f, -1)
+    return x.reshape(c, h // f, f, w // f, f).permute(1, 3, 2, 4, 0).reshape(h // f, w // f, -1)
 
 
-def shuffle(y: np.ndarray, f: int) -> np.ndarray:
+def shuffle(y: torch.Tensor, f: int) -> torch.Tensor:
     """Inverse of :func:`unshuffle`: ``(H/f, W/f, f²·K)`` position-major → ``(K, H, W)``."""
     h, w, pk = y.shape
     k = pk // (f * f)
-    return np.ascontiguousarray(y.reshape(h, w, f, f, k).transpose(4, 0, 2, 1, 3)).reshape(k, h * f, w * f)
-
-
-def normalise(data: np.ndarray, card: ModelCard) -> np.ndarray:
-    """``(x − mean) / std`` per band, NaN → 0, float32."""
-    mean = np.asarray(card.mean, np.float32)[:, None, None]
-    inv_std = (1.0 / np.asarray(card.std, np.float32))[:, None, None]
-    x = np.subtract(data, mean, dtype=np.float32)  # one new float32 array, then in place
-    x *= inv_std
-    np.copyto(x, np.float32(0.0), where=~np.isfinite(x))
-    return x
+    return y.reshape(h, w, f, f, k).permute(4, 0, 2, 1, 3).reshape(k, h * f, w * f)
 
 
 def check_bands(bands, card: ModelCard, n_channels: int, *, reorder: bool) -> list[int]:
@@ -266,7 +257,7 @@ def predict_proba(
 
     idx = check_bands(bands, card, data.shape[0], reorder=reorder)
     dev = resolve_device(device)
-    c_in, h, w = len(idx), data.shape[1], data.shape[2]
+    h, w = data.shape[1], data.shape[2]
     cfg = model.config
     f, mult = cfg.unshuffle, 2 ** cfg.depth  # tiles are cut on the 1/f grid, in multiples of ``mult``
     tile_lr = max(mult, int(np.ceil(tile / f / mult) * mult))
@@ -283,9 +274,9 @@ def predict_proba(
             x = x[idx]
         if (hl * f, wl * f) != (h, w):
             x = F.pad(x[None], (0, wl * f - w, 0, hl * f - h), mode="replicate")[0]
-        # unshuffle() into a new tensor, then normalise it in place
-        xu = torch.empty((hl, wl, f * f * c_in), device=dev)
-        xu.view(hl, wl, f, f, c_in).copy_(x.view(c_in, hl, f, wl, f).permute(1, 3, 2, 4, 0))
+        xu = unshuffle(x, f)  # a new tensor (normalised in place below), unless nothing moved
+        if xu.data_ptr() == x.data_ptr():
+            xu = xu.clone()
         del x
         mean = torch.tensor(card.mean, dtype=torch.float32, device=dev).repeat(f * f)
         inv_std = (1.0 / torch.tensor(card.std, dtype=torch.float32, device=dev)).repeat(f * f)
@@ -303,8 +294,7 @@ def predict_proba(
                 wsum[r:r + th, c:c + tw] += win
         del xu
         acc /= wsum
-        k = cfg.n_classes  # shuffle() back to (class, y, x), then a softmax over classes, in place
-        prob = acc.view(hl, wl, f, f, k).permute(4, 0, 2, 1, 3).reshape(k, hl * f, wl * f)
+        prob = shuffle(acc, f)  # (class, y, x), then a softmax over classes, in place
         del acc
         prob -= prob.max(dim=0, keepdim=True).values
         prob.exp_()

@@ -90,19 +90,20 @@ def test_folded_unet_equals_unet(cfg, fused_bn):
     x = torch.randn(2, cfg.in_channels, h, w)
     with torch.inference_mode():
         ref = model(x).numpy()
-        xu = torch.from_numpy(np.stack([unshuffle(xi, f) for xi in x.numpy()]))
+        xu = torch.stack([unshuffle(xi, f) for xi in x])
         got = FoldedUNet(model).eval()(xu.permute(0, 3, 1, 2)).numpy()
     assert got.shape == (2, h // f, w // f, f * f * cfg.n_classes)
-    np.testing.assert_allclose(np.stack([shuffle(g, f) for g in got]), ref, atol=2e-5, rtol=1e-4)
+    np.testing.assert_allclose(np.stack([shuffle(torch.from_numpy(g), f).numpy() for g in got]), ref, atol=2e-5,
+                               rtol=1e-4)
 
 
 def test_unshuffle_shuffle_roundtrip_and_layout():
     x = np.arange(3 * 8 * 12, dtype=np.float32).reshape(3, 8, 12)
-    u = unshuffle(x, 4)
+    u = unshuffle(torch.from_numpy(x), 4).numpy()
     assert u.shape == (2, 3, 48)
     # channel p·C + c of block (i, j) is band c at pixel (4i + p // 4, 4j + p % 4)
     assert u[1, 2, 5 * 3 + 2] == x[2, 4 + 1, 8 + 1]
-    np.testing.assert_array_equal(shuffle(u, 4), x)
+    np.testing.assert_array_equal(shuffle(torch.from_numpy(u), 4).numpy(), x)
 
 
 @pytest.mark.parametrize("n,tile,overlap,mult", [(160, 64, 8, 4), (484, 64, 8, 4), (2, 64, 8, 4), (65, 64, 8, 4),
