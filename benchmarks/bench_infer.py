@@ -6,7 +6,7 @@ mining detector), on the same real Sentinel-2 scene and the same device.
     python benchmarks/bench_infer.py [--threads 2] [--repeat 3] [--device cpu|cuda] [--sweep]
 
 Prints Mpx/s, km²/s and the time-per-km² ratio side by side, for the detector's default tiling
-(``geo.detect.FusionConfig``: tile, overlap, batch size) and, with ``--sweep``, other tilings too.
+(``geo.stages.detect.FusionConfig``: tile, overlap, batch size) and, with ``--sweep``, other tilings too.
 The scene is the held-out Virginia window (rows 0–640 of the full JP2 scene, 1933 px wide, ≈ 124 km²); a random scene of the same size
 is used when the shared data folder is absent. The patch classifier has random weights — speed does
 not depend on them. Both networks run channels-last with the same thread count (a fair comparison:
@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from geo.bands import ANALYSIS_BANDS
-from geo.detect import FusionConfig
+from geo.stages.detect import FusionConfig
 from models.infer import load_model, predict_proba, resolve_device
 from models.unet import count_parameters
 

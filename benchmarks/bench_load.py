@@ -5,12 +5,12 @@ DEFLATE COGs with overviews, Earth Search v1 item) into a temp folder, serves it
 ``python -m RangeHTTPServer`` on 127.0.0.1 behind a request- and byte-counting proxy, and loads one AOI
 window (off the tile grid: it straddles tile edges) several ways, side by side:
 
-* ``minewatch load_stack``: ``geo.load.load_stack`` cold (window cache off, header cache cleared):
-  range reads through ``geo.cog_ranges.RangeFile``, 20 m bands and SCL warped onto the 10 m grid.
+* ``minewatch load_stack``: ``geo.sources.load.load_stack`` cold (window cache off, header cache cleared):
+  range reads through ``geo.sources.cog_ranges.RangeFile``, 20 m bands and SCL warped onto the 10 m grid.
 * ``minewatch load_stack, headers warm``: the same call again in the same process, window cache off
   (what another AOI tile or period over the same assets costs: no header/IFD re-reads).
 * ``minewatch load_stack, window cache``: rerun with the window cache warm (must fetch nothing).
-* ``minewatch reader, window reads``: ``geo.load.read_window`` per band on that band's native grid
+* ``minewatch reader, window reads``: ``geo.sources.load.read_window`` per band on that band's native grid
   (a plain window read through minewatch's reader: the like-for-like row against GDAL's).
 * ``GDAL /vsicurl/ defaults``: plain ``src.read(1, window=...)`` per band through GDAL's ``/vsicurl/``
   (only ``GDAL_DISABLE_READDIR_ON_OPEN=EMPTY_DIR``, as every COG reader sets); each repeat uses a fresh
@@ -46,10 +46,10 @@ sys.path.insert(0, str(REPO / "tests"))  # the test servers double as benchmark 
 
 from servers import FaultProxy, RangeServer  # noqa: E402
 
-import geo.cog_ranges  # noqa: E402
+import geo.sources.cog_ranges  # noqa: E402
 from geo.grid import GeoGrid  # noqa: E402
-from geo.load import load_stack, read_window  # noqa: E402
-from geo.remote import ByteCounter  # noqa: E402
+from geo.sources.load import load_stack, read_window  # noqa: E402
+from geo.sources.remote import ByteCounter  # noqa: E402
 
 X0, Y0 = 399960.0, 2900040.0  # a real MGRS tile origin in UTM 47N (T47QQU-like)
 BANDS = {"B02": ("blue", 10), "B03": ("green", 10), "B04": ("red", 10), "B08": ("nir", 10),
@@ -93,7 +93,7 @@ def write_scene(root: Path, size: int, block: int) -> dict:
 
 def forget_headers() -> None:
     """Empty minewatch's per-process header cache."""
-    geo.cog_ranges.clear_header_cache()
+    geo.sources.cog_ranges.clear_header_cache()
 
 
 def native_grids(grid: GeoGrid) -> dict[str, GeoGrid]:

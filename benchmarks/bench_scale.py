@@ -43,9 +43,9 @@ def _rss_mb() -> float:
 
 
 def _warm() -> int:
-    import geo.detect  # noqa: F401
-    import geo.load  # noqa: F401
-    import geo.tasks  # noqa: F401
+    import geo.stages.detect  # noqa: F401
+    import geo.sources.load  # noqa: F401
+    import geo.run.tasks  # noqa: F401
 
     return os.getpid()
 
@@ -68,7 +68,7 @@ def plan(aoi_path: Path, items: Path, out: Path, tile_px: int, io_threads: int =
     from geo.aoi import read_aoi
     from geo.config import RunParams, SearchConfig
     from geo.periods import dry_seasons
-    from geo.pipeline import RunRequest, plan_tasks, search_all
+    from geo.run.pipeline import RunRequest, plan_tasks, search_all
 
     periods = tuple(dry_seasons(2021, 2023))
     params = RunParams(search=SearchConfig(provider=str(items), max_cloud=100.0), tile_px=tile_px, io_threads=io_threads)
@@ -79,7 +79,7 @@ def plan(aoi_path: Path, items: Path, out: Path, tile_px: int, io_threads: int =
 
 def cpu_task(spec) -> dict:
     """Run one task; return the CPU seconds its worker process spent on it."""
-    from geo.tasks import run_task
+    from geo.run.tasks import run_task
 
     c0 = time.process_time()
     run_task(spec)
@@ -97,7 +97,7 @@ def mem_task(spec) -> dict:
 
     import psutil  # a dependency of dask.distributed
 
-    from geo.tasks import run_task
+    from geo.run.tasks import run_task
 
     proc, peak, stop = psutil.Process(), [0], threading.Event()
 
@@ -120,7 +120,7 @@ def mem_task(spec) -> dict:
 
 
 def timed_tasks(client, specs, fn=cpu_task) -> tuple[float, list[dict]]:
-    from geo.executor import run_tasks
+    from geo.run.executor import run_tasks
 
     t0 = time.perf_counter()
     res = run_tasks(fn, specs, scheduler=client.scheduler.address)
@@ -149,8 +149,8 @@ def main() -> None:
     for name in ("distributed", "tornado", "asyncio"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
-    from geo.demo_data import write_demo_dataset
-    from geo.simulate import SimConfig
+    from geo.sim.demo import write_demo_dataset
+    from geo.sim.scene import SimConfig
 
     work = a.workdir or Path(tempfile.mkdtemp(prefix="bench-scale-"))
     side = 4 * a.base_px + 64
@@ -181,8 +181,8 @@ def main() -> None:
             client.close()
             c.close()
     n_tasks = len(specs)
-    from geo.outputs import build_outputs
-    from geo.pipeline import search_all
+    from geo.results.outputs import build_outputs
+    from geo.run.pipeline import search_all
     t0 = time.perf_counter()
     items_by_period = search_all(aoi, req)
     t_search = time.perf_counter() - t0

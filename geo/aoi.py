@@ -229,3 +229,11 @@ def split_tiles(grid: GeoGrid, *, tile_px: int = 1024) -> list[Tile]:
             g = GeoGrid(grid.crs, t, min(tile_px, grid.width - col_off), min(tile_px, grid.height - row_off))
             tiles.append(Tile(f"r{r:03d}c{c:03d}", g, row_off, col_off))
     return tiles
+
+
+def region_mask(aoi_wkt: str, grid: GeoGrid) -> np.ndarray:
+    """Bool ``(y, x)``: True for pixels whose centre lies inside the AOI polygon (in ``grid.crs``)."""
+    import rasterio.features
+
+    geom = shapely.wkt.loads(aoi_wkt)
+    return rasterio.features.geometry_mask([geom], out_shape=grid.shape, transform=grid.transform, invert=True)

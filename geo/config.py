@@ -8,12 +8,70 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from geo.change import ChangeConfig
-from geo.cloud import CloudMaskConfig
 from geo.errors import ConfigError
-from geo.sites import SiteConfig
 
 log = logging.getLogger(__name__)
+
+
+#: SCL classes kept as clear by default: 2 dark area (terrain shadow), 4 vegetation, 5 not vegetated,
+#: 6 water, 7 unclassified. Excluded: 0 no data, 1 saturated/defective, 3 cloud shadow,
+#: 8/9 cloud medium/high probability, 10 thin cirrus, 11 snow.
+#: Class 2 is kept because in steep terrain it marks slopes facing away from the low dry-season sun:
+#: masking it would hide whole hillsides, exactly where hillside mining is, in every scene of a season.
+#: Cloud shadows are class 3 and are masked (and buffered).
+DEFAULT_CLEAR_CLASSES: frozenset[int] = frozenset({2, 4, 5, 6, 7})
+
+
+@dataclass(frozen=True)
+class CloudMaskConfig:
+    """How SCL is turned into a clear mask.
+
+    Attributes:
+        clear_classes: SCL values counted as clear.
+        buffer_px: pixels (10 m) by which cloud and shadow are grown, to catch their soft edges.
+    """
+
+    clear_classes: frozenset[int] = DEFAULT_CLEAR_CLASSES
+    buffer_px: int = 2
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    """How polygons are grouped into sites.
+
+    Attributes:
+        link_distance_m: polygons closer than this (edge to edge, metres) belong to one site.
+        min_ponds: a cluster needs at least this many leaching-pond polygons to count as a site.
+        min_footprint_m2: clusters with less footprint area (m²) are dropped.
+        extent: ``"hull"`` (convex hull of the members) or ``"buffer"`` (members grown by half the
+            link distance, unioned, then shrunk back) — the site extent polygon.
+    """
+
+    link_distance_m: float = 120.0
+    min_ponds: int = 1
+    min_footprint_m2: float = 1000.0
+    extent: str = "hull"
+
+    def __post_init__(self) -> None:
+        if self.link_distance_m < 0:
+            raise ValueError("link_distance_m must be >= 0 metres")
+        if self.extent not in ("hull", "buffer"):
+            raise ValueError(f"site extent must be 'hull' or 'buffer', not {self.extent!r}")
+
+
+@dataclass(frozen=True)
+class ChangeConfig:
+    """Change rules.
+
+    Attributes:
+        min_clear_fraction: periods with a smaller fraction (0–1) of AOI pixels holding at least one
+            clear observation are flagged low confidence.
+        expand_ratio: a site whose footprint grew by more than this fraction (0.1 = 10 %) is "expanded";
+            one that lost more than this fraction is "shrunk"; otherwise "persisted".
+    """
+
+    min_clear_fraction: float = 0.8
+    expand_ratio: float = 0.1
 
 
 @dataclass(frozen=True)

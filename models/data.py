@@ -12,14 +12,15 @@ multiplicative transmittance and adjacency effects: a first-order bridge, not at
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import os
 from pathlib import Path
 
 import numpy as np
 
-from geo.bands import ANALYSIS_BANDS, band_ids
+from geo.bands import ANALYSIS_BANDS
 from geo.errors import RasterError
 from geo.grid import GeoGrid
+from geo.sources.geotiff import Scene, read_geotiff  # noqa: F401  (re-exported: models.data.read_geotiff)
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,10 @@ DOS_MAX_HAZE: dict[str, float] = {"B02": 0.08, "B03": 0.05, "B04": 0.035, "B08":
 
 
 def shared_data_dir() -> Path:
-    """``../shared/data`` relative to the repository root (may not exist outside the dev machine)."""
-    return Path(__file__).resolve().parents[2] / "shared" / "data"
+    """The real test scenes and labels: ``$MINEWATCH_SHARED_DATA``, else ``shared/data`` beside the checkout
+    (may not exist outside the dev machine)."""
+    env = os.environ.get("MINEWATCH_SHARED_DATA")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def l1c_to_surface_dos(toa: np.ndarray, bands: tuple[str, ...]) -> np.ndarray:
@@ -51,69 +54,6 @@ def l1c_to_surface_dos(toa: np.ndarray, bands: tuple[str, ...]) -> np.ndarray:
         out[i] = np.maximum(toa[i] - haze, 0.0)
         log.debug("DOS %s: dark %.4f haze %.4f", b, dark, haze)
     return out
-
-
-@dataclass(frozen=True)
-class Scene:
-    """A reflectance image with georeferencing.
-
-    Attributes:
-        data: float32 ``(band, y, x)`` reflectance (0–1), NaN = nodata.
-        bands: band ids of ``data`` in order.
-        grid: its pixel grid.
-        name: a short label for logs.
-    """
-
-    data: np.ndarray
-    bands: tuple[str, ...]
-    grid: GeoGrid
-    name: str = ""
-
-
-def read_geotiff(path: Path, *, offset: float | None = None, scale: float = 1e-4,
-                 bands: tuple[str, ...] = ANALYSIS_BANDS) -> Scene:
-    """Read a multi-band GeoTIFF whose band descriptions name Sentinel-2 bands.
-
-    DN become reflectance as ``(DN + offset) * scale``; ``offset`` (DN) comes from the argument,
-    else from an ``offset`` tag on the dataset or band, else 0. DN 0 (or the nodata value) → NaN.
-    Extra bands are ignored.
-
-    Raises:
-        RasterError: unreadable, a band missing or descriptions absent.
-        CrsError: no CRS.
-    """
-    import rasterio
-
-    from geo.errors import CrsError
-
-    try:
-        src = rasterio.open(path)
-    except rasterio.errors.RasterioIOError as exc:
-        raise RasterError(f"cannot read raster {path}: {exc}") from None
-    with src:
-        if src.crs is None:
-            raise CrsError(f"{path} has no CRS; minewatch never assumes one — assign it with gdal_edit.py -a_srs")
-        desc = [d or "" for d in src.descriptions]
-        try:
-            have = band_ids([d for d in desc]) if all(desc) else None
-        except RasterError:
-            have = None
-        if have is None:
-            raise RasterError(f"{path}: band descriptions {desc} do not all name Sentinel-2 bands; "
-                              "set them (e.g. B02 B03 B04 B08 B11 B12) with rio edit-info --bidx N --description B04")
-        missing = [b for b in bands if b not in have]
-        if missing:
-            raise RasterError(f"{path} lacks band(s) {', '.join(missing)} (has {', '.join(have)})")
-        if offset is None:
-            tag = src.tags().get("offset") or src.tags(have.index(bands[0]) + 1).get("offset")
-            offset = float(tag) if tag is not None else 0.0
-        idx = [have.index(b) + 1 for b in bands]
-        raw = src.read(idx)
-        nodata = src.nodata if src.nodata is not None else 0
-        data = ((raw.astype(np.float32) + np.float32(offset)) * np.float32(scale))
-        data[raw == nodata] = np.nan
-        grid = GeoGrid(src.crs, src.transform, src.width, src.height)
-    return Scene(data.astype(np.float32), tuple(bands), grid, Path(path).name)
 
 
 #: Rows of the full Virginia JP2 scene (10 m grid) used as training negatives (this strip holds the
@@ -192,9 +132,9 @@ def real_negative_scenes(root: Path | None = None, *, split: str = "train") -> l
 def simulator_pair(seed: int, size: int = 256, *, small_ponds: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """One simulated (float32 (6, h, w) reflectance in ANALYSIS_BANDS order, uint8 labels) pair.
 
-    ``small_ponds``: share of sites with small ponds only (training; see ``geo.simulate.training_pair``);
+    ``small_ponds``: share of sites with small ponds only (training; see ``geo.sim.scene.training_pair``);
     evaluation scenes (:func:`simulator_scene`) keep the default 0."""
-    from geo.simulate import training_pair
+    from geo.sim.scene import training_pair
 
     x, y = training_pair(seed, size=size, randomize=True, small_ponds=small_ponds)
     if x.shape[0] != len(ANALYSIS_BANDS):
@@ -316,7 +256,7 @@ def simulator_scene(seed: int, size: int = 256) -> tuple[Scene, np.ndarray]:
 def hard_negative_pixels(x: np.ndarray, bands: tuple[str, ...] = ANALYSIS_BANDS) -> np.ndarray:
     """Flat indices of pixels in a negative scene that look like water or bare soil to the rules
     (fields, sand, marsh pools): the places a detector must learn to call background."""
-    from geo.detect import RuleThresholds, rule_scores
+    from geo.stages.detect import RuleThresholds, rule_scores
 
     water, bare, _ = rule_scores(x, tuple(bands), RuleThresholds())
     return np.flatnonzero((water > 0.5) | (bare > 0.5))

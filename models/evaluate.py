@@ -97,9 +97,9 @@ def format_report(rep: dict) -> str:
 
 def evaluate_samples(samples, *, method: str = "fused", weights: str | None = None, device: str = "auto",
                      config=None) -> dict:
-    """Classify each ``(models.data.Scene, uint8 labels)`` pair with :func:`geo.detect.classify` and
+    """Classify each ``(models.data.Scene, uint8 labels)`` pair with :func:`geo.stages.detect.classify` and
     return the pooled :func:`report` (pixels without a clear observation are skipped)."""
-    from geo.detect import FusionConfig, RuleThresholds, classify
+    from geo.stages.detect import FusionConfig, RuleThresholds, classify
     from geo.stack import Composite
 
     if config is None:

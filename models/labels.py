@@ -143,12 +143,12 @@ def image_sample(path: Path, labels: Path, *, where: str, offset: float | None =
     The labels are those :func:`models.data.rasterize_labels` burns with ``unlabelled`` outside every label.
 
     Raises:
-        RasterError / CrsError: unreadable image, no CRS, missing band descriptions (:func:`models.data.read_geotiff`),
+        RasterError / CrsError: unreadable image, no CRS, missing band descriptions (:func:`geo.sources.geotiff.read_geotiff`),
             a geographic CRS, values that are not L2A digital numbers; unreadable or bad labels.
         NoDataError: no valid pixel, or none under the labels.
         ConfigError: no labels, or none inside the image.
     """
-    from models.data import read_geotiff
+    from geo.sources.geotiff import read_geotiff
 
     scene = read_geotiff(path, offset=offset)
     grid = scene.grid

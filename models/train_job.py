@@ -50,7 +50,7 @@ class TrainJob:
         output: where to write the weights (the card goes next to it as ``.json``).
         train: hyper-parameters.
         scenes: labelled STAC searches, composited like a ``minewatch run`` season
-            (:class:`models.stac_scenes.StacScene`).
+            (:class:`models.scene_config.StacScene`).
         cache_dir: where the scenes' composites are cached (default: ``scene_cache`` beside the output).
     """
 
@@ -107,7 +107,7 @@ def load_job(path: Path) -> TrainJob:
     import tomllib
 
     from models.labels import IMAGE_FIX, LABELS_FIX, existing_file
-    from models.stac_scenes import _number, parse_scene
+    from models.scene_config import _number, parse_scene
 
     path = Path(path)
     try:

@@ -30,8 +30,10 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
+from models.data import shared_data_dir
+
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
+DATA = shared_data_dir()
 OUT = REPO / "geo" / "data" / "spectra.csv"
 
 BANDS = ("B02", "B03", "B04", "B08", "B11", "B12")

@@ -4,7 +4,7 @@
     python scripts/train_weights.py                       # writes models/weights/unet_v1.{pt,json} + MODEL_CARD.md
     python scripts/train_weights.py --out /tmp/m.pt       # somewhere else
 
-Trains on simulator scenes (seeds 0..N-1, ``geo.simulate.training_pair``) plus the real no-mining
+Trains on simulator scenes (seeds 0..N-1, ``geo.sim.scene.training_pair``) plus the real no-mining
 Sentinel-2 scenes in ../shared/data (L1C, DOS-bridged; see models/data.py), then scores held-out
 simulator seeds (never used in training) and the real scenes' false-positive area, and records
 both in the model card. Deterministic for fixed arguments on a given CPU/torch build.
@@ -44,7 +44,7 @@ def _range(text: str) -> range:
 
 def false_positive_fraction(scenes, method: str, weights: Path) -> dict[str, float]:
     """Share of each real no-mining scene's valid pixels detected as a footprint."""
-    from geo.detect import FusionConfig, RuleThresholds, classify
+    from geo.stages.detect import FusionConfig, RuleThresholds, classify
 
     out = {}
     for s in scenes:
@@ -76,7 +76,7 @@ def pond_objects(truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def pond_recall_by_size(held, method: str, weights: Path | None) -> dict[str, dict]:
     """Object-level recall of truth ponds per size bucket: a pond counts as found when at least one of
     its pixels is detected as pond. ``held`` is a list of ``(models.data.Scene, labels)`` pairs."""
-    from geo.detect import FusionConfig, RuleThresholds, classify
+    from geo.stages.detect import FusionConfig, RuleThresholds, classify
 
     found = {b: 0 for b in POND_SIZE_BUCKETS}
     total = {b: 0 for b in POND_SIZE_BUCKETS}
@@ -112,7 +112,7 @@ def write_model_card_md(card: dict, path: Path) -> None:
         f"- {card['architecture']}; {card['parameters']:,} parameters; weights {card['weights_bytes'] / 1e6:.2f} MB "
         f"(sha256 `{card['weights_sha256'][:16]}...`).", "",
         "## Training data", "",
-        f"- Simulator scenes `geo.simulate.training_pair(seed, size={card['training_data']['simulator_size']}, randomize=True, "
+        f"- Simulator scenes `geo.sim.scene.training_pair(seed, size={card['training_data']['simulator_size']}, randomize=True, "
         f"small_ponds={card['training_data'].get('small_ponds', 0.0)})`, "
         f"seeds {card['training_data']['simulator_seeds'][0]}..{card['training_data']['simulator_seeds'][1] - 1} "
         "(randomised spectra, haze, noise, layouts, pond colours; `small_ponds` is the share of sites laid out with "
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--recall-seeds", default="100000:100160",
                     help="held-out simulator seeds START:STOP for the pond recall by size")
     ap.add_argument("--small-ponds", type=float, default=0.5,
-                    help="share of training-scene sites with small ponds only (geo.simulate.training_pair)")
+                    help="share of training-scene sites with small ponds only (geo.sim.scene.training_pair)")
     ap.add_argument("--small-pond-weight", type=float, default=3.0, help="loss weight of ponds <= 6 px")
     ap.add_argument("--mine-at", default="0.4,0.6,0.8",
                     help="fractions of the steps at which to mine hard negatives ('' = off)")

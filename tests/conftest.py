@@ -9,9 +9,10 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from geo.grid import GeoGrid
+from models.data import shared_data_dir
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+SHARED_DATA = shared_data_dir()
 
 
 @pytest.fixture
@@ -33,6 +34,6 @@ from servers import cloud, local_cloud  # noqa: E402,F401
 @pytest.fixture(autouse=True)
 def _no_cog_headers_from_earlier_tests():
     """Each test starts without COG headers cached by earlier ones (servers on reused ports serve other files)."""
-    from geo.cog_ranges import clear_header_cache
+    from geo.sources.cog_ranges import clear_header_cache
 
     clear_header_cache()

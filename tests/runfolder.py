@@ -12,7 +12,7 @@ area below is known from the drawing alone (not from the code under test):
 Sites are > 300 m apart (well over the default 120 m link distance); polygons in one site are 20–60 m apart.
 The folder also holds a task composite (``tasks/<last>/t0/composite.tif``, like the pipeline writes),
 ``manifest.json`` with the run parameters and ``coverage.json``, then the real
-:func:`geo.outputs.write_vectors_and_report` writes every vector, table and report output.
+:func:`geo.results.outputs.write_vectors_and_report` writes every vector, table and report output.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from geo.config import RunParams
-from geo.export import write_raster
+from geo.results.export import write_raster
 from geo.fsutil import write_json
 from geo.grid import GeoGrid
 
@@ -125,7 +125,7 @@ def rgb_composite(classes: np.ndarray, seed: int = 3) -> np.ndarray:
 
 
 def _write_task_composite(out: Path, period: str, rgb: np.ndarray) -> None:
-    """A task composite like :func:`geo.tasks.run_task` writes (DN, bands :data:`STORED_BANDS`)."""
+    """A task composite like :func:`geo.run.tasks.run_task` writes (DN, bands :data:`STORED_BANDS`)."""
     r, g, b = rgb
     nir, s1, s2 = 0.3 - r, 0.15 + r, 0.1 + r
     data = np.stack([b, g, r, nir, s1, s2])
@@ -138,7 +138,7 @@ def _write_task_composite(out: Path, period: str, rgb: np.ndarray) -> None:
 
 def build_run_folder(out: Path, *, params: RunParams | None = None) -> RunFolder:
     """Write the class maps, task composite, manifest and coverage into ``out``, then every output."""
-    from geo.outputs import write_vectors_and_report
+    from geo.results.outputs import write_vectors_and_report
 
     params = params or RunParams()
     out.mkdir(parents=True, exist_ok=True)

@@ -452,14 +452,14 @@ def local_cloud(tmp_path_factory):
 def forget_cog_headers() -> None:
     """Drop the COG headers this process keeps between reads of a file: the next read of every file then asks
     the server again (as a new process would)."""
-    from geo.cog_ranges import clear_header_cache
+    from geo.sources.cog_ranges import clear_header_cache
 
     clear_header_cache()
 
 
 def fresh_process_caches() -> None:
     """Forget what this process caches between reads, as a new (worker) process starts: SAS tokens, COG headers."""
-    from geo.providers import clear_token_cache
+    from geo.sources.providers import clear_token_cache
 
     clear_token_cache()
     forget_cog_headers()
@@ -468,7 +468,7 @@ def fresh_process_caches() -> None:
 @pytest.fixture
 def cloud(local_cloud):
     """The session's LocalCloud with faults cleared and counters reset before and after each test."""
-    from geo.providers import clear_token_cache
+    from geo.sources.providers import clear_token_cache
 
     local_cloud.reset()
     clear_token_cache()

@@ -27,8 +27,8 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from geo.cli.main import main
-from geo.demo_data import write_demo_dataset
-from geo.simulate import SimConfig
+from geo.sim.demo import write_demo_dataset
+from geo.sim.scene import SimConfig
 from tests.conftest import REPO
 
 START, END = "2021", "2023"
@@ -187,8 +187,8 @@ def test_period_ends_before_it_starts(tmp_path, capsys):
 # -- STAC (exit 3 = cannot search, exit 6 = nothing usable found) --------------------------------
 
 def test_stac_unreachable(ds, tmp_path, capsys, monkeypatch):
-    from geo import providers
-    from geo.remote import RetryPolicy
+    from geo.sources import providers
+    from geo.sources.remote import RetryPolicy
 
     monkeypatch.setattr(providers, "DEFAULT_POLICY", RetryPolicy(attempts=2, backoff_s=0.01, timeout_s=2))
     url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
@@ -367,7 +367,7 @@ def test_unknown_reflectance_offset(ds, tmp_path, capsys):
 @pytest.fixture(scope="module")
 def image(tmp_path_factory):
     """A 64×64 six-band L2A GeoTIFF (EPSG:32647) whose band descriptions name the bands."""
-    from geo.export import write_raster
+    from geo.results.export import write_raster
     from geo.grid import GeoGrid
 
     rng = np.random.default_rng(0)

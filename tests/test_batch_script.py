@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from geo.demo_data import write_demo_dataset
-from geo.simulate import SimConfig
+from geo.sim.demo import write_demo_dataset
+from geo.sim.scene import SimConfig
 from tests.conftest import REPO
 
 

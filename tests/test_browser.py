@@ -177,7 +177,7 @@ def test_report_html_offline_in_chromium(run_folder, tmp_path):  # noqa: F811
         assert img["scheme"] == "data" and img["complete"] and img["w"] >= 300 and img["h"] >= 200, img
         assert img["shownW"] <= 1100, f"{img['alt']} overflows the page ({img['shownW']} px)"
     # Tables: one row per period, one per published claim, one per pair of consecutive periods.
-    from geo.claims import CLAIMS
+    from geo.results.claims import CLAIMS
 
     assert p["tables"] == [len(run_folder.periods), len(CLAIMS), len(run_folder.changes)], p["tables"]
     assert {"Published claims against this measurement", "Site changes between periods"} <= set(p["h2"])

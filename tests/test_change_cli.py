@@ -115,11 +115,11 @@ def test_change_refuses_corrupt_manifest_parameters(run_copy, capsys):
 def test_quicklook_from_task_composites_is_decimated_for_large_aois(run_copy, monkeypatch):
     import rasterio
 
-    import geo.outputs
-    from geo.recompute import rgb_from_tasks
-    from geo.export import read_raster
+    import geo.results.quicklook
+    from geo.results.quicklook import rgb_from_tasks
+    from geo.results.export import read_raster
 
-    monkeypatch.setattr(geo.outputs, "QUICKLOOK_PX", 64)  # the 200 px test AOI now counts as "large"
+    monkeypatch.setattr(geo.results.quicklook, "QUICKLOOK_PX", 64)  # the 200 px test AOI now counts as "large"
     grid = read_raster(run_copy / f"classmap_{PERIODS[-1]}.tif")[1]
     rgb, qgrid = rgb_from_tasks(run_copy, PERIODS[-1], grid)
     assert rgb.shape == (3, 50, 50) and qgrid.resolution == 40.0 and qgrid.bounds == grid.bounds

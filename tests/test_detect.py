@@ -1,4 +1,4 @@
-"""Tests of the rules classifier in geo.detect on hand-built scenes with known truth."""
+"""Tests of the rules classifier in geo.stages.detect on hand-built scenes with known truth."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from rasterio.crs import CRS
 from affine import Affine
 
 from geo.bands import ANALYSIS_BANDS
-from geo.detect import CLEARED, POND, Detection, RuleThresholds, classify
+from geo.stages.detect import CLEARED, POND, Detection, RuleThresholds, classify
 from geo.errors import ConfigError, RasterError
 from geo.grid import GeoGrid
 from geo.stack import Composite

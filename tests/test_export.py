@@ -11,9 +11,9 @@ import pytest
 from shapely.geometry import box
 
 from geo.errors import CrsError, OutputError
-from geo.export import read_raster, write_geojson, write_gpkg, write_raster
+from geo.results.export import read_raster, write_geojson, write_gpkg, write_raster
 from geo.fsutil import atomic_path, write_text
-from geo.styles import default_styles
+from geo.results.styles import default_styles
 
 
 def _fp():

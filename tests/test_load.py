@@ -18,14 +18,15 @@ from rasterio.warp import transform_bounds
 
 import s2fixtures as fx
 from geo.aoi import read_aoi
-from geo.cache import WindowCache
+from geo.sources.cache import WindowCache
 from geo.errors import AccessDeniedError, NoDataError, RasterError, StacError, exit_code_for
 from geo.grid import GeoGrid
-from geo.load import load_stack, scaling_for
+from geo.sources.assets import scaling_for
+from geo.sources.load import load_stack
 from geo.periods import dry_season
-from geo.providers import PROVIDERS, SIGNER_PROPERTY, Provider, with_url
-from geo.remote import ByteCounter, RetryPolicy
-from geo.stac import search
+from geo.sources.providers import PROVIDERS, SIGNER_PROPERTY, Provider, with_url
+from geo.sources.remote import ByteCounter, RetryPolicy
+from geo.sources.stac import search
 from servers import SECRET_MARK, forget_cog_headers, fresh_process_caches
 
 FAST = RetryPolicy(attempts=4, backoff_s=0.05, max_backoff_s=3.0, timeout_s=1.0)
@@ -217,7 +218,7 @@ def test_planetary_computer_end_to_end(cloud, tmp_path, caplog):
     assert cloud.pc_files.token_requests == 1  # one token for 28 window reads on 4 threads
     assert cloud.pc_files.tokens.refused == 0 and set(_reads(cloud.pc_files)) == {206}
     assert "sig=" not in caplog.text and SECRET_MARK not in caplog.text
-    assert "?<redacted>" in caplog.text  # signed URLs do reach urllib3's debug log: geo.remote's filter strips them
+    assert "?<redacted>" in caplog.text  # signed URLs do reach urllib3's debug log: geo.sources.remote's filter strips them
     assert not any(SECRET_MARK in p.read_text(errors="ignore") for p in (tmp_path / "c").rglob("*") if p.is_file())
     unmarked = items[1].clone()
     del unmarked.properties[SIGNER_PROPERTY]  # nobody signs its reads
@@ -292,7 +293,7 @@ def test_earth_search_end_to_end(cloud, tmp_path):
 @pytest.mark.slow
 def test_demo_dataset_local_and_over_http(tmp_path):
     """The embedded demo's items load the same from local files and from rustac + a range server."""
-    demo_data = pytest.importorskip("geo.demo_data")
+    demo_data = pytest.importorskip("geo.sim.demo")
     from servers import RangeServer, RustacServer, rustac_binary
 
     ds = demo_data.write_demo_dataset(tmp_path / "demo")
@@ -335,7 +336,7 @@ def _window_grid(col, row, w, h):
 
 
 def test_plan_ranges_merges_near_ranges_under_a_cap():
-    from geo.cog_ranges import plan_ranges
+    from geo.sources.cog_ranges import plan_ranges
 
     assert plan_ranges([0, 100, 50], [100, 50, 10], gap=0) == [(0, 150)]  # touching and overlapping
     assert plan_ranges([0, 1000], [100, 100], gap=900) == [(0, 1100)]
@@ -350,7 +351,7 @@ def test_multi_tile_window_needs_no_more_requests_than_gdal(tmp_path):
     import rasterio
     from rasterio.windows import Window
 
-    from geo.load import read_window
+    from geo.sources.load import read_window
     from servers import FaultProxy, RangeServer
 
     arr = _tiled_cog(tmp_path / "B04.tif")
@@ -375,7 +376,7 @@ def test_multi_tile_window_needs_no_more_requests_than_gdal(tmp_path):
 
 
 def test_cached_header_of_a_changed_file_is_refetched(tmp_path):
-    from geo.load import read_window
+    from geo.sources.load import read_window
     from servers import FaultProxy, RangeServer
 
     _tiled_cog(tmp_path / "B04.tif", seed=1)
@@ -388,7 +389,7 @@ def test_cached_header_of_a_changed_file_is_refetched(tmp_path):
 
 
 def test_faults_after_a_cached_header_are_retried_or_reported(tmp_path):
-    from geo.load import read_window
+    from geo.sources.load import read_window
     from servers import FaultProxy, RangeServer
 
     arr = _tiled_cog(tmp_path / "B04.tif")

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 
 from geo.bands import ANALYSIS_BANDS
-from geo.detect import FusionConfig, classify
+from geo.stages.detect import FusionConfig, classify
 from geo.stack import Composite
 from models.data import real_negative_scenes, shared_data_dir, simulator_scene
 from models.evaluate import evaluate_samples, format_report
 from models.infer import DEFAULT_WEIGHTS, card_path, load_model
 
-pytest.importorskip("geo.simulate")
+pytest.importorskip("geo.sim.scene")
 HELD_OUT = range(200000, 200010)  # never used in training (card records the training seeds)
 
 

@@ -81,9 +81,9 @@ def test_load_job_validation(tmp_path):
 
 
 def test_cli_train_then_detect_with_new_weights(tmp_path):
-    pytest.importorskip("geo.simulate")
-    from geo.export import write_raster
-    from geo.vectorize import polygonize
+    pytest.importorskip("geo.sim.scene")
+    from geo.results.export import write_raster
+    from geo.stages.vectorize import polygonize
     from models.data import simulator_scene
 
     scene, truth = simulator_scene(777001, 96)
@@ -116,7 +116,7 @@ def image(tmp_path_factory):
     """A 64 x 64 px L2A-DN GeoTIFF (simulator scene, UTM 47N, x 431000–431640, y 2839360–2840000) and a profile."""
     import rasterio
 
-    from geo.export import write_raster
+    from geo.results.export import write_raster
     from models.data import simulator_scene
 
     root = tmp_path_factory.mktemp("train-images")

@@ -1,6 +1,6 @@
 """`minewatch train` with ``[[scenes]]``: labels over STAC-found scenes.
 
-A small simulated Sentinel-2 L2A archive (geo.demo_data: COGs, Earth Search-shaped items, truth class maps) is
+A small simulated Sentinel-2 L2A archive (geo.sim.demo: COGs, Earth Search-shaped items, truth class maps) is
 served by real servers on 127.0.0.1: ``rustac serve`` for the STAC API and RangeHTTPServer for the COGs, each
 behind a counting :class:`servers.FaultProxy`. Labels come from the simulator's truth. The tests check what the
 trainer saw, the model card, the composite against the one ``minewatch run`` stores, the cache (a rerun makes
@@ -24,10 +24,10 @@ from shapely.geometry import Point
 
 from geo.aoi import analysis_grid, read_aoi
 from geo.cli.main import cli
-from geo.demo_data import write_demo_dataset
+from geo.sim.demo import write_demo_dataset
 from geo.grid import GeoGrid
-from geo.simulate import SimConfig
-from geo.vectorize import polygonize
+from geo.sim.scene import SimConfig
+from geo.stages.vectorize import polygonize
 from models.data import rasterize_labels
 
 SIM = SimConfig(seed=5, width=160, height=160, margin=10, start_year=2021, end_year=2023, acquisitions_per_season=2,
@@ -327,8 +327,8 @@ def test_unknown_collection(labels, served, tmp_path, archive):
 
 
 def test_unreachable_stac_url(labels, tmp_path, archive, monkeypatch):
-    from geo import providers
-    from geo.remote import RetryPolicy
+    from geo.sources import providers
+    from geo.sources.remote import RetryPolicy
     from servers import free_port
 
     monkeypatch.setattr(providers, "DEFAULT_POLICY", RetryPolicy(attempts=2, backoff_s=0.01, timeout_s=2))

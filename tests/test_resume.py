@@ -23,8 +23,8 @@ import pytest
 import rasterio
 
 from geo.cli.main import main
-from geo.demo_data import write_demo_dataset
-from geo.simulate import SimConfig
+from geo.sim.demo import write_demo_dataset
+from geo.sim.scene import SimConfig
 from tests.conftest import REPO
 
 SMALL = SimConfig(width=200, height=200, margin=20, start_year=2021, end_year=2023, acquisitions_per_season=2,

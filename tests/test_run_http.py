@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from geo.cli.main import main
-from geo.demo_data import write_demo_dataset
-from geo.simulate import SimConfig
+from geo.sim.demo import write_demo_dataset
+from geo.sim.scene import SimConfig
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,7 @@ PC_PERIODS = ("2019-20", "2020-21", "2021-22")
 @pytest.fixture(scope="module")
 def pc_stand_in(archive, tmp_path_factory):
     from servers import FaultProxy, RangeServer, RustacServer, SasTokens, free_port, rustac_binary
-    from geo.providers import PROVIDERS, with_url
+    from geo.sources.providers import PROVIDERS, with_url
 
     if rustac_binary() is None:
         pytest.skip("rustac binary missing (pip install rustac)")
@@ -88,7 +88,7 @@ def pc_stand_in(archive, tmp_path_factory):
 @pytest.fixture
 def pc(pc_stand_in, monkeypatch):
     """The stand-in, counters and token schedule reset, this process's token cache empty."""
-    from geo.providers import PROVIDERS, clear_token_cache
+    from geo.sources.providers import PROVIDERS, clear_token_cache
 
     monkeypatch.setitem(PROVIDERS, "planetary-computer", pc_stand_in.provider)
     for proxy in (pc_stand_in.files, pc_stand_in.api):
@@ -177,10 +177,10 @@ def test_planetary_computer_persisted_tasks_resume_on_dask_without_search(tmp_pa
 
     from geo.aoi import read_aoi
     from geo.config import DetectConfig, RunParams, SearchConfig
-    from geo.executor import run_tasks
+    from geo.run.executor import run_tasks
     from geo.periods import dry_seasons
-    from geo.pipeline import RunRequest, plan_tasks, search_all
-    from geo.tasks import is_done, run_task
+    from geo.run.pipeline import RunRequest, plan_tasks, search_all
+    from geo.run.tasks import is_done, run_task
     from servers import SECRET_MARK, forget_cog_headers
 
     def plan(out):

@@ -1,4 +1,4 @@
-"""Tests of the scene simulator (geo.simulate*) and the demo writer (geo.demo_data)."""
+"""Tests of the scene simulator (geo.sim.scene*) and the demo writer (geo.sim.demo)."""
 
 from __future__ import annotations
 
@@ -21,15 +21,16 @@ from shapely.geometry import box, shape
 
 from geo.aoi import analysis_grid, read_aoi
 from geo.bands import ANALYSIS_BANDS
-from geo.demo_data import write_demo_dataset
+from geo.sim.demo import write_demo_dataset
 from geo.errors import ConfigError
-from geo.simulate import (BASELINE_04_DATE, SimConfig, baseline_for, render_acquisition, simulate, site_id_map,
+from models.data import shared_data_dir
+from geo.sim.scene import (BASELINE_04_DATE, SimConfig, baseline_for, render_acquisition, simulate, site_id_map,
                           training_pair)
-from geo.simulate_atmos import SCL_HIGH, SCL_MEDIUM, SCL_SHADOW, mode_2x2
-from geo.simulate_spectra import LC_NAMES, load_spectra
+from geo.sim.atmos import SCL_HIGH, SCL_MEDIUM, SCL_SHADOW, mode_2x2
+from geo.sim.spectra import LC_NAMES, load_spectra
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data"
+SHARED = shared_data_dir()
 SMALL = SimConfig(seed=3, width=200, height=200, margin=20, start_year=2020, end_year=2022,
                   acquisitions_per_season=4, initial_sites=3, new_sites_per_season=1, abandoned_sites=1,
                   cloud_amount=0.3, clear_probability=0.3, nodata_probability=0.3)

@@ -17,10 +17,10 @@ import s2fixtures as fx
 from geo.aoi import read_aoi
 from geo.errors import StacError
 from geo.periods import dry_season, parse_interval
-from geo.providers import (PROVIDERS, SIGNER_PROPERTY, Provider, Signer, mark_item, resolve_provider, sign_href,
+from geo.sources.providers import (PROVIDERS, SIGNER_PROPERTY, Provider, Signer, mark_item, resolve_provider, sign_href,
                            with_url)
-from geo.remote import RetryPolicy, parse_retry_after, redact
-from geo.stac import dedup_items, search
+from geo.sources.remote import RetryPolicy, parse_retry_after, redact
+from geo.sources.stac import dedup_items, search
 from servers import SAS_TOKEN, SECRET_MARK, RustacServer, free_port, sas_token_n
 
 FAST = RetryPolicy(attempts=4, backoff_s=0.05, max_backoff_s=3.0, timeout_s=1.0)
@@ -101,7 +101,7 @@ def test_provider_resolution():
 # -- STAC API (rustac serve) ---------------------------------------------------------------------
 
 def test_api_search_matches_local_and_pages(cloud, aoi_both, caplog):
-    caplog.set_level(logging.INFO, logger="geo.stac")
+    caplog.set_level(logging.INFO, logger="geo.sources.stac")
     items = search(aoi_both, SEASON, provider=es(cloud))
     assert [i.id for i in items] == ALL_KEPT
     posts = [p for (m, p, s) in cloud.es_api.log if m == "POST" and p.startswith("/search")]
@@ -156,7 +156,7 @@ def test_api_unknown_collection(cloud, aoi_both):
 
 def test_planetary_computer_search_marks_items_unsigned(cloud, aoi_both, caplog):
     """Search signs nothing (tokens expire within the hour; runs last longer): PC items keep plain hrefs
-    and carry a mark naming the token endpoint, so that each read signs (geo.load)."""
+    and carry a mark naming the token endpoint, so that each read signs (geo.sources.load)."""
     caplog.set_level(logging.DEBUG)
     items = search(aoi_both, SEASON, provider=pc(cloud))
     assert [i.properties["s2:mgrs_tile"] for i in items] == ["47QQU", "47QRU", "47QQU", "47QQU"]
@@ -247,7 +247,7 @@ def test_cli_search_table_json_csv(cloud, tmp_path):
 
 def test_cli_search_unreachable_exit_code(tmp_path, monkeypatch):
     from geo.cli.main import cli
-    import geo.providers as gp
+    import geo.sources.providers as gp
 
     monkeypatch.setattr(gp, "DEFAULT_POLICY", replace(FAST, attempts=1))
     aoi = tmp_path / "aoi.geojson"

@@ -9,15 +9,15 @@ import numpy as np
 import pytest
 from shapely.geometry import box
 
-from geo.change import ChangeConfig, period_row, site_changes, summarize
-from geo.claims import compare_claims, season_for_year
-from geo.cloud import CloudMaskConfig, scl_clear_mask
-from geo.composite import median_composite
+from geo.results.change import ChangeConfig, period_row, site_changes, summarize
+from geo.results.claims import compare_claims, season_for_year
+from geo.stages.cloud import CloudMaskConfig, scl_clear_mask
+from geo.stages.composite import median_composite
 from geo.errors import CrsError, RasterError
 from geo.grid import GeoGrid
-from geo.sites import SiteConfig, group_sites
+from geo.results.sites import SiteConfig, group_sites
 from geo.stack import ReflectanceStack
-from geo.vectorize import class_areas, polygonize
+from geo.stages.vectorize import class_areas, polygonize
 
 
 def test_scl_mask_clear_classes_and_buffer():

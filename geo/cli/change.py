@@ -1,7 +1,7 @@
 """``minewatch change RUN_DIR``: recompute sites, change, tables and the report from an existing run folder.
 
 Site and change rules can be changed with ``--config`` (its ``[sites]``, ``[change]`` and ``[detect] min_area_m2``).
-See :mod:`geo.recompute`.
+See :mod:`geo.run.recompute`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from geo.recompute import recompute
+from geo.run.recompute import recompute
 
 
 @click.command("change")

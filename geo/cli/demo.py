@@ -12,8 +12,8 @@ from geo.cli.progress import TaskProgress
 from geo.cli.run import print_summary
 from geo.config import DetectConfig, RunParams, SearchConfig
 from geo.fsutil import write_json
-from geo.pipeline import RunRequest, run
-from geo.truth_check import compare_with_truth
+from geo.run.pipeline import RunRequest, run
+from geo.sim.truth import compare_with_truth
 
 
 @click.command("demo")
@@ -25,7 +25,7 @@ from geo.truth_check import compare_with_truth
 @click.option("--sync", is_flag=True, help="Run tasks in this process instead of on Dask.")
 def command(out_dir, seed, method, workers, sync):
     """Run the whole pipeline on an embedded, simulated Sentinel-2 archive (no network needed)."""
-    from geo.demo_data import write_demo_dataset
+    from geo.sim.demo import write_demo_dataset
 
     t0 = time.perf_counter()
     out = Path(out_dir)

@@ -24,10 +24,10 @@ def _area_in_utm(gdf):
 def detect_image(image: Path, *, method: str = "rules", offset: float | None = None, device: str = "auto",
                  weights: str | None = None, min_area_m2: float = 0.0):
     """Read IMAGE, classify it and return ``(Detection, footprints GeoDataFrame in the image CRS)``."""
-    from geo.detect import FusionConfig, RuleThresholds, classify
+    from geo.stages.detect import FusionConfig, RuleThresholds, classify
     from geo.stack import Composite
-    from geo.vectorize import polygonize
-    from models.data import read_geotiff
+    from geo.stages.vectorize import polygonize
+    from geo.sources.geotiff import read_geotiff
 
     scene = read_geotiff(image, offset=offset)
     if not scene.grid.crs.is_projected:
@@ -68,8 +68,8 @@ def command(image, out_path, raster_path, method, offset, device, weights, min_a
     B12; others are ignored) holding L2A DN (reflectance x 10000). Polygons get class, class_name,
     area_m2 (computed in UTM) and mean confidence.
     """
-    from geo.export import write_geojson, write_gpkg, write_raster
-    from geo.vectorize import class_areas
+    from geo.results.export import write_geojson, write_gpkg, write_raster
+    from geo.stages.vectorize import class_areas
 
     suffix = Path(out_path).suffix.lower()
     if suffix not in (".geojson", ".json", ".gpkg"):

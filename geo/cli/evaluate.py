@@ -37,7 +37,7 @@ def command(image, labels, offset, point_radius_m, sim_seeds, sim_size, method, 
     if image:
         import numpy as np
 
-        from models.data import read_geotiff
+        from geo.sources.geotiff import read_geotiff
         from models.labels import IGNORE, burn_labels
 
         scene = read_geotiff(Path(image), offset=offset)

@@ -8,7 +8,7 @@ from tqdm import tqdm
 
 
 class TaskProgress:
-    """A callable for :func:`geo.executor.run_tasks` that drives a tqdm bar."""
+    """A callable for :func:`geo.run.executor.run_tasks` that drives a tqdm bar."""
 
     def __init__(self, desc: str = "tasks") -> None:
         self.bar: tqdm | None = None

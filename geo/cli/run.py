@@ -10,7 +10,7 @@ from geo.cli.options import (build_params, config_opt, max_cloud_opt, method_opt
                              workers_opt)
 from geo.cli.progress import TaskProgress
 from geo.periods import dry_seasons
-from geo.pipeline import RunRequest, run
+from geo.run.pipeline import RunRequest, run
 
 
 def print_summary(result, echo=click.echo) -> None:

@@ -39,7 +39,7 @@ def command(aoi_path, period, max_cloud, provider, limit, json_path, csv_path):
     """Search Sentinel-2 L2A scenes over AOI in PERIOD and print id, date, cloud %, baseline and tile."""
     from geo.aoi import read_aoi
     from geo.periods import parse_interval
-    from geo.stac import scene_rows, search
+    from geo.sources.stac import scene_rows, search
 
     aoi = read_aoi(aoi_path)
     per = parse_interval(period)

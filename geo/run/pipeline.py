@@ -27,10 +27,10 @@ from geo import __version__
 from geo.aoi import Aoi, analysis_grid, read_aoi, reproject_geometry, split_tiles
 from geo.config import RunParams
 from geo.errors import NoDataError, OutputError, StacError
-from geo.executor import Progress, run_tasks
+from geo.run.executor import Progress, run_tasks
 from geo.fsutil import remove_partials, write_json
 from geo.periods import Period
-from geo.tasks import TaskSpec, is_done, run_task
+from geo.run.tasks import TaskSpec, is_done, run_task
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def check_run_dir(out_dir: Path, aoi_hash: str) -> dict | None:
 
 def manifest_params(params: RunParams) -> dict:
     """Run parameters for the manifest, with credentials (URL user info, query tokens) removed."""
-    from geo.remote import redact
+    from geo.sources.remote import redact
 
     d = params.to_dict()
     prov = str(d["search"]["provider"])
@@ -205,10 +205,10 @@ def check_asset_hrefs(items: list, provider: str, extra_hosts: tuple[str, ...] =
     """
     from urllib.parse import urlsplit
 
-    from geo.load import asset_for
-    from geo.providers import resolve_provider
-    from geo.remote import redact
-    from geo.tasks import STORED_BANDS
+    from geo.sources.assets import asset_for
+    from geo.sources.providers import resolve_provider
+    from geo.sources.remote import redact
+    from geo.run.tasks import STORED_BANDS
 
     prov = resolve_provider(provider)
     local = prov.local_path is not None
@@ -236,7 +236,7 @@ def check_asset_hrefs(items: list, provider: str, extra_hosts: tuple[str, ...] =
 
 def search_all(aoi: Aoi, req: RunRequest) -> dict[str, list[dict]]:
     """Scenes per period (as item dicts), their asset hrefs checked with :func:`check_asset_hrefs`."""
-    from geo.stac import search
+    from geo.sources.stac import search
 
     found = {}
     for p in req.periods:
@@ -254,7 +254,7 @@ def search_all(aoi: Aoi, req: RunRequest) -> dict[str, list[dict]]:
 
 def run(req: RunRequest, *, progress: Progress | None = None) -> RunResult:
     """Run (or resume) the job described by ``req``; returns where the outputs are."""
-    from geo.outputs import build_outputs
+    from geo.results.outputs import build_outputs
 
     started = dt.datetime.now(dt.timezone.utc)
     aoi = read_aoi(req.aoi_path)

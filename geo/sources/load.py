@@ -1,7 +1,7 @@
 """Load STAC items into a float32 reflectance stack on an analysis grid.
 
 For each item and band only the window covering the grid is read (GDAL range reads through
-:class:`geo.cog_ranges.RangeFile` for http(s) hrefs, plain file reads for local paths) and warped onto
+:class:`geo.sources.cog_ranges.RangeFile` for http(s) hrefs, plain file reads for local paths) and warped onto
 the grid: bilinear for reflectance (so 20 m bands land on the 10 m grid), nearest for SCL.
 Reflectance is ``DN * scale + offset`` with the offset taken from item metadata: the asset's
 ``raster:bands`` scale/offset, else ``s2:processing_baseline`` (>= 04.00 → −1000 DN). Nodata (DN 0)
@@ -13,13 +13,10 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import os
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 import numpy as np
 import pystac
@@ -31,14 +28,15 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOEr
 from rasterio.warp import reproject, transform_bounds
 from rasterio.windows import Window, from_bounds
 
-from geo.bands import ANALYSIS_BANDS, band, band_ids
-from geo.cache import WindowCache, cache_key
+from geo.bands import ANALYSIS_BANDS, band_ids
+from geo.sources.cache import WindowCache, cache_key
 from geo.errors import CrsError, NoDataError, RasterError, StacError
-from geo.cog_ranges import RangeFile, RemoteFileChanged, use_range_threads
+from geo.sources.cog_ranges import RangeFile, RemoteFileChanged, use_range_threads
 from geo.grid import GeoGrid
-from geo.providers import Signer, read_signed
-from geo.remote import DEFAULT_POLICY, ByteCounter, RetryPolicy, redact
-from geo.stac import baseline, datatake_key
+from geo.sources.providers import Signer, read_signed
+from geo.sources.remote import DEFAULT_POLICY, ByteCounter, RetryPolicy, redact
+from geo.sources.assets import _check_href, _local_path, asset_for, scaling_for
+from geo.sources.stac import datatake_key
 from geo.stack import ReflectanceStack
 
 log = logging.getLogger(__name__)
@@ -50,79 +48,6 @@ warnings.filterwarnings("ignore", category=NotGeoreferencedWarning, module="rast
 
 #: GDAL settings for reading COGs: no sibling-file probing, no extension guessing.
 GDAL_ENV = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.TIF,.tiff"}
-
-
-@dataclass(frozen=True)
-class Scaling:
-    """How DN become reflectance: ``DN * scale + offset``.
-
-    Attributes:
-        scale: reflectance per DN (0.0001 for Sentinel-2 L2A).
-        offset: reflectance added after scaling (−0.1 for baseline >= 04.00, else 0).
-        source: where the numbers came from (for logs).
-    """
-
-    scale: float
-    offset: float
-    source: str
-
-
-def asset_for(item: pystac.Item, band_id: str, asset_keys: dict | None = None) -> tuple[str, pystac.Asset]:
-    """The asset holding ``band_id``: by an explicit key map, else by Earth Search/PC key aliases."""
-    b = band(band_id)
-    candidates = []
-    if asset_keys and band_id in asset_keys:
-        candidates.append(asset_keys[band_id])
-    candidates += [b.earth_search, b.planetary_computer, b.id]
-    for key in candidates:
-        if key in item.assets:
-            return key, item.assets[key]
-    raise RasterError(
-        f"item {item.id} has no asset for band {band_id} (looked for {', '.join(dict.fromkeys(candidates))}; "
-        f"it has {', '.join(sorted(item.assets))}); pass asset_keys= for this STAC API"
-    )
-
-
-def scaling_for(item: pystac.Item, asset: pystac.Asset) -> Scaling:
-    """Reflectance scaling from metadata; never guessed from the acquisition date.
-
-    Raises:
-        RasterError: neither ``raster:bands`` scale/offset nor ``s2:processing_baseline`` is present.
-    """
-    if item.properties.get("earthsearch:boa_offset_applied") is True:
-        return Scaling(1e-4, 0.0, "earthsearch:boa_offset_applied")
-    rb = asset.extra_fields.get("raster:bands") or []
-    if rb and isinstance(rb[0], dict) and ("offset" in rb[0] or "scale" in rb[0]):
-        return Scaling(float(rb[0].get("scale", 1e-4)), float(rb[0].get("offset", 0.0)), "raster:bands")
-    b = baseline(item)
-    if b:
-        try:
-            major = tuple(int(x) for x in b.split("."))
-        except ValueError:
-            raise RasterError(f"item {item.id} has a malformed processing baseline {b!r}") from None
-        return Scaling(1e-4, -0.1 if major >= (4, 0) else 0.0, f"s2:processing_baseline {b}")
-    raise RasterError(
-        f"item {item.id} states neither raster:bands scale/offset nor s2:processing_baseline, so its "
-        "reflectance offset is unknown; use a catalogue that publishes them (Earth Search v1, Planetary Computer)"
-    )
-
-
-def _check_href(href: str) -> str:
-    scheme = urlsplit(href).scheme.lower()
-    if scheme in ("http", "https"):
-        return "http"
-    if scheme == "file":
-        return "file"
-    if scheme == "" or (len(scheme) == 1 and os.name == "nt"):
-        return "file"
-    raise RasterError(
-        f"asset href {redact(href)} uses scheme {scheme!r}; minewatch reads only http(s) and local files "
-        "(use the provider's https hrefs, e.g. Earth Search rather than s3://)"
-    )
-
-
-def _local_path(href: str) -> str:
-    return unquote(urlsplit(href).path) if href.lower().startswith("file:") else href
 
 
 def _reread_if_changed(read: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
@@ -155,7 +80,7 @@ def read_window(
 
     Returns float32 DN with NaN for nodata (``kind="reflectance"``) or uint8 with 0 for nodata
     (``kind="scl"``, always nearest). With a ``signer`` an http(s) href is signed for this read only
-    (:func:`geo.providers.read_signed`: a refused token is renewed and the read retried once).
+    (:func:`geo.sources.providers.read_signed`: a refused token is renewed and the read retried once).
 
     Raises:
         StacError: the host could not be reached after retries (AccessDeniedError: refused even with
@@ -341,7 +266,7 @@ def load_stack(
     """Read ``items`` onto ``grid`` as a :class:`~geo.stack.ReflectanceStack`.
 
     Args:
-        items: STAC items (Earth Search v1 or Planetary Computer shaped). Items :func:`geo.stac.search` marked
+        items: STAC items (Earth Search v1 or Planetary Computer shaped). Items :func:`geo.sources.stac.search` marked
             for signing get each http(s) href signed just before its read, never in the cache key.
         grid: target grid (UTM, 10 m for analysis).
         bands: band ids or aliases, in output order.
@@ -351,8 +276,8 @@ def load_stack(
         policy: retry/timeout policy for http reads.
         asset_keys: band id → asset key for catalogues with other naming.
         workers: concurrent window reads; also the most COG range requests in flight at once in this process
-            (:func:`geo.cog_ranges.use_range_threads`: a window's tiles are fetched in parallel within it).
-        counter: tally of bytes fetched over HTTP (default: :data:`geo.remote.FETCHED`).
+            (:func:`geo.sources.cog_ranges.use_range_threads`: a window's tiles are fetched in parallel within it).
+        counter: tally of bytes fetched over HTTP (default: :data:`geo.sources.remote.FETCHED`).
 
     Returns:
         One time step per datatake (items of overlapping tiles of one pass are mosaicked, first

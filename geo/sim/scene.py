@@ -4,7 +4,7 @@ Pure (numpy/scipy, seeded ``numpy.random.Generator`` only, no file I/O apart fro
 table). :func:`simulate` lays out the landscape, the mining sites and their per-season truth;
 :func:`render_acquisition` renders one acquisition's digital numbers (10 m bands at 10 m, B11/B12 and SCL
 at 20 m); :func:`training_pair` renders a random clear-sky composite-like chip and its labels for model
-training. The writer of COGs and STAC items is :mod:`geo.demo_data`.
+training. The writer of COGs and STAC items is :mod:`geo.sim.demo`.
 
 Truth classes: 0 background, 1 cleared land (incl. tarps and regrowing land with vegetation fraction
 ≤ 0.5), 2 leaching pond. ``site_count`` of a season counts sites with working ponds.
@@ -24,11 +24,11 @@ from geo.bands import ANALYSIS_BANDS
 from geo.errors import ConfigError
 from geo.grid import GeoGrid
 from geo.periods import Period, dry_season
-from geo.simulate_atmos import (all_2x2, apply_atmosphere, draw_atmosphere, mean_2x2, mode_2x2, render_surface,
+from geo.sim.atmos import (all_2x2, apply_atmosphere, draw_atmosphere, mean_2x2, mode_2x2, render_surface,
                                 scene_scl, surface_scl, to_dn)
-from geo.simulate_layout import (Landscape, Site, hillshade, make_landscape, make_site_shape, site_state,
+from geo.sim.layout import (Landscape, Site, hillshade, make_landscape, make_site_shape, site_state,
                                  smooth_noise)
-from geo.simulate_spectra import Spectra, load_spectra
+from geo.sim.spectra import Spectra, load_spectra
 
 #: Scenes on/after this date carry processing baseline 04.00 and the +1000 DN offset.
 BASELINE_04_DATE = dt.date(2022, 1, 25)
@@ -382,7 +382,7 @@ def render_acquisition(scn: Scenario, index: int) -> Acquisition:
     return Acquisition(plan, dn, scl, refl, atm.cloud, atm.shadow, atm.valid)
 
 
-from geo.simulate_training import training_pair  # noqa: E402  (re-export for the model-training helper)
+from geo.sim.training import training_pair  # noqa: E402  (re-export for the model-training helper)
 
 __all__ = ["SimConfig", "Scenario", "Acquisition", "AcquisitionPlan", "SeasonTruth", "simulate",
            "render_acquisition", "site_id_map", "training_pair", "baseline_for", "BASELINE_04_DATE"]

@@ -15,7 +15,7 @@ import rasterio
 from geo.errors import CrsError, OutputError
 from geo.fsutil import atomic_path
 from geo.grid import GeoGrid
-from geo.styles import write_layer_styles
+from geo.results.styles import write_layer_styles
 
 
 def to_wgs84(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

@@ -14,12 +14,11 @@ import logging
 import re
 from pathlib import Path
 
-import numpy as np
 
 from geo.config import RunParams, params_from_dict, params_from_toml
 from geo.errors import ConfigError, RasterError, UsageError
 from geo.fsutil import write_json
-from geo.grid import GeoGrid
+from geo.results.quicklook import rgb_from_tasks
 
 log = logging.getLogger(__name__)
 
@@ -57,44 +56,10 @@ def coverage_of(run_dir: Path, periods: list[str]) -> dict[str, dict]:
     return cov
 
 
-def rgb_from_tasks(run_dir: Path, period: str, grid: GeoGrid) -> tuple[np.ndarray, GeoGrid] | None:
-    """True-colour quicklook from ``tasks/<period>/*/composite.tif``, as the run makes it.
-
-    Returns ``(rgb, qgrid)``: float reflectance ``(3, y, x)`` (B04, B03, B02) on
-    :func:`geo.outputs.quicklook_grid` of ``grid``, or None when the run folder holds no task composites.
-    """
-    import rasterio
-    from rasterio.enums import Resampling
-
-    from geo.outputs import pixel_offsets, quicklook_grid
-
-    paths = sorted((run_dir / "tasks" / period).glob("*/composite.tif"))
-    if not paths:
-        return None
-    qgrid, step = quicklook_grid(grid)
-    rgb = np.zeros((3, *qgrid.shape), np.float32)
-    for path in paths:
-        with rasterio.open(path) as src:
-            descr = list(src.descriptions)
-            try:
-                idx = [descr.index(b) + 1 for b in ("B04", "B03", "B02")]
-            except ValueError:
-                log.warning("%s lacks B04/B03/B02 band descriptions; no map image", path)
-                return None
-            row, col = (v // step for v in pixel_offsets(src, grid))
-            h, w = -(-src.height // step), -(-src.width // step)
-            part = src.read(idx, out_shape=(3, h, w), resampling=Resampling.nearest).astype(np.float32) / 10000.0
-            r0, c0 = max(row, 0), max(col, 0)
-            r1, c1 = min(row + h, qgrid.height), min(col + w, qgrid.width)
-            if r1 > r0 and c1 > c0:
-                rgb[:, r0:r1, c0:c1] = part[:, r0 - row : r1 - row, c0 - col : c1 - col]
-    return rgb, qgrid
-
-
 def recompute(run_dir: Path, *, config_path: str | None = None) -> tuple[dict[str, Path], list[str]]:
     """Rewrite every vector, table and report output of ``run_dir`` from its class maps; returns (paths, periods)."""
-    from geo.export import read_raster
-    from geo.outputs import write_vectors_and_report
+    from geo.results.export import read_raster
+    from geo.results.outputs import write_vectors_and_report
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():

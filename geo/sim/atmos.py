@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from geo.simulate_layout import smooth_noise
-from geo.simulate_spectra import LC, LC_NAMES, Spectra, WATER_LC
+from geo.sim.layout import smooth_noise
+from geo.sim.spectra import LC, LC_NAMES, Spectra, WATER_LC
 
 #: Dry-season browning: relative change per band at the end of the season for a fully "dry" class.
 PHENOLOGY_GAIN = np.array([0.03, 0.02, 0.25, -0.12, 0.12, 0.18], np.float32)

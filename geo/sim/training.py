@@ -1,4 +1,4 @@
-"""Random clear-sky training chips for the pond/cleared-land model (pure; re-exported by :mod:`geo.simulate`)."""
+"""Random clear-sky training chips for the pond/cleared-land model (pure; re-exported by :mod:`geo.sim.scene`)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import math
 
 import numpy as np
 
-from geo.simulate_atmos import HAZE_SHAPE, mean_2x2, render_surface
-from geo.simulate_layout import Site, hillshade, make_landscape, make_site_shape, site_state
-from geo.simulate_spectra import load_spectra
+from geo.sim.atmos import HAZE_SHAPE, mean_2x2, render_surface
+from geo.sim.layout import Site, hillshade, make_landscape, make_site_shape, site_state
+from geo.sim.spectra import load_spectra
 
 
 def training_pair(seed: int, *, size: int = 256, randomize: bool = True,

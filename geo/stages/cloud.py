@@ -5,31 +5,10 @@ Masks returned here are boolean with **True = clear/valid** (usable for composit
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from scipy import ndimage
 
-#: SCL classes kept as clear by default: 2 dark area (terrain shadow), 4 vegetation, 5 not vegetated,
-#: 6 water, 7 unclassified. Excluded: 0 no data, 1 saturated/defective, 3 cloud shadow,
-#: 8/9 cloud medium/high probability, 10 thin cirrus, 11 snow.
-#: Class 2 is kept because in steep terrain it marks slopes facing away from the low dry-season sun:
-#: masking it would hide whole hillsides, exactly where hillside mining is, in every scene of a season.
-#: Cloud shadows are class 3 and are masked (and buffered).
-DEFAULT_CLEAR_CLASSES: frozenset[int] = frozenset({2, 4, 5, 6, 7})
-
-
-@dataclass(frozen=True)
-class CloudMaskConfig:
-    """How SCL is turned into a clear mask.
-
-    Attributes:
-        clear_classes: SCL values counted as clear.
-        buffer_px: pixels (10 m) by which cloud and shadow are grown, to catch their soft edges.
-    """
-
-    clear_classes: frozenset[int] = DEFAULT_CLEAR_CLASSES
-    buffer_px: int = 2
+from geo.config import CloudMaskConfig  # defined with the run settings
 
 
 def scl_clear_mask(scl: np.ndarray, config: CloudMaskConfig = CloudMaskConfig()) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from geo.simulate_spectra import LC, POND_LC
+from geo.sim.spectra import LC, POND_LC
 
 #: Regrowth: vegetation fraction gained per season after abandonment, and its per-pixel spread.
 REGROWTH_PER_SEASON = 0.28
@@ -42,7 +42,7 @@ class Landscape:
     """Static scene: terrain, river, fields, villages and natural cover.
 
     Attributes:
-        lc, lc2: uint8 land-cover class indices (see :data:`geo.simulate_spectra.LC`).
+        lc, lc2: uint8 land-cover class indices (see :data:`geo.sim.spectra.LC`).
         mix: float32 fraction of ``lc2`` in each pixel (0–1).
         elevation: float32 metres.
         texture: float32 unit-variance surface texture (canopy, soil), static across dates.

@@ -15,7 +15,7 @@ def median_composite(stack: ReflectanceStack, clear: np.ndarray) -> Composite:
 
     Args:
         stack: reflectance time series ``(time, band, y, x)``.
-        clear: bool ``(time, y, x)``, **True where the observation is clear** (see :mod:`geo.cloud`).
+        clear: bool ``(time, y, x)``, **True where the observation is clear** (see :mod:`geo.stages.cloud`).
             Pixels with a non-finite value in any band are treated as not clear.
 
     Returns:

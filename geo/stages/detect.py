@@ -29,7 +29,7 @@ from scipy import ndimage
 
 from geo.errors import ConfigError, RasterError
 from geo.grid import GeoGrid
-from geo.indices import brightness, bsi, mndwi, ndvi
+from geo.stages.indices import brightness, bsi, mndwi, ndvi
 from geo.stack import Composite
 
 log = logging.getLogger(__name__)

@@ -6,12 +6,11 @@ A period whose clear-pixel fraction is below ``ChangeConfig.min_clear_fraction``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from geo.config import ChangeConfig  # defined with the run settings
 
 SUMMARY_COLUMNS = [
     "period", "footprint_area_m2", "pond_area_m2", "cleared_area_m2", "site_count", "site_extent_m2",
@@ -20,21 +19,6 @@ SUMMARY_COLUMNS = [
 ]
 
 CHANGE_CLASSES = ("new", "expanded", "persisted", "shrunk", "abandoned")
-
-
-@dataclass(frozen=True)
-class ChangeConfig:
-    """Change rules.
-
-    Attributes:
-        min_clear_fraction: periods with a smaller fraction (0–1) of AOI pixels holding at least one
-            clear observation are flagged low confidence.
-        expand_ratio: a site whose footprint grew by more than this fraction (0.1 = 10 %) is "expanded";
-            one that lost more than this fraction is "shrunk"; otherwise "persisted".
-    """
-
-    min_clear_fraction: float = 0.8
-    expand_ratio: float = 0.1
 
 
 def pct(new: float, old: float) -> float:

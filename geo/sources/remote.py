@@ -2,7 +2,7 @@
 
 One retry policy serves both: exponential backoff on HTTP 5xx, on 429 (honouring ``Retry-After``),
 on timeouts, dropped connections and truncated bodies (a body shorter than its ``Content-Length`` or
-than the requested range). COG range reads built on it live in :mod:`geo.cog_ranges`.
+than the requested range). COG range reads built on it live in :mod:`geo.sources.cog_ranges`.
 
 URLs are logged without their query string: SAS tokens and other signatures never reach the logs.
 """

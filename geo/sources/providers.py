@@ -20,7 +20,7 @@ import pystac
 
 from geo.bands import BANDS
 from geo.errors import AccessDeniedError, StacError
-from geo.remote import DEFAULT_POLICY, RetryPolicy, get, redact
+from geo.sources.remote import DEFAULT_POLICY, RetryPolicy, get, redact
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

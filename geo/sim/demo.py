@@ -34,7 +34,7 @@ from geo.bands import BANDS
 from geo.errors import OutputError
 from geo.grid import GeoGrid
 from geo.periods import Period
-from geo.simulate import Acquisition, Scenario, SimConfig, render_acquisition, simulate, site_id_map
+from geo.sim.scene import Acquisition, Scenario, SimConfig, render_acquisition, simulate, site_id_map
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +212,7 @@ def _collection_dict(items: list[dict], scn: Scenario) -> dict:
     times = sorted(i["properties"]["datetime"] for i in items)
     col = pystac.Collection(
         id="sentinel-2-l2a",
-        description="minewatch SIMULATED Sentinel-2 L2A scenes (geo.simulate), shaped like Earth Search v1",
+        description="minewatch SIMULATED Sentinel-2 L2A scenes (geo.sim.scene), shaped like Earth Search v1",
         extent=pystac.Extent(
             pystac.SpatialExtent([list(geom.bounds)]),
             pystac.TemporalExtent([[dt.datetime.fromisoformat(times[0].replace("Z", "+00:00")),
@@ -266,7 +266,7 @@ def _aoi_geojson(scn: Scenario) -> dict:
     geom = _grid_polygon_wgs84(scn.truth_grid, inset_m=5.0)
     return {"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": mapping(geom), "properties": {
         "name": "minewatch-demo",
-        "source": f"geo.simulate (SimConfig seed {scn.config.seed}): SIMULATED scenes, not real imagery",
+        "source": f"geo.sim.scene (SimConfig seed {scn.config.seed}): SIMULATED scenes, not real imagery",
         "note": "Truth grid (EPSG:32647, 10 m) inset by half a pixel (5 m; snapping outward to 10 m gives the truth grid back), inside the Chipwi-Pangwa belt's DEV region "
                 "(lat < 25.70); the landscape and mines in it are synthetic."}}]}
 

@@ -3,7 +3,7 @@
 :class:`RangeFile` wraps an http(s) URL for ``rasterio.open(..., opener=...)``: it reads only the tiles a
 window needs, merging nearby tiles into few range requests (:func:`plan_ranges`) sent in parallel on one
 process-wide pool (:func:`range_pool`), keeps each file's header for the next read of it (:data:`HEADERS`, by
-URL without query string), and counts every byte. Retries, timeouts and redaction are :mod:`geo.remote`'s.
+URL without query string), and counts every byte. Retries, timeouts and redaction are :mod:`geo.sources.remote`'s.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 import requests
 
 from geo.errors import StacError
-from geo.remote import DEFAULT_POLICY, FETCHED, ByteCounter, RetryPolicy, get, redact
+from geo.sources.remote import DEFAULT_POLICY, FETCHED, ByteCounter, RetryPolicy, get, redact
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ DEFAULT_RANGE_THREADS = 4
 
 class RemoteFileChanged(StacError):
     """A file's size or ETag/Last-Modified differs from the cached header's: the header is dropped (internal:
-    :func:`geo.load.read_window` reads the file again)."""
+    :func:`geo.sources.load.read_window` reads the file again)."""
 
 
 def plan_ranges(offsets: list[int], sizes: list[int], *, gap: int = MERGE_GAP,

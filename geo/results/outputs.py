@@ -10,41 +10,21 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import rasterio
-from affine import Affine
 
-from geo.aoi import Aoi, analysis_grid, reproject_geometry
-from geo.change import site_changes, period_row, summarize
-from geo.claims import compare_claims
+from geo.aoi import Aoi, analysis_grid, region_mask, reproject_geometry
+from geo.results.change import site_changes, period_row, summarize
+from geo.results.claims import compare_claims
 from geo.config import RunParams
-from geo.export import read_raster, write_csv, write_geojson, write_gpkg, write_raster
+from geo.results.export import read_raster, write_csv, write_geojson, write_gpkg, write_raster
+from geo.results.quicklook import pixel_offsets, rgb_from_tasks
 from geo.fsutil import write_json
 from geo.grid import GeoGrid
-from geo.report import growth_chart, map_image, write_report
-from geo.sites import group_sites
-from geo.styles import default_styles
-from geo.tasks import region_mask
-from geo.vectorize import polygonize
+from geo.results.report import growth_chart, map_image, write_report
+from geo.results.sites import group_sites
+from geo.results.styles import default_styles
+from geo.stages.vectorize import polygonize
 
 log = logging.getLogger(__name__)
-
-#: Longest side (px) of the RGB quicklook used for the report map.
-QUICKLOOK_PX = 1200
-
-
-def quicklook_grid(grid: GeoGrid) -> tuple[GeoGrid, int]:
-    """The grid of the RGB quicklook (at most :data:`QUICKLOOK_PX` on its longest side) and its decimation step."""
-    step = max(1, int(np.ceil(max(grid.shape) / QUICKLOOK_PX)))
-    t = grid.transform
-    return GeoGrid(grid.crs, Affine(t.a * step, t.b, t.c, t.d, t.e * step, t.f),
-                   -(-grid.width // step), -(-grid.height // step)), step
-
-
-def pixel_offsets(src, grid: GeoGrid) -> tuple[int, int]:
-    """``(row, col)`` of an open raster's upper-left pixel on ``grid`` (same CRS and pixel lattice)."""
-    col = int(round((src.transform.c - grid.transform.c) / grid.transform.a))
-    row = int(round((src.transform.f - grid.transform.f) / grid.transform.e))
-    return row, col
-
 
 def mosaic_period(out: Path, period: str, grid: GeoGrid) -> dict:
     """Mosaic one period's task rasters onto the AOI grid and write ``classmap_<period>.tif``.
@@ -135,7 +115,6 @@ def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], param
 
 def build_outputs(out: Path, aoi: Aoi, req, items_by_period: dict[str, list[dict]]) -> dict[str, Path]:
     """Mosaic every period, then write vectors, tables and the report."""
-    from geo.recompute import rgb_from_tasks
 
     grid = analysis_grid(aoi, resolution=req.params.resolution_m)
     region = region_mask(reproject_geometry(aoi.geometry, 4326, grid.crs).wkt, grid)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from geo.errors import CrsError
-from geo.export import read_raster
+from geo.results.export import read_raster
 from geo.grid import GeoGrid
 
 

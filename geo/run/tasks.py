@@ -15,16 +15,15 @@ from pathlib import Path
 
 import numpy as np
 import pystac
-import rasterio.features
 from affine import Affine
-from shapely import wkt
 
-from geo.cloud import scl_clear_mask, valid_data_mask
-from geo.composite import median_composite
+from geo.stages.cloud import scl_clear_mask, valid_data_mask
+from geo.stages.composite import median_composite
 from geo.config import RunParams
-from geo.export import write_raster
+from geo.results.export import write_raster
 from geo.fsutil import write_json
 from geo.grid import GeoGrid
+from geo.aoi import region_mask
 from geo.stack import Composite
 
 log = logging.getLogger(__name__)
@@ -65,7 +64,7 @@ class TaskSpec:
         Search settings (``max_cloud``, provider) enter only through the scenes they select, and the
         vector/site/change settings not at all, so changing them reruns only the tasks they affect.
         """
-        from geo.remote import redact
+        from geo.sources.remote import redact
 
         d = self.params.to_dict()
         scenes = sorted((i["id"], sorted((k, redact(a.get("href", ""))) for k, a in (i.get("assets") or {}).items()))
@@ -89,15 +88,9 @@ def _pad(grid: GeoGrid, halo: int) -> GeoGrid:
     return GeoGrid(grid.crs, t, grid.width + 2 * halo, grid.height + 2 * halo)
 
 
-def region_mask(aoi_wkt: str, grid: GeoGrid) -> np.ndarray:
-    """Bool ``(y, x)``: True for pixels whose centre lies inside the AOI polygon (in ``grid.crs``)."""
-    geom = wkt.loads(aoi_wkt)
-    return rasterio.features.geometry_mask([geom], out_shape=grid.shape, transform=grid.transform, invert=True)
-
-
 def composite_for(spec: TaskSpec, load_grid: GeoGrid) -> tuple[Composite, int]:
     """Load, mask and composite the task's items on ``load_grid``; returns the composite and scene count."""
-    from geo.load import load_stack  # network/disk edge
+    from geo.sources.load import load_stack  # network/disk edge
 
     items = [pystac.Item.from_dict(d) for d in spec.items]
     stack = load_stack(items, load_grid, bands=STORED_BANDS, workers=spec.params.io_threads,
@@ -111,7 +104,7 @@ def composite_for(spec: TaskSpec, load_grid: GeoGrid) -> tuple[Composite, int]:
 
 def run_task(spec: TaskSpec) -> dict:
     """Process one task and return its small stats dict (also written to ``done.json``)."""
-    from geo.detect import FusionConfig, classify
+    from geo.stages.detect import FusionConfig, classify
 
     out = Path(spec.out_dir)
     (out / "done.json").unlink(missing_ok=True)  # the folder is unfinished until done.json is rewritten

@@ -8,41 +8,16 @@ Global Witness counted mining *sites*). Distances are measured in the polygons' 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import geopandas as gpd
 import numpy as np
 import shapely
 
 from geo.errors import CrsError
+from geo.config import SiteConfig  # defined with the run settings
 
 SITE_COLUMNS = [
     "site_id", "n_ponds", "pond_area_m2", "cleared_area_m2", "footprint_area_m2", "extent_area_m2", "geometry",
 ]
-
-
-@dataclass(frozen=True)
-class SiteConfig:
-    """How polygons are grouped into sites.
-
-    Attributes:
-        link_distance_m: polygons closer than this (edge to edge, metres) belong to one site.
-        min_ponds: a cluster needs at least this many leaching-pond polygons to count as a site.
-        min_footprint_m2: clusters with less footprint area (m²) are dropped.
-        extent: ``"hull"`` (convex hull of the members) or ``"buffer"`` (members grown by half the
-            link distance, unioned, then shrunk back) — the site extent polygon.
-    """
-
-    link_distance_m: float = 120.0
-    min_ponds: int = 1
-    min_footprint_m2: float = 1000.0
-    extent: str = "hull"
-
-    def __post_init__(self) -> None:
-        if self.link_distance_m < 0:
-            raise ValueError("link_distance_m must be >= 0 metres")
-        if self.extent not in ("hull", "buffer"):
-            raise ValueError(f"site extent must be 'hull' or 'buffer', not {self.extent!r}")
 
 
 def empty_sites(crs) -> gpd.GeoDataFrame:

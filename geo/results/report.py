@@ -121,7 +121,7 @@ _CLAIM_COLS = [("source", "Source"), ("definition", "Definition"), ("claim", "Cl
 
 def change_table(changes: pd.DataFrame | None) -> pd.DataFrame:
     """Site change counts per pair of periods (columns ``periods`` and one per change class)."""
-    from geo.change import CHANGE_CLASSES
+    from geo.results.change import CHANGE_CLASSES
 
     cols = ["periods", *CHANGE_CLASSES]
     if changes is None or not len(changes):

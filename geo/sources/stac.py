@@ -1,6 +1,6 @@
 """Search Sentinel-2 L2A scenes: STAC APIs through pystac-client, or a local ItemCollection JSON.
 
-Providers (see :mod:`geo.providers`): Earth Search v1 (default), Planetary Computer (asset hrefs
+Providers (see :mod:`geo.sources.providers`): Earth Search v1 (default), Planetary Computer (asset hrefs
 signed with a SAS token at read time), any STAC API URL, or a local ``ItemCollection`` file (the demo's
 ``catalog/items.json``), which is searched client-side with the same rules.
 
@@ -32,8 +32,8 @@ from shapely.geometry import box, shape
 from geo.aoi import Aoi
 from geo.errors import StacError
 from geo.periods import Period
-from geo.providers import PROVIDERS, SIGNER_PROPERTY, Provider, mark_item, resolve_provider
-from geo.remote import RETRY_STATUSES, RetryPolicy, TransientHTTPError, parse_retry_after, redact
+from geo.sources.providers import PROVIDERS, SIGNER_PROPERTY, Provider, mark_item, resolve_provider
+from geo.sources.remote import RETRY_STATUSES, RetryPolicy, TransientHTTPError, parse_retry_after, redact
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ def search(
     if limit is not None:
         items = sorted(items, key=lambda it: (_cloud(it), it.datetime))[: max(0, limit)]
     items.sort(key=lambda it: (it.datetime, it.id))
-    items = [mark_item(it, prov) for it in items]  # hrefs stay unsigned: signed per read (geo.load)
+    items = [mark_item(it, prov) for it in items]  # hrefs stay unsigned: signed per read (geo.sources.load)
     log.info("%s: %d items found, %d after filters, %d after de-duplication", prov.name, len(raw),
              len(kept), len(items))
     return items

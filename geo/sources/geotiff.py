@@ -1,0 +1,75 @@
+"""Read a local multi-band GeoTIFF whose band descriptions name Sentinel-2 bands into reflectance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from geo.bands import ANALYSIS_BANDS, band_ids
+from geo.errors import RasterError
+from geo.grid import GeoGrid
+
+
+@dataclass(frozen=True)
+class Scene:
+    """A reflectance image with georeferencing.
+
+    Attributes:
+        data: float32 ``(band, y, x)`` reflectance (0–1), NaN = nodata.
+        bands: band ids of ``data`` in order.
+        grid: its pixel grid.
+        name: a short label for logs.
+    """
+
+    data: np.ndarray
+    bands: tuple[str, ...]
+    grid: GeoGrid
+    name: str = ""
+
+
+def read_geotiff(path: Path, *, offset: float | None = None, scale: float = 1e-4,
+                 bands: tuple[str, ...] = ANALYSIS_BANDS) -> Scene:
+    """Read a multi-band GeoTIFF whose band descriptions name Sentinel-2 bands.
+
+    DN become reflectance as ``(DN + offset) * scale``; ``offset`` (DN) comes from the argument,
+    else from an ``offset`` tag on the dataset or band, else 0. DN 0 (or the nodata value) → NaN.
+    Extra bands are ignored.
+
+    Raises:
+        RasterError: unreadable, a band missing or descriptions absent.
+        CrsError: no CRS.
+    """
+    import rasterio
+
+    from geo.errors import CrsError
+
+    try:
+        src = rasterio.open(path)
+    except rasterio.errors.RasterioIOError as exc:
+        raise RasterError(f"cannot read raster {path}: {exc}") from None
+    with src:
+        if src.crs is None:
+            raise CrsError(f"{path} has no CRS; minewatch never assumes one — assign it with gdal_edit.py -a_srs")
+        desc = [d or "" for d in src.descriptions]
+        try:
+            have = band_ids([d for d in desc]) if all(desc) else None
+        except RasterError:
+            have = None
+        if have is None:
+            raise RasterError(f"{path}: band descriptions {desc} do not all name Sentinel-2 bands; "
+                              "set them (e.g. B02 B03 B04 B08 B11 B12) with rio edit-info --bidx N --description B04")
+        missing = [b for b in bands if b not in have]
+        if missing:
+            raise RasterError(f"{path} lacks band(s) {', '.join(missing)} (has {', '.join(have)})")
+        if offset is None:
+            tag = src.tags().get("offset") or src.tags(have.index(bands[0]) + 1).get("offset")
+            offset = float(tag) if tag is not None else 0.0
+        idx = [have.index(b) + 1 for b in bands]
+        raw = src.read(idx)
+        nodata = src.nodata if src.nodata is not None else 0
+        data = ((raw.astype(np.float32) + np.float32(offset)) * np.float32(scale))
+        data[raw == nodata] = np.nan
+        grid = GeoGrid(src.crs, src.transform, src.width, src.height)
+    return Scene(data.astype(np.float32), tuple(bands), grid, Path(path).name)
