@@ -287,7 +287,8 @@ def evaluate_points(req: PointEvalRequest) -> dict:
     rows_out, per_point = [], []
     for s in sets:
         pts = s.points[s.points["in_area"]].to_crs(grid.crs)
-        cols_f, rows_f = inv * (pts.geometry.x.to_numpy(), pts.geometry.y.to_numpy())
+        px, py = pts.geometry.x.to_numpy(), pts.geometry.y.to_numpy()
+        cols_f, rows_f = inv.a * px + inv.b * py + inv.c, inv.d * px + inv.e * py + inv.f
         rr = np.clip(np.floor(rows_f).astype(int), 0, grid.height - 1)
         cc = np.clip(np.floor(cols_f).astype(int), 0, grid.width - 1)
         obs, pond, foot = _hits(classes, clear, rr, cc, radius_px)
