@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from geo.errors import CrsError, NoDataError, PeriodError, RasterError, UsageError
+from geo.errors import ConfigError, CrsError, NoDataError, PeriodError, RasterError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -261,7 +261,19 @@ def evaluate_points(req: PointEvalRequest) -> dict:
     scene = StacScene(stac=req.stac, datetime=req.datetime, labels=sets[0].path, bbox=bbox, aoi=req.aoi,
                       collection=req.collection, max_cloud=req.max_cloud, limit=req.limit,
                       asset_hosts=tuple(req.asset_hosts))
-    prep = prepare_area(scene, "evaluate")
+    try:
+        prep = prepare_area(scene, "evaluate")
+    except ConfigError as exc:
+        import re
+
+        from models.stac_scenes import MAX_SCENE_KM2
+
+        m = re.search(r"covers ([\d,.]+) km²", str(exc))
+        if m is None:
+            raise
+        raise UsageError(f"the searched area covers {m.group(1)} km², over the {MAX_SCENE_KM2:,.0f} km² limit of one "
+                         "composite; pass a smaller --bbox/--aoi around the points, or split the points into several "
+                         "files and check each") from None
     grid = prep.grid
     area_ll = prep.aoi.geometry
     for s in sets:  # points outside the area: dropped with a warning; none inside at all: refused

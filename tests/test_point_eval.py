@@ -226,6 +226,8 @@ def test_refused_point_inputs(labels, bad, tmp_path, capsys, monkeypatch):
                                  "cannot read reference"),
         "points outside the area": (_base(labels, "--pools", labels.pools, "--bbox", far_bbox), 2,
                                     "none of the points lies inside the searched area"),
+        "area too large": (_base(labels, "--pools", labels.pools, "--bbox", "98.0,25.3,98.5,25.8"), 2,
+                           "over the 1,000 km² limit of one composite; pass a smaller --bbox/--aoi"),
         "bad bbox": (_base(labels, "--pools", labels.pools, "--bbox", "1,2,3"), 2, "--bbox"),
         "projected bbox": (_base(labels, "--pools", labels.pools, "--bbox", "431000,2839000,432000,2840000"), 2,
                            "outside longitude/latitude ranges"),
