@@ -9,6 +9,7 @@ project's own ``save_model`` keep this fast.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -94,7 +95,7 @@ def test_config_weights_relative_to_run_file_and_flag_overrides(ds, tmp_path, ca
     assert manifest(tmp_path / "r3")["weights"] is None
 
 
-def test_changed_weights_rerun_tasks_same_weights_skip(ds, tmp_path, capsys):
+def test_changed_weights_rerun_tasks_same_weights_skip(ds, tmp_path, capsys, caplog):
     w = tiny_weights(tmp_path / "w.pt", seed=1)
     out = tmp_path / "run"
     code, err = cli([*run_args(ds, out, "--sync", "--weights", w)], capsys)
@@ -106,7 +107,9 @@ def test_changed_weights_rerun_tasks_same_weights_skip(ds, tmp_path, capsys):
     assert code == 0 and manifest(out)["tasks"] == {"total": n, "run": 0, "skipped": n}
     # same path, new content (a retrained model saved over it): every task reruns, the manifest says which weights
     tiny_weights(w, seed=2)
-    code, _ = cli([*run_args(ds, out, "--sync", "--weights", w)], capsys)
+    with caplog.at_level(logging.WARNING, logger="geo.run.pipeline"):
+        code, _ = cli([*run_args(ds, out, "--sync", "--weights", w)], capsys)
+    assert "model weights differ from the last run" in caplog.text
     m = manifest(out)
     assert code == 0 and m["tasks"] == {"total": n, "run": n, "skipped": 0}
     assert m["weights"]["sha256"] != first["weights"]["sha256"]

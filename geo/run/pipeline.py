@@ -276,7 +276,11 @@ def run(req: RunRequest, *, progress: Progress | None = None) -> RunResult:
     aoi_hash = _sha256(Path(req.aoi_path))
     weights = check_weights(req.params)  # before the run folder and any search: exit 5, nothing fetched
     out = Path(req.out_dir)
-    check_run_dir(out, aoi_hash)
+    old = check_run_dir(out, aoi_hash)
+    old_sha = ((old or {}).get("weights") or {}).get("sha256")
+    if old_sha and weights and old_sha != weights["sha256"]:
+        log.warning("the model weights differ from the last run in %s (sha256 %s… → %s…, %s): every model task reruns",
+                    out, old_sha[:12], weights["sha256"][:12], weights["path"])
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
