@@ -19,7 +19,8 @@ from geo.errors import UsageError
               help="Label polygons/points (class property) over --image.")
 @click.option("--offset", type=float, default=None, help="DN offset of --image (default: its 'offset' tag, else 0).")
 @click.option("--point-radius-m", type=click.FloatRange(0), default=20.0, show_default=True,
-              help="Radius turning point labels into discs.")
+              help="Radius turning point labels into discs; in point mode, a point counts as detected when a detected "
+                   "pixel lies within it.")
 @click.option("--sim-seeds", default=None, metavar="START:STOP",
               help="Evaluate on simulator scenes with these seeds (keep them disjoint from training seeds).")
 @click.option("--sim-size", type=click.IntRange(32), default=256, show_default=True, help="Simulator scene size (px).")
@@ -41,7 +42,7 @@ from geo.errors import UsageError
 @click.option("--aoi", "aoi_path", type=click.Path(), default=None, help="Point mode: area to search (AOI GeoJSON).")
 @click.option("--collection", default=None, help="Point mode: STAC collection (default sentinel-2-l2a).")
 @click.option("--max-cloud", type=click.FloatRange(0, 100), default=80.0, show_default=True,
-              help="Point mode: skip scenes with more cloud cover (%%).")
+              help="Point mode: skip scenes with more cloud cover (%).")
 @click.option("--limit", type=click.IntRange(1), default=None, help="Point mode: keep the N least cloudy scenes.")
 @click.option("--xy-cols", default=None, metavar="X,Y", help="Point mode: coordinate columns of CSV points.")
 @click.option("--points-crs", default=None, help="Point mode: CRS of CSV x/y (default EPSG:4326).")
