@@ -223,7 +223,10 @@ def validation_report(model: UNet, held, mean, std, config: TrainConfig) -> dict
         xin = np.nan_to_num((xin - mean) / std, nan=0.0).astype(np.float32)
         pred = model(torch.from_numpy(xin)).argmax(1)[0].numpy()[:h, :w]
         cm += confusion_matrix(y, pred, len(CLASSES), valid=np.all(np.isfinite(x), axis=0))
-    return report(cm)
+    rep = report(cm)
+    for m in rep["classes"].values():  # undefined (a class absent from truth and prediction): null in the card's JSON
+        m.update({k: None for k, v in m.items() if isinstance(v, float) and not np.isfinite(v)})
+    return rep
 
 
 def train(
@@ -315,7 +318,7 @@ def train(
                       "scored": "argmax of the U-Net alone (no rules), every labelled pixel of the held-out samples",
                       **validation_report(model, held, mean, std, config)}
         log.info("validation on %d held-out sample(s): IoU %s", len(held),
-                 ", ".join(f"{k} {v['iou']:.3f}" for k, v in validation["classes"].items()))
+                 ", ".join(f"{k} {v['iou']}" for k, v in validation["classes"].items()))
     parent = None
     if init is not None:
         parent = {"name": init[1].name, "version": init[1].version, "weights_sha256": init[1].weights_sha256}

@@ -57,6 +57,7 @@ def command(config_path, out_path, steps, val_fraction, overwrite_shipped):
     val = res.card.extra.get("validation")
     if val:
         click.echo(f"validation ({val['n_samples']} held-out sample(s)): IoU "
-                   + ", ".join(f"{k} {v['iou']:.3f}" for k, v in val["classes"].items()))
+                   + ", ".join(f"{k} {'-' if v['iou'] is None else format(v['iou'], '.3f')}"
+                               for k, v in val["classes"].items()))
     else:
         click.echo("validation: none (set [train] val_fraction or --val-fraction, with at least 2 samples)")
