@@ -252,3 +252,25 @@ def test_points_without_a_clear_observation(archive, labels, tmp_path, capsys):
                         "--cache-dir", tmp_path / "c"], capsys)
     line = one_line_error(err)
     assert code == 6 and "none of the points in the searched area has a clear observation" in line, line
+
+
+def test_points_agree_with_a_minewatch_run(archive, labels, tmp_path, capsys):
+    """The check classifies the composite `minewatch run` would make: its hits at the pool points match the run's
+    class map of the same season read at the same points (rules; the same AOI, so the same 10 m grid)."""
+    code, _, err = cli(["run", "--aoi", archive.aoi_path, "--start", "2023", "--end", "2023", "--out", tmp_path / "run",
+                        "--stac-url", archive.items_path, "--max-cloud", "100", "--method", "rules", "--sync"], capsys)
+    assert code == 0, err
+    code, _, err = cli(["evaluate", "--stac", archive.items_path, "--datetime", WINTER_23, "--pools", labels.pools,
+                        "--aoi", archive.aoi_path, "--max-cloud", "100", "--method", "rules", "--point-radius-m", "0",
+                        "--cache-dir", tmp_path / "c", "--json", tmp_path / "t.json"], capsys)
+    assert code == 0, err
+    res = json.loads((tmp_path / "t.json").read_text())
+    with rasterio.open(tmp_path / "run" / "classmap_2023-24.tif") as src:
+        cm = src.read(1)
+        assert GeoGrid(src.crs, src.transform, src.width, src.height).to_dict() == res["grid"]
+        pts = gpd.GeoDataFrame(geometry=[Point(p["lon"], p["lat"]) for p in res["points"]], crs=4326).to_crs(src.crs)
+        run_cls = np.array([cm[src.index(p.x, p.y)] for p in pts.geometry])
+    ours_pond = np.array([p["pond"] for p in res["points"]])
+    ours_foot = np.array([p["footprint"] for p in res["points"]])
+    assert len(run_cls) == labels.n_pools
+    assert np.mean(ours_pond == (run_cls == 2)) >= 0.9 and np.mean(ours_foot == (run_cls > 0)) >= 0.9, (run_cls, ours_pond)
