@@ -84,12 +84,15 @@ class DetectConfig:
         min_area_m2: footprint polygons smaller than this (m²) are dropped; 10 m pixels are 100 m².
         halo_px: pixels of context read around each tile so detection near tile edges matches the interior.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"`` for the model.
+        weights: U-Net weights file (``.pt`` with its ``.json`` model card beside it); ``""`` uses the shipped
+            weights. In a TOML run file a relative path is relative to the run file; ``--weights`` overrides it.
     """
 
     method: str = "fused"
     min_area_m2: float = 200.0
     halo_px: int = 32
     device: str = "auto"
+    weights: str = ""
 
     def __post_init__(self) -> None:
         if self.method not in ("rules", "model", "fused"):
@@ -195,6 +198,10 @@ def params_from_toml(path: str | Path) -> RunParams:
     if unknown:
         raise ConfigError(f"unknown section(s) [{', '.join(unknown)}] in {path}; allowed: {', '.join(_SECTIONS)}")
     kwargs = {name: _build(_SECTIONS[name], tables[name], name) for name in tables}
+    det = kwargs.get("detect")
+    if det is not None and det.weights and not Path(det.weights).expanduser().is_absolute():
+        # relative to the run file, so a run file and its weights travel together
+        kwargs["detect"] = dataclasses.replace(det, weights=str((path.parent / Path(det.weights).expanduser()).absolute()))
     for k, v in top.items():
         if k not in ("resolution_m", "tile_px", "io_threads"):
             raise ConfigError(f"unknown key {k!r} in {path}; allowed at top level: resolution_m, tile_px, io_threads")

@@ -168,6 +168,24 @@ def load_model(weights: Path | str | None = None, *, device: str = "auto", fuse:
     return model.to(resolve_device(device)), card
 
 
+def describe_weights(weights: Path | str | None = None, *, device: str = "auto") -> dict:
+    """Check a weights file as :func:`load_model` does (file, card, checksum, safe load, architecture) and the
+    device, without keeping the model; return what a run records of it.
+
+    Returns:
+        ``{"path", "sha256", "name", "version", "parent"}`` (``parent`` is the card's record of the weights a
+        fine-tuned model started from, or ``None``).
+
+    Raises:
+        WeightsError: as :func:`load_model`; also ``device="cuda"`` without a GPU.
+    """
+    path = Path(weights) if weights else DEFAULT_WEIGHTS
+    resolve_device(device)
+    _, card = load_model(path, device="cpu", fuse=False)
+    return {"path": str(path), "sha256": sha256(path), "name": card.name, "version": card.version,
+            "parent": (card.extra or {}).get("parent")}
+
+
 def _ramp(n: int, overlap: int) -> np.ndarray:
     """1-D blending weights: 1 in the middle, linear ramps over ``overlap`` px at each end (always > 0)."""
     ramp = np.ones(n, np.float32)

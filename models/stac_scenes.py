@@ -121,12 +121,27 @@ def prepare(scene: StacScene, where: str, params: RunParams = RunParams()) -> Pr
         aoi.name if scene.aoi is None else f"{scene.aoi}, lon/lat {', '.join(f'{v:.4f}' for v in aoi.bbox)}") + ")"
     raw = burn_labels(scene.labels, grid, where=where, area_desc=desc, fix="the bbox/aoi",
                       point_radius_m=scene.point_radius_m, area=area, region=region, report_crs=CRS.from_epsg(4326))
+    return PreparedScene(scene, where, aoi, grid, region, raw, _key(scene, aoi, grid, params))
+
+
+def _key(scene: StacScene, aoi: Aoi, grid: GeoGrid, params: RunParams) -> str:
     cloud = params.cloud
-    key = cache_key(kind="training-scene", format=CACHE_FORMAT, source=_source_stamp(scene),
-                    interval=scene.period.interval, area=aoi.geometry.wkt, max_cloud=scene.max_cloud,
-                    limit=scene.limit, grid=grid.to_dict(), bands=list(STORED_BANDS), halo_px=params.detect.halo_px,
-                    cloud={"clear_classes": sorted(cloud.clear_classes), "buffer_px": cloud.buffer_px})
-    return PreparedScene(scene, where, aoi, grid, region, raw, key)
+    return cache_key(kind="training-scene", format=CACHE_FORMAT, source=_source_stamp(scene),
+                     interval=scene.period.interval, area=aoi.geometry.wkt, max_cloud=scene.max_cloud,
+                     limit=scene.limit, grid=grid.to_dict(), bands=list(STORED_BANDS), halo_px=params.detect.halo_px,
+                     cloud={"clear_classes": sorted(cloud.clear_classes), "buffer_px": cloud.buffer_px})
+
+
+def prepare_area(scene: StacScene, where: str, params: RunParams = RunParams()) -> PreparedScene:
+    """As :func:`prepare` without burning labels (``labels`` all 255): the area, grid, region and cache key of a
+    search whose composite is scored rather than trained on (``minewatch evaluate --stac``; same cache)."""
+    from geo.aoi import region_mask
+
+    aoi = scene_area(scene, where)
+    grid = analysis_grid(aoi, resolution=params.resolution_m)
+    region = region_mask(reproject_geometry(aoi.geometry, CRS.from_epsg(4326), grid.crs).wkt, grid)
+    return PreparedScene(scene, where, aoi, grid, region, np.full(grid.shape, IGNORE, np.uint8),
+                         _key(scene, aoi, grid, params))
 
 
 # -- composite: search → load → mask → median (the pipeline's code), cached -------------------------

@@ -58,6 +58,9 @@ class TrainConfig:
         mine_threshold: footprint probability that marks a mined hard negative.
         mine_share: share of focused negative crops centred on a mined pixel (the rest on the rules'
             water / bare-soil look-alikes).
+        val_fraction: share of the samples (whole samples, drawn with ``seed``) held out of training and scored
+            after it (IoU per class of the U-Net alone, written to the card's ``validation``); 0 = none.
+        log_every: log a progress line (step, loss, learning rate, time left) every this many steps.
     """
 
     steps: int = 1800
@@ -79,6 +82,8 @@ class TrainConfig:
     mine_at: tuple[float, ...] = ()
     mine_threshold: float = 0.3
     mine_share: float = 0.5
+    val_fraction: float = 0.0
+    log_every: int = 50
 
     def __post_init__(self) -> None:
         mult = self.unshuffle * 2 ** (len(self.widths) - 1)
@@ -92,11 +97,15 @@ class TrainConfig:
             raise ConfigError(f"class_weights needs {len(CLASSES)} values")
         if self.small_pond_weight <= 0 or not all(0 < f < 1 for f in self.mine_at):
             raise ConfigError("small_pond_weight must be > 0 and mine_at fractions must lie in (0, 1)")
+        if not 0 <= self.val_fraction < 1 or self.log_every < 1:
+            raise ConfigError(f"val_fraction must lie in [0, 1) (got {self.val_fraction}) and log_every be >= 1 "
+                              f"(got {self.log_every})")
 
 
 @dataclass
 class TrainResult:
-    """What :func:`train` returns: the model (eval mode), its card and the loss history."""
+    """What :func:`train` returns: the model (eval mode), its card and the loss history (the card's ``validation``
+    holds the held-out scores, ``parent`` the weights a fine-tune started from)."""
 
     model: UNet
     card: ModelCard
@@ -186,6 +195,40 @@ def _mine(model: UNet, negatives, mean, std, cfg: TrainConfig) -> list[np.ndarra
     return out
 
 
+def split_validation(n: int, config: TrainConfig) -> tuple[list[int], list[int]]:
+    """``(train, held-out)`` sample indices: ``round(n * val_fraction)`` samples (at least 1 when the fraction is
+    > 0, and never all) drawn with the config's seed."""
+    k = int(round(n * config.val_fraction))
+    if config.val_fraction > 0:
+        k = max(1, k)
+    if k == 0 or n < 2:
+        return list(range(n)), []
+    k = min(k, n - 1)
+    held = sorted(int(i) for i in np.random.default_rng([config.seed, 1]).choice(n, size=k, replace=False))
+    return [i for i in range(n) if i not in set(held)], held
+
+
+@torch.no_grad()
+def validation_report(model: UNet, held, mean, std, config: TrainConfig) -> dict:
+    """Pooled per-class metrics (:func:`models.evaluate.report`) of the model's argmax over held-out samples;
+    label 255 and pixels without data are skipped."""
+    from models.evaluate import confusion_matrix, report
+
+    mult = model.config.multiple
+    model.eval()
+    cm = np.zeros((len(CLASSES), len(CLASSES)), np.int64)
+    for x, y in held:
+        _, h, w = x.shape
+        xin = np.pad(x, ((0, 0), (0, -h % mult), (0, -w % mult)), constant_values=np.nan)[None]
+        xin = np.nan_to_num((xin - mean) / std, nan=0.0).astype(np.float32)
+        pred = model(torch.from_numpy(xin)).argmax(1)[0].numpy()[:h, :w]
+        cm += confusion_matrix(y, pred, len(CLASSES), valid=np.all(np.isfinite(x), axis=0))
+    rep = report(cm)
+    for m in rep["classes"].values():  # undefined (a class absent from truth and prediction): null in the card's JSON
+        m.update({k: None for k, v in m.items() if isinstance(v, float) and not np.isfinite(v)})
+    return rep
+
+
 def train(
     samples: Sequence[tuple[np.ndarray, np.ndarray]],
     config: TrainConfig = TrainConfig(),
@@ -214,6 +257,12 @@ def train(
     for x, y in list(samples) + list(negatives):
         if x.shape[0] != len(bands) or x.shape[1:] != y.shape:
             raise ConfigError(f"sample of shape {x.shape} / labels {y.shape} does not fit bands {bands}")
+    train_idx, val_idx = split_validation(len(samples), config)
+    if config.val_fraction > 0 and not val_idx:
+        log.warning("val_fraction %.2f: only %d sample(s), none can be held out; no validation score",
+                    config.val_fraction, len(samples))
+    held = [samples[i] for i in val_idx]
+    samples = [samples[i] for i in train_idx]
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     prev_threads = torch.get_num_threads()
@@ -253,12 +302,26 @@ def train(
             losses.append(float(loss.detach()))
             if progress is not None:
                 progress(step, losses[-1])
-            if step % 50 == 0:
-                log.info("step %d/%d loss %.4f", step, config.steps, losses[-1])
+            if (step + 1) % config.log_every == 0 or step + 1 == config.steps or step == 0:
+                spent = time.perf_counter() - t0
+                log.info("step %d/%d loss %.4f (mean of last %d: %.4f) lr %.2e, %.0f s elapsed, ~%.0f s left",
+                         step + 1, config.steps, losses[-1], min(len(losses), config.log_every),
+                         float(np.mean(losses[-config.log_every:])), sched.get_last_lr()[0], spent,
+                         spent / (step + 1) * (config.steps - step - 1))
     finally:
         torch.set_num_threads(prev_threads)
     model.eval()
     seconds = time.perf_counter() - t0
+    validation = None
+    if held:
+        validation = {"fraction": config.val_fraction, "held_out_samples": val_idx, "n_samples": len(held),
+                      "scored": "argmax of the U-Net alone (no rules), every labelled pixel of the held-out samples",
+                      **validation_report(model, held, mean, std, config)}
+        log.info("validation on %d held-out sample(s): IoU %s", len(held),
+                 ", ".join(f"{k} {v['iou']}" for k, v in validation["classes"].items()))
+    parent = None
+    if init is not None:
+        parent = {"name": init[1].name, "version": init[1].version, "weights_sha256": init[1].weights_sha256}
     card = ModelCard(
         name="minewatch-unet", version=config.version, bands=tuple(bands), mean=tuple(mean_t), std=tuple(std_t),
         classes=dict(CLASSES), architecture=model.config.to_dict(),
@@ -266,6 +329,7 @@ def train(
                "training": {"config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(config).items()},
                             "seconds": round(seconds, 1), "final_loss": round(float(np.mean(losses[-20:])), 4),
                             "n_samples": len(samples), "n_negatives": len(negatives)},
+               "validation": validation, **({"parent": parent} if parent else {}),
                **(extra_card or {})},
     )
     return TrainResult(model, card, losses, seconds)

@@ -63,6 +63,12 @@ class TrainJob:
     train: TrainConfig
     scenes: tuple = ()
     cache_dir: Path | None = None
+    auto_validation: bool = False
+
+
+#: ``val_fraction`` of a job whose ``[train]`` does not set it, once it has at least :data:`AUTO_VAL_MIN_SAMPLES`.
+AUTO_VAL_FRACTION = 0.2
+AUTO_VAL_MIN_SAMPLES = 5
 
 
 def load_job(path: Path) -> TrainJob:
@@ -92,6 +98,9 @@ def load_job(path: Path) -> TrainJob:
         [train]
         steps = 100
         crop = 64
+        val_fraction = 0.2               # samples held out and scored (IoU per class) in the card's `validation`
+                                         # (default: 0.2 when the job has >= 5 samples, else none)
+        log_every = 50                   # a progress log line every N steps
 
     A ``[[scenes]]`` entry is searched, loaded on the area's 10 m UTM grid, cloud-masked (SCL) and
     median-composited by the same functions as ``minewatch run``; the composite is cached under
@@ -179,7 +188,8 @@ def load_job(path: Path) -> TrainJob:
     init = None if init in (None, "none", "") else (init if init == "shipped" else str(rel(init)))
     return TrainJob(tuple(images), tuple(range(*seeds)) if seeds else (), int(sim.get("size", 256)),
                     bool(doc.get("negatives", {}).get("real", False)), init, output, cfg, scenes,
-                    rel(cache_dir) if cache_dir else output.parent / "scene_cache")
+                    rel(cache_dir) if cache_dir else output.parent / "scene_cache",
+                    auto_validation="val_fraction" not in tr)
 
 
 def job_data(job: TrainJob) -> tuple[list, list, list[dict]]:
@@ -213,19 +223,49 @@ def job_samples(job: TrainJob) -> tuple[list, list]:
     return samples, negatives
 
 
-def run_job(job: TrainJob, progress: Callable[[int, float], None] | None = None) -> TrainResult:
-    """Load data, train and save the weights + card to ``job.output``."""
-    from models.infer import load_model, save_model
+def check_output(output: Path, *, overwrite_shipped: bool = False) -> None:
+    """Refuse to write over the shipped weights (or their card) unless ``overwrite_shipped``.
 
+    Raises:
+        ConfigError: ``output`` is the shipped weights file.
+    """
+    from models.infer import DEFAULT_WEIGHTS
+
+    if not overwrite_shipped and Path(output).resolve().with_suffix(".pt") == DEFAULT_WEIGHTS.resolve():
+        raise ConfigError(f"output {output} is the shipped weights file; write the new model elsewhere "
+                          "(e.g. output = \"my_model.pt\" or --out runs/weights/my_model.pt) and use it with "
+                          "--weights, or pass --overwrite-shipped to replace the shipped model")
+
+
+def run_job(job: TrainJob, progress: Callable[[int, float], None] | None = None, *,
+            overwrite_shipped: bool = False) -> TrainResult:
+    """Load data, train and save the weights + card to ``job.output`` (never the shipped weights unless
+    ``overwrite_shipped``). A fine-tune's card records its parent (name, version, SHA-256, path); every card
+    records the job's settings and, with ``val_fraction``, the held-out scores."""
+    import dataclasses
+
+    from models.infer import DEFAULT_WEIGHTS, load_model, save_model
+
+    check_output(job.output, overwrite_shipped=overwrite_shipped)
     samples, negatives, scene_records = job_data(job)
+    cfg = job.train
+    if job.auto_validation and len(samples) >= AUTO_VAL_MIN_SAMPLES:
+        cfg = dataclasses.replace(cfg, val_fraction=AUTO_VAL_FRACTION)
     init = None
     if job.init is not None:
         init = load_model(None if job.init == "shipped" else job.init, device="cpu", fuse=False)
-    extra = {"training_data": {"images": [str(i.path) for i in job.images],
+    extra = {"training_data": {"images": [{"path": str(i.path), "labels": str(i.labels), "offset": i.offset,
+                                           "point_radius_m": i.point_radius_m,
+                                           "unlabelled": "ignore" if i.unlabelled == 255 else "background"}
+                                          for i in job.images],
                                **({"scenes": scene_records} if job.scenes else {}),
                                "simulator_seeds": [min(job.simulator_seeds), max(job.simulator_seeds) + 1]
                                if job.simulator_seeds else [],
-                               "real_negatives": len(negatives), "init": job.init}}
-    res = train(samples, job.train, negatives=negatives, init=init, extra_card=extra, progress=progress)
+                               "simulator_size": job.simulator_size if job.simulator_seeds else None,
+                               "real_negatives": len(negatives), "init": job.init,
+                               "cache_dir": str(job.cache_dir) if job.cache_dir else None}}
+    res = train(samples, cfg, negatives=negatives, init=init, extra_card=extra, progress=progress)
+    if init is not None:
+        res.card.extra["parent"]["path"] = str(DEFAULT_WEIGHTS if job.init == "shipped" else job.init)
     res.card = save_model(res.model, res.card, job.output)
     return res

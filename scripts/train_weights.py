@@ -1,8 +1,12 @@
 #!/usr/bin/env python
 """Reproduce the shipped U-Net weights from scratch on CPU.
 
-    python scripts/train_weights.py                       # writes models/weights/unet_v1.{pt,json} + MODEL_CARD.md
+    python scripts/train_weights.py                       # writes runs/weights/unet_<version>.{pt,json} + MODEL_CARD.md
     python scripts/train_weights.py --out /tmp/m.pt       # somewhere else
+    python scripts/train_weights.py --overwrite-shipped   # replaces models/weights/unet_v1.{pt,json} + MODEL_CARD.md
+
+The shipped weights are replaced only with ``--overwrite-shipped`` or an explicit ``--out`` naming them; use
+other weights in a run with ``minewatch run --weights FILE`` (or ``[detect] weights`` in the run file).
 
 Trains on simulator scenes (seeds 0..N-1, ``geo.sim.scene.training_pair``) plus the real no-mining
 Sentinel-2 scenes in ../shared/data (L1C, DOS-bridged; see models/data.py), then scores held-out
@@ -162,6 +166,18 @@ def write_model_card_md(card: dict, path: Path) -> None:
     path.write_text("\n".join(lines))
 
 
+def output_path(out: Path | None, version: str, overwrite_shipped: bool) -> Path:
+    """Where the weights go: ``--out`` as given, the shipped file with ``--overwrite-shipped``, else
+    ``runs/weights/unet_<version>.pt`` (the shipped weights are never replaced by default)."""
+    if overwrite_shipped:
+        if out is not None and out.resolve() != DEFAULT_WEIGHTS.resolve():
+            raise SystemExit("error: --overwrite-shipped writes the shipped weights; drop --out or --overwrite-shipped")
+        return DEFAULT_WEIGHTS
+    if out is not None:
+        return out
+    return Path("runs") / "weights" / f"unet_{version}.pt"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", default="0:256", help="training simulator seeds START:STOP")
@@ -178,9 +194,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     ap.add_argument("--crop", type=int, default=TrainConfig.crop)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS)
+    ap.add_argument("--out", type=Path, default=None,
+                    help="weights path (default runs/weights/unet_<version>.pt; the card and MODEL_CARD.md go beside it)")
+    ap.add_argument("--overwrite-shipped", action="store_true",
+                    help=f"replace the shipped weights {DEFAULT_WEIGHTS.name} (and their card and MODEL_CARD.md)")
     ap.add_argument("--version", default="1.1.0")
     args = ap.parse_args(argv)
+    args.out = output_path(args.out, args.version, args.overwrite_shipped)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     import torch
 
@@ -222,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     card_path(args.out).write_text(json.dumps(d, indent=2) + "\n")
     write_model_card_md(d, args.out.parent / "MODEL_CARD.md")
     log.info("wrote %s, %s and MODEL_CARD.md in %.0f s total", args.out, card_path(args.out), d["total_seconds"])
+    if args.out.resolve() != DEFAULT_WEIGHTS.resolve():
+        log.info("the shipped weights are unchanged; use these with: minewatch run --weights %s (or [detect] "
+                 "weights in the run file), or rerun with --overwrite-shipped to replace the shipped model", args.out)
     return 0
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from geo.cli.options import method_opt, workers_opt
+from geo.cli.options import method_opt, weights_opt, workers_opt
 from geo.cli.progress import TaskProgress
 from geo.cli.run import print_summary
 from geo.config import DetectConfig, RunParams, SearchConfig
@@ -21,19 +21,24 @@ from geo.sim.truth import compare_with_truth
               help="Run folder; the simulated archive goes to OUT/demo-data.")
 @click.option("--seed", default=7, show_default=True, type=int, help="Simulator seed.")
 @method_opt
+@weights_opt
 @workers_opt
 @click.option("--sync", is_flag=True, help="Run tasks in this process instead of on Dask.")
-def command(out_dir, seed, method, workers, sync):
+def command(out_dir, seed, method, weights, workers, sync):
     """Run the whole pipeline on an embedded, simulated Sentinel-2 archive (no network needed)."""
+    from geo.run.pipeline import check_weights
     from geo.sim.demo import write_demo_dataset
 
+    detect = DetectConfig(method=method or DetectConfig().method,
+                          weights=str(Path(weights).expanduser().absolute()) if weights else "")
+    check_weights(RunParams(detect=detect))  # before minutes of simulation: bad weights fail at once (exit 5)
     t0 = time.perf_counter()
     out = Path(out_dir)
     click.echo(f"Simulating Sentinel-2 L2A scenes (seed {seed}) into {out / 'demo-data'} …", err=True)
     ds = write_demo_dataset(out / "demo-data", seed=seed)
     t_sim = time.perf_counter() - t0
     params = RunParams(search=SearchConfig(provider=str(ds.items_path), max_cloud=100.0),
-                       detect=DetectConfig(method=method or DetectConfig().method))
+                       detect=detect)
     req = RunRequest(ds.aoi_path, tuple(ds.periods), out, params, executor="sync" if sync else "dask", workers=workers)
     bar = TaskProgress("demo tasks")
     try:

@@ -1,4 +1,6 @@
-"""``minewatch evaluate``: IoU, F1, precision, recall per class and the confusion matrix."""
+"""``minewatch evaluate``: IoU, F1, precision, recall per class and the confusion matrix (a labelled GeoTIFF or
+simulator seeds), or, with ``--stac``, recall at pool points, false positives at negatives and agreement with a
+reference prediction layer over scenes found through any STAC API (:mod:`models.point_eval`)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ from geo.errors import UsageError
               help="Label polygons/points (class property) over --image.")
 @click.option("--offset", type=float, default=None, help="DN offset of --image (default: its 'offset' tag, else 0).")
 @click.option("--point-radius-m", type=click.FloatRange(0), default=20.0, show_default=True,
-              help="Radius turning point labels into discs.")
+              help="Radius turning point labels into discs; in point mode, a point counts as detected when a detected "
+                   "pixel lies within it.")
 @click.option("--sim-seeds", default=None, metavar="START:STOP",
               help="Evaluate on simulator scenes with these seeds (keep them disjoint from training seeds).")
 @click.option("--sim-size", type=click.IntRange(32), default=256, show_default=True, help="Simulator scene size (px).")
@@ -25,12 +28,47 @@ from geo.errors import UsageError
 @click.option("--weights", type=click.Path(dir_okay=False), default=None, help="Weights file (default: shipped).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Also write the report as JSON.")
-def command(image, labels, offset, point_radius_m, sim_seeds, sim_size, method, weights, device, json_path):
-    """Score a detector against labels (a labelled GeoTIFF and/or simulator seeds)."""
+@click.option("--stac", default=None, metavar="CATALOGUE",
+              help="Point mode: earth-search, planetary-computer, a STAC API URL or a local items.json to search.")
+@click.option("--datetime", "datetime_", default=None, metavar="START/END",
+              help="Point mode: the period to composite, e.g. 2023-11-01/2024-04-30.")
+@click.option("--pools", multiple=True, type=click.Path(), help="Point mode: leaching-pool points (CSV x/y or lon/lat, "
+              "or GeoJSON/GPKG); repeatable.")
+@click.option("--negatives", multiple=True, type=click.Path(), help="Point mode: points without mining; repeatable.")
+@click.option("--reference", type=click.Path(), default=None,
+              help="Point mode: reference prediction polygons (e.g. Earth Genome Sentinel-2 detections).")
+@click.option("--bbox", default=None, metavar="W,S,E,N", help="Point mode: area to search (degrees); default: the "
+              "points' extent plus 300 m.")
+@click.option("--aoi", "aoi_path", type=click.Path(), default=None, help="Point mode: area to search (AOI GeoJSON).")
+@click.option("--collection", default=None, help="Point mode: STAC collection (default sentinel-2-l2a).")
+@click.option("--max-cloud", type=click.FloatRange(0, 100), default=80.0, show_default=True,
+              help="Point mode: skip scenes with more cloud cover (%).")
+@click.option("--limit", type=click.IntRange(1), default=None, help="Point mode: keep the N least cloudy scenes.")
+@click.option("--xy-cols", default=None, metavar="X,Y", help="Point mode: coordinate columns of CSV points.")
+@click.option("--points-crs", default=None, help="Point mode: CRS of CSV x/y (default EPSG:4326).")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default="minewatch-eval-cache", show_default=True,
+              help="Point mode: composite cache (a rerun fetches nothing).")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None,
+              help="Point mode: also write the table as CSV.")
+def command(image, labels, offset, point_radius_m, sim_seeds, sim_size, method, weights, device, json_path, stac,
+            datetime_, pools, negatives, reference, bbox, aoi_path, collection, max_cloud, limit, xy_cols, points_crs,
+            cache_dir, csv_path):
+    """Score a detector against labels: a labelled GeoTIFF and/or simulator seeds, or point labels over STAC scenes.
+
+    Point mode (--stac): the period is searched over the points' area, composited exactly like a `minewatch run`
+    season and classified; the table gives recall at --pools points (pond, and any footprint, within
+    --point-radius-m), the false-positive rate at --negatives points, and agreement with --reference polygons.
+    """
+    if stac or pools or negatives or reference:
+        if image or labels or sim_seeds:
+            raise UsageError("--stac point labels and --image/--labels/--sim-seeds are separate modes; run them apart")
+        return _points(stac, datetime_, pools, negatives, reference, bbox, aoi_path, collection, max_cloud, limit,
+                       xy_cols, points_crs, cache_dir, point_radius_m, method, weights, device, csv_path, json_path)
     from models.evaluate import evaluate_samples, format_report
 
     if not ((image and labels) or sim_seeds):
-        raise UsageError("give --image with --labels, or --sim-seeds START:STOP")
+        raise UsageError("give --image with --labels, --sim-seeds START:STOP, or --stac with --datetime and --pools/"
+                         "--negatives")
     if bool(image) != bool(labels):
         raise UsageError("--image and --labels go together")
     samples = []
@@ -57,3 +95,41 @@ def command(image, labels, offset, point_radius_m, sim_seeds, sim_size, method, 
     click.echo(format_report(rep))
     if json_path:
         Path(json_path).write_text(json.dumps(rep, indent=2) + "\n")
+
+
+def _pair(text: str | None, what: str, n: int, conv):
+    if text is None:
+        return None
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        if len(parts) != n:
+            raise ValueError
+        return tuple(conv(p) for p in parts)
+    except ValueError:
+        raise UsageError(f"{what} must be {n} comma-separated values, got '{text}'") from None
+
+
+def _points(stac, datetime_, pools, negatives, reference, bbox, aoi_path, collection, max_cloud, limit, xy_cols,
+            points_crs, cache_dir, radius, method, weights, device, csv_path, json_path) -> None:
+    from models.point_eval import PointEvalRequest, evaluate_points, format_table, write_csv
+
+    if not stac or not datetime_:
+        raise UsageError("point labels are scored over a STAC search: give --stac (e.g. earth-search) and --datetime "
+                         "START/END")
+    if not pools and not negatives:
+        raise UsageError("give point labels to score: --pools FILE (leaching-pool points) and/or --negatives FILE")
+    stac = stac if "://" in stac or not Path(stac).suffix else str(Path(stac).absolute())
+    req = PointEvalRequest(
+        stac=stac, datetime=datetime_, pools=tuple(map(Path, pools)), negatives=tuple(map(Path, negatives)),
+        reference=Path(reference) if reference else None,
+        bbox=_pair(bbox, "--bbox (W,S,E,N in degrees)", 4, float), aoi=Path(aoi_path) if aoi_path else None,
+        collection=collection, max_cloud=max_cloud, limit=limit, radius_m=radius, method=method, weights=weights,
+        device=device, cache_dir=Path(cache_dir), xy_cols=_pair(xy_cols, "--xy-cols", 2, str), points_crs=points_crs)
+    res = evaluate_points(req)
+    click.echo(format_table(res))
+    if csv_path:
+        write_csv(res, Path(csv_path))
+    if json_path:
+        from geo.fsutil import write_json
+
+        write_json(Path(json_path), res)

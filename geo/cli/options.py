@@ -16,11 +16,14 @@ workers_opt = click.option("--workers", type=click.IntRange(1, 256), default=Non
                            help="Dask LocalCluster worker processes (default: one per core).")
 scheduler_opt = click.option("--scheduler", default=None, metavar="ADDRESS",
                              help="Use an existing Dask scheduler (tcp://host:8786) instead of a LocalCluster.")
+weights_opt = click.option("--weights", "weights", type=click.Path(dir_okay=False), default=None,
+                           help="U-Net weights (.pt with its .json card beside it) instead of the shipped ones; "
+                                "overrides [detect] weights. Checked before any search.")
 tile_opt = click.option("--tile-px", type=click.IntRange(64, 8192), default=None, help="Tile edge in pixels (default 1024).")
 
 
 def build_params(config_path: str | None, *, provider: str | None = None, max_cloud: float | None = None,
-                 method: str | None = None, tile_px: int | None = None) -> RunParams:
+                 method: str | None = None, tile_px: int | None = None, weights: str | None = None) -> RunParams:
     """RunParams from an optional TOML file with CLI flags on top."""
     import dataclasses
 
@@ -30,6 +33,10 @@ def build_params(config_path: str | None, *, provider: str | None = None, max_cl
         search = dataclasses.replace(search, provider=provider if provider is not None else search.provider,
                                      max_cloud=max_cloud if max_cloud is not None else search.max_cloud)
     detect = params.detect if method is None else dataclasses.replace(params.detect, method=method)
+    if weights is not None:
+        from pathlib import Path
+
+        detect = dataclasses.replace(detect, weights=str(Path(weights).expanduser().absolute()))
     if not isinstance(detect, DetectConfig):
         detect = DetectConfig()
     return dataclasses.replace(params, search=search, detect=detect,

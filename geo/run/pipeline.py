@@ -164,8 +164,9 @@ def _item_touches(item: dict, tile_bbox_ll: tuple[float, float, float, float]) -
     return not (b[2] < tile_bbox_ll[0] or b[0] > tile_bbox_ll[2] or b[3] < tile_bbox_ll[1] or b[1] > tile_bbox_ll[3])
 
 
-def plan_tasks(aoi: Aoi, req: RunRequest, items_by_period: dict[str, list[dict]]) -> list[TaskSpec]:
-    """One task per (period, tile) whose tile has scenes."""
+def plan_tasks(aoi: Aoi, req: RunRequest, items_by_period: dict[str, list[dict]], *,
+               weights_sha256: str = "") -> list[TaskSpec]:
+    """One task per (period, tile) whose tile has scenes (``weights_sha256`` enters each task's key)."""
     grid = analysis_grid(aoi, resolution=req.params.resolution_m)
     aoi_utm = reproject_geometry(aoi.geometry, CRS.from_epsg(4326), grid.crs)
     to_ll = Transformer.from_crs(grid.crs, 4326, always_xy=True)
@@ -180,7 +181,8 @@ def plan_tasks(aoi: Aoi, req: RunRequest, items_by_period: dict[str, list[dict]]
             if not items:
                 continue
             specs.append(TaskSpec(p.label, tile.id, tile.grid.to_dict(), items, aoi_utm.wkt,
-                                  str(req.out_dir / "tasks" / p.label / tile.id), req.params, cache))
+                                  str(req.out_dir / "tasks" / p.label / tile.id), req.params, cache,
+                                  weights_sha256=weights_sha256))
     return specs
 
 
@@ -252,6 +254,19 @@ def search_all(aoi: Aoi, req: RunRequest) -> dict[str, list[dict]]:
     return found
 
 
+def check_weights(params: RunParams) -> dict | None:
+    """The run's model weights checked before any network access (``None`` for ``method = "rules"``).
+
+    Raises:
+        WeightsError: missing, corrupt, unsafe or card-mismatched weights, or an unavailable device.
+    """
+    if params.detect.method == "rules":
+        return None
+    from models.infer import describe_weights
+
+    return describe_weights(params.detect.weights or None, device=params.detect.device)
+
+
 def run(req: RunRequest, *, progress: Progress | None = None) -> RunResult:
     """Run (or resume) the job described by ``req``; returns where the outputs are."""
     from geo.results.outputs import build_outputs
@@ -259,8 +274,13 @@ def run(req: RunRequest, *, progress: Progress | None = None) -> RunResult:
     started = dt.datetime.now(dt.timezone.utc)
     aoi = read_aoi(req.aoi_path)
     aoi_hash = _sha256(Path(req.aoi_path))
+    weights = check_weights(req.params)  # before the run folder and any search: exit 5, nothing fetched
     out = Path(req.out_dir)
-    check_run_dir(out, aoi_hash)
+    old = check_run_dir(out, aoi_hash)
+    old_sha = ((old or {}).get("weights") or {}).get("sha256")
+    if old_sha and weights and old_sha != weights["sha256"]:
+        log.warning("the model weights differ from the last run in %s (sha256 %s… → %s…, %s): every model task reruns",
+                    out, old_sha[:12], weights["sha256"][:12], weights["path"])
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -273,12 +293,12 @@ def run(req: RunRequest, *, progress: Progress | None = None) -> RunResult:
         "inputs": {"aoi_path": str(req.aoi_path), "aoi_sha256": aoi_hash, "aoi_name": aoi.name,
                    "aoi_area_km2": round(aoi.area_km2(), 3), "periods": [p.label for p in req.periods],
                    "period_dates": {p.label: [p.start.isoformat(), p.end.isoformat()] for p in req.periods}},
-        "parameters": manifest_params(req.params), "versions": _versions(),
+        "parameters": manifest_params(req.params), "versions": _versions(), "weights": weights,
     }
     write_json(out / "manifest.json", manifest)
     items_by_period = search_all(aoi, req)
     manifest["scenes"] = {k: sorted(i["id"] for i in v) for k, v in items_by_period.items()}
-    specs = plan_tasks(aoi, req, items_by_period)
+    specs = plan_tasks(aoi, req, items_by_period, weights_sha256=weights["sha256"] if weights else "")
     prune_stale(out, specs)
     todo = [s for s in specs if not is_done(s)]
     log.info("%d tasks: %d to run, %d already done", len(specs), len(todo), len(specs) - len(todo))

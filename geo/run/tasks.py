@@ -45,6 +45,8 @@ class TaskSpec:
         out_dir: task folder.
         params: run parameters.
         cache_dir: where fetched windows are cached.
+        weights_sha256: SHA-256 of the model weights the task uses (``""`` for the rules), part of :attr:`key`,
+            so new weights rerun the task.
     """
 
     period: str
@@ -55,6 +57,7 @@ class TaskSpec:
     out_dir: str
     params: RunParams
     cache_dir: str | None
+    weights_sha256: str = ""
 
     @property
     def key(self) -> str:
@@ -71,6 +74,8 @@ class TaskSpec:
                         for i in self.items)
         blob = {"grid": self.grid, "scenes": scenes, "cloud": d["cloud"],
                 "detect": {k: d["detect"][k] for k in ("method", "halo_px", "device")}}
+        if self.weights_sha256:  # absent for the rules, so their keys are those of earlier versions
+            blob["weights_sha256"] = self.weights_sha256
         return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -113,7 +118,8 @@ def run_task(spec: TaskSpec) -> dict:
     load_grid = _pad(grid, halo)
     comp, n_scenes = composite_for(spec, load_grid)
     method = spec.params.detect.method
-    det = classify(comp, method=method, config=None if method == "rules" else FusionConfig(device=spec.params.detect.device))
+    det = classify(comp, method=method, config=None if method == "rules" else FusionConfig(
+        device=spec.params.detect.device, weights=spec.params.detect.weights or None))
     inner = (slice(halo, halo + grid.height), slice(halo, halo + grid.width))
     region = region_mask(spec.aoi_wkt, grid)
     classes = np.where(region, det.classes[inner], 0).astype(np.uint8)
