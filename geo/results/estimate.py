@@ -110,10 +110,14 @@ class Estimate:
         return self.value + Z95 * self.se
 
 
-def _ratio(sizes: dict[int, float], strata: np.ndarray, y: np.ndarray, x: np.ndarray | None) -> Estimate:
+def _ratio(sizes: dict[int, float], strata: np.ndarray, y: np.ndarray, x: np.ndarray | None, *,
+           smooth: frozenset[int] = frozenset()) -> Estimate:
     """Stratified estimator of ``Y / X`` (totals over the population; ``x=None`` means X = population size).
 
     Var(R̂) = Σ_h N_h² (s²_yh + R̂² s²_xh − 2 R̂ s_xyh) / n_h / X̂²  (Stehman 2014, Eq. 28, no fpc).
+    ``smooth`` (proportions only): in these strata the variance is at least p̃(1 − p̃) with p̃ = 1 / (n_h + 2), so
+    a stratum whose sample happened to hold no error is not taken as error-free (add-one smoothing, as in the
+    Agresti–Coull interval); the point estimate is unchanged.
     """
     y_tot, x_tot, parts = 0.0, 0.0, []
     for h, n_pop in sizes.items():
@@ -127,21 +131,26 @@ def _ratio(sizes: dict[int, float], strata: np.ndarray, y: np.ndarray, x: np.nda
         xh = x[sel].astype(float) if x is not None else np.ones(n_h)
         y_tot += n_pop * yh.mean()
         x_tot += n_pop * xh.mean()
-        parts.append((n_pop, n_h, yh, xh))
+        parts.append((h, n_pop, n_h, yh, xh))
     if x_tot <= 0:
         return Estimate(float("nan"), float("nan"))
     r = y_tot / x_tot
     var = 0.0
-    for n_pop, n_h, yh, xh in parts:
+    for h, n_pop, n_h, yh, xh in parts:
         if n_h < 2:
             continue
         d = yh - r * xh  # residuals; s²_y + R² s²_x − 2R s_xy = var(y − R x)
-        var += n_pop**2 * d.var(ddof=1) / n_h
+        v = d.var(ddof=1)
+        if h in smooth:
+            q = 1.0 / (n_h + 2)
+            v = max(v, q * (1 - q))
+        var += n_pop**2 * v / n_h
     return Estimate(float(r), float(np.sqrt(var) / x_tot))
 
 
 def estimate_class(sizes: dict[int, float], strata: np.ndarray, reference: np.ndarray,
-                   map_class: np.ndarray, classes: set[int]) -> dict[str, Estimate]:
+                   map_class: np.ndarray, classes: set[int], *, smooth: frozenset[int] = frozenset()
+                   ) -> dict[str, Estimate]:
     """Area proportion, user's and producer's accuracy of the class set ``classes`` (e.g. {1, 2} = footprint).
 
     Args:
@@ -150,6 +159,8 @@ def estimate_class(sizes: dict[int, float], strata: np.ndarray, reference: np.nd
         reference: reference class of each unit.
         map_class: map class of each unit (equal to ``strata`` when the strata are the map classes).
         classes: the reference/map classes that make up the estimated class.
+        smooth: strata whose variance of the area proportion is floored (see :func:`_ratio`); empty reproduces
+            Olofsson et al. (2014) exactly.
 
     Returns:
         ``proportion`` (of the population), ``users_accuracy``, ``producers_accuracy`` as :class:`Estimate`.
@@ -157,7 +168,7 @@ def estimate_class(sizes: dict[int, float], strata: np.ndarray, reference: np.nd
     in_ref = np.isin(reference, list(classes))
     in_map = np.isin(map_class, list(classes))
     agree = in_ref & in_map
-    return {"proportion": _ratio(sizes, strata, in_ref, None),
+    return {"proportion": _ratio(sizes, strata, in_ref, None, smooth=smooth),
             "users_accuracy": _ratio(sizes, strata, agree, in_map),
             "producers_accuracy": _ratio(sizes, strata, agree, in_ref)}
 
