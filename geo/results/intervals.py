@@ -24,8 +24,11 @@ from scipy import ndimage as ndi
 
 from geo.results.estimate import Z95
 
-#: Standard deviation of the area error per edge pixel, as a fraction of a pixel (see docs/INTERVALS.md).
+#: Standard deviation of the area error per edge pixel, as a fraction of a pixel (see docs/INTERVALS.md): for
+#: footprint and cleared land (large patches), and for leaching ponds (small objects, mostly edge; a one-pixel
+#: ring on a 5 × 5 px pond is a large share of it).
 BOUNDARY_FRACTION = 0.08
+POND_BOUNDARY_FRACTION = 0.15
 #: Link-distance change (pixels) within which two sites are counted as possibly one (or one as possibly two).
 LINK_SLACK_PX = 2.0
 
@@ -33,7 +36,8 @@ _CROSS = ndi.generate_binary_structure(2, 1)
 
 
 def area_interval(classes: np.ndarray, confidence: np.ndarray | None, values: tuple[int, ...], pixel_area: float,
-                  *, region: np.ndarray | None = None) -> tuple[float, float, float]:
+                  *, region: np.ndarray | None = None, boundary_fraction: float | None = None
+                  ) -> tuple[float, float, float]:
     """``(area, low, high)`` in m² of the pixels whose class is in ``values``.
 
     Args:
@@ -43,13 +47,17 @@ def area_interval(classes: np.ndarray, confidence: np.ndarray | None, values: tu
         values: the classes counted (``(1, 2)`` = footprint).
         pixel_area: m² per pixel.
         region: optional bool raster, True = inside the AOI.
+        boundary_fraction: the boundary term's fraction; default :data:`POND_BOUNDARY_FRACTION` when ``values`` is
+            ponds only, else :data:`BOUNDARY_FRACTION`.
     """
+    if boundary_fraction is None:
+        boundary_fraction = POND_BOUNDARY_FRACTION if tuple(values) == (2,) else BOUNDARY_FRACTION
     inside = np.ones(classes.shape, bool) if region is None else region.astype(bool)
     mask = np.isin(classes, values) & inside
     n = int(mask.sum())
     area = n * pixel_area
     edge = int((mask & ~ndi.binary_erosion(mask, _CROSS, border_value=1)).sum())
-    var = (BOUNDARY_FRACTION * edge * pixel_area) ** 2
+    var = (boundary_fraction * edge * pixel_area) ** 2
     extra_high = 0.0
     if confidence is not None:
         c = np.clip(np.asarray(confidence, dtype=np.float64), 0.0, 1.0)

@@ -67,10 +67,16 @@ def vectorize_period(out: Path, period: str, params: RunParams) -> tuple[gpd.Geo
 
 def period_intervals(out: Path, period: str, fp: gpd.GeoDataFrame, sites: gpd.GeoDataFrame,
                      params: RunParams) -> dict:
-    """95 % intervals of a period's areas and site count (``<col>_low`` / ``<col>_high``; see geo.results.intervals)."""
+    """95 % intervals of a period's areas and site count from its class and confidence rasters in the run folder."""
     classes, grid = read_raster(out / f"classmap_{period}.tif")
     conf_path = out / f"confidence_{period}.tif"
     conf = read_raster(conf_path)[0].astype(np.float32) / 100.0 if conf_path.exists() else None
+    return intervals_of(classes, conf, grid, fp, sites, params)
+
+
+def intervals_of(classes: np.ndarray, conf: np.ndarray | None, grid: GeoGrid, fp: gpd.GeoDataFrame,
+                 sites: gpd.GeoDataFrame, params: RunParams) -> dict:
+    """95 % intervals (``<col>_low`` / ``<col>_high``) of areas and site count; see geo.results.intervals."""
     px = grid.resolution**2
     iv: dict[str, float] = {}
     for col, values in (("footprint_area_m2", (1, 2)), ("pond_area_m2", (2,)), ("cleared_area_m2", (1,))):
@@ -157,6 +163,10 @@ def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], param
         f"Detection method: {params.detect.method}; polygons under {params.detect.min_area_m2:.0f} m² dropped.",
         "Claims are matched to the dry season that ends in the claim's year (e.g. 2021 → 2020-21).",
     ]
+    if params.detect.method == "rules":
+        notes.append("The 95 % intervals are calibrated for the fused detector (docs/INTERVALS.md); the rules-only "
+                     "detector misses whole objects on simulated series, so its intervals are too narrow. Use "
+                     "'minewatch sample' and 'minewatch estimate' for an interval that holds.")
     estimate = read_estimate(out)
     md, html = write_report(out, title=f"minewatch report: {aoi_name}", summary=summary, claims=claims,
                             images=images, notes=notes, changes=layers.get("change"), simulated=simulated,

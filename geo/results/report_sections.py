@@ -132,7 +132,8 @@ def _acc(r, col: str) -> str:
     return f"{v:.2f} ± {1.96 * se:.2f}" if np.isfinite(se) else f"{v:.2f}"
 
 
-ESTIMATE_INTRO = ("Error-adjusted areas from a stratified random sample of reference labels (strata = map classes), "
+ESTIMATE_INTRO = ("Error-adjusted areas from a stratified random sample of reference labels (strata = map classes, plus "
+                  "background within 20 m of mapped footprint), "
                   "with 95 % intervals, after Olofsson et al. (2014), Remote Sensing of Environment 148: 42–57.")
 
 
