@@ -81,7 +81,8 @@ def draw_run_sample(run_dir: str | Path, n: int = 300, *, seed: int = 0) -> gpd.
         sizes = {h: int(((strata == h) & inside).sum()) for h in STRATUM_NAMES}
         alloc = allocate(sizes, n)
         rows, cols, hs = draw_sample(strata, inside, alloc, np.random.default_rng([seed, k]))
-        xs, ys = grid.transform * (cols + 0.5, rows + 0.5)
+        t = grid.transform  # north-up grid
+        xs, ys = t.c + t.a * (cols + 0.5), t.f + t.e * (rows + 0.5)
         frames.append(gpd.GeoDataFrame({
             "period": period, "stratum": hs, "stratum_name": [STRATUM_NAMES[int(h)] for h in hs],
             "map_class": np.where(hs == 3, 0, hs), "reference": pd.array([None] * len(hs), dtype="Int64"),

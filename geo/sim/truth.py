@@ -78,7 +78,8 @@ def label_from_truth(sample_path: Path, truth_dir: Path) -> int:
         truth, grid = read_raster(Path(truth_dir) / f"classmap_{period}.tif")
         sel = (df["period"] == period).to_numpy()
         pts = df.loc[sel].to_crs(grid.crs).geometry
-        cols, rows = ~grid.transform * (pts.x.to_numpy(), pts.y.to_numpy())
+        t = grid.transform  # north-up grid
+        cols, rows = (pts.x.to_numpy() - t.c) / t.a, (pts.y.to_numpy() - t.f) / t.e
         r = np.clip(np.floor(rows).astype(int), 0, grid.height - 1)
         c = np.clip(np.floor(cols).astype(int), 0, grid.width - 1)
         ref[sel] = truth[r, c]
