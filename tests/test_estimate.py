@@ -160,3 +160,8 @@ def test_estimate_rejects_a_file_that_is_no_sample(run_copy, tmp_path, capsys):
     bad.write_text("not a geopackage")
     code, _, err = _cli(["estimate", str(run_copy), "--labels", str(bad)], capsys)
     assert code == 2 and err.startswith("Error:") and len(err.strip().splitlines()) == 1
+
+
+def test_sample_refuses_a_folder_without_class_maps(tmp_path, capsys):
+    code, _, err = _cli(["sample", str(tmp_path), "--out", str(tmp_path / "s.gpkg")], capsys)
+    assert code == 2 and err.startswith("Error:") and "classmap_" in err and len(err.strip().splitlines()) == 1
