@@ -87,10 +87,12 @@ def intervals_of(classes: np.ndarray, conf: np.ndarray | None, grid: GeoGrid, fp
     ratio_hi = iv["footprint_area_m2_high"] / fp_area if fp_area else 1.0
     iv["site_extent_m2_low"], iv["site_extent_m2_high"] = extent * ratio_lo, extent * ratio_hi
     existence = []
-    for sid in sites["site_id"] if len(sites) else []:
-        m = fp[fp["site_id"] == sid]
-        c = m["confidence"].to_numpy(dtype=float)
-        existence.append(float(np.average(np.nan_to_num(c, nan=1.0), weights=m["area_m2"])) if len(m) else 1.0)
+    if len(sites):  # each site is real with the area-weighted mean confidence of its polygons
+        w = fp["area_m2"].to_numpy(float)
+        c = np.nan_to_num(fp["confidence"].to_numpy(float), nan=1.0) * w
+        by = pd.DataFrame({"s": fp["site_id"].to_numpy(), "c": c, "w": w}).groupby("s").sum()
+        q = (by["c"] / by["w"].where(by["w"] > 0)).fillna(1.0)
+        existence = [float(q.get(int(sid), 1.0)) for sid in sites["site_id"]]
     slack = LINK_SLACK_PX * grid.resolution
     counts = [len(group_sites(fp[["class", "area_m2", "geometry"]], dataclasses.replace(
         params.sites, link_distance_m=max(0.0, params.sites.link_distance_m + d)))[0]) if len(fp) else 0
