@@ -50,6 +50,8 @@ class Claim:
         growth_pct: the published growth in percent.
         value_from, value_to: the published absolute values in the metric's unit (m² or sites), None when the
             source gives only a growth.
+        unverified: the citation fields (``title``, ``date``, ``url``) written from memory and not checked
+            against the publication; the report and claims.csv say so.
     """
 
     publisher: str
@@ -66,6 +68,7 @@ class Claim:
     growth_pct: float
     value_from: float | None = None
     value_to: float | None = None
+    unverified: tuple[str, ...] = ()
 
     @property
     def source(self) -> str:
@@ -81,15 +84,16 @@ CLAIMS: tuple[Claim, ...] = (
           "global green energy transition", "2024-05",
           "https://www.globalwitness.org/en/campaigns/natural-resource-governance/myanmars-poisoned-mountains/",
           "Kachin Special Region 1 (Chipwi and Pangwa townships)", CHIPWI_PANGWA, "site_count", "site_count",
-          2021, 2023, "+40% mining sites", 40.0),
+          2021, 2023, "+40% mining sites", 40.0, unverified=("date", "url")),
     Claim("Myanmar Witness", "report on rare earth mining in Kachin State (title unverified)", "2024",
           "https://www.myanmarwitness.org/ (report URL unverified)",
           "Kachin State rare-earth mining belt (approximated by the Chipwi–Pangwa belt)", CHIPWI_PANGWA,
           "site_extent", "site_extent_m2", 2018, 2024, "260 → 467 km²", (467 - 260) / 260 * 100,
-          260e6, 467e6),
+          260e6, 467e6, unverified=("title", "date", "url")),
 )
 
-CLAIM_COLUMNS = ["source", "publisher", "title", "date", "url", "region", "definition", "claim", "claim_period",
+CLAIM_COLUMNS = ["source", "publisher", "title", "date", "url", "unverified", "region", "definition", "claim",
+                 "claim_period",
                  "claimed_from", "claimed_to", "claimed_growth_pct", "measured_metric", "matched_periods",
                  "measured_from", "measured_to", "measured_growth_pct", "measured_low", "measured_high",
                  "aoi_cover_pct", "comparable", "reason", "verdict"]
@@ -137,6 +141,7 @@ def compare_claims(summary: pd.DataFrame, claims: tuple[Claim, ...] = CLAIMS, *,
         a, b = season_for_year(c.year_from), season_for_year(c.year_to)
         cover = cover_fraction(aoi_wgs84, c.region)
         row = {"source": c.source, "publisher": c.publisher, "title": c.title, "date": c.date, "url": c.url,
+               "unverified": ",".join(c.unverified),
                "region": c.region_name, "definition": c.definition, "claim": c.figure,
                "claim_period": f"{c.year_from}→{c.year_to}", "claimed_from": _fmt_abs(c.metric, c.value_from),
                "claimed_to": _fmt_abs(c.metric, c.value_to), "claimed_growth_pct": c.growth_pct,

@@ -72,7 +72,9 @@ def claims_rows(claims: pd.DataFrame) -> list[dict[str, str]]:
                         f"{_num(c['measured_growth_pct'], '%')} [{_num(c['measured_low'], '%')} … "
                         f"{_num(c['measured_high'], '%')}]")
         rows.append({
-            "Source": f"{c['publisher']}, “{c['title']}”, {c['date']}, {c['url']}",
+            "Source": f"{c['publisher']}, “{c['title']}”, {c['date']}, {c['url']}"
+                      + (f" [not verified against the publication: {c['unverified']}]"
+                         if isinstance(c.get("unverified"), str) and c["unverified"] else ""),
             "Region": f"{c['region']} (run AOI covers {c['aoi_cover_pct']:.2g} %)",
             "Definition": str(c["definition"]).replace("_", " "),
             "Claimed": f"{c['claim']} ({c['claim_period']}; {c['claimed_from']} → {c['claimed_to']})",
