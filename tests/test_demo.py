@@ -86,3 +86,36 @@ def test_demo_change_classes_match_truth_new_and_abandoned(demo_run):
             assert len(got) == len(expected), f"{p_from}→{p_to}: {len(got)} {kind} sites, truth has {len(expected)}"
             for geom in got.geometry:
                 assert expected.intersects(geom).any(), f"{p_from}→{p_to}: a '{kind}' site is no truth {kind} site"
+
+
+def test_demo_is_unmistakably_simulated(demo_run):
+    """Issue 13: manifest, report.md and report.html say the imagery is simulated; no claim gets a verdict."""
+    assert json.loads((demo_run / "manifest.json").read_text())["simulated"] is True
+    md = (demo_run / "report.md").read_text(encoding="utf-8")
+    assert "SIMULATED IMAGERY" in "\n".join(md.splitlines()[:5])
+    html = (demo_run / "report.html").read_text(encoding="utf-8")
+    body = html[html.index("<body>"):]
+    assert body.index("SIMULATED IMAGERY") < body.index("<h1>")
+    claims = pd.read_csv(demo_run / "claims.csv")
+    assert not claims["comparable"].any() and (claims["verdict"] == "not comparable").all()
+    assert claims["reason"].str.contains("simulated").all()
+
+
+def test_demo_intervals_hold_the_truth(demo_run):
+    summary = pd.read_csv(demo_run / "summary.csv")
+    truth = pd.read_csv(demo_run / "demo-data" / "truth" / "summary.csv")
+    inside = (summary["footprint_area_m2_low"] <= truth["footprint_area_m2"]) & \
+             (truth["footprint_area_m2"] <= summary["footprint_area_m2_high"])
+    assert inside.sum() >= 5, inside.tolist()
+    g = (truth["footprint_area_m2"].iloc[-1] / truth["footprint_area_m2"].iloc[0] - 1) * 100
+    assert summary["footprint_growth_pct_low"].iloc[-1] <= g <= summary["footprint_growth_pct_high"].iloc[-1]
+
+
+def test_demo_runs_the_sample_estimate_loop(demo_run):
+    """sample → labels from the simulator's truth → estimate: the truth footprint inside ≥ 5 of 6 intervals."""
+    check = json.loads((demo_run / "demo_check.json").read_text())["estimate"]
+    assert len(check) == 6 and sum(v["truth_inside"] for v in check.values()) >= 5, check
+    est = pd.read_csv(demo_run / "estimate.csv")
+    assert len(est) == 6 * 4 and "simulator truth" in est["labelled_by"].iloc[0]
+    assert (demo_run / "sample.gpkg").exists()
+    assert "Good-practice area estimate" in (demo_run / "report.md").read_text(encoding="utf-8")

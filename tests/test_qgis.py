@@ -119,3 +119,35 @@ def test_qgis_check_reports_missing_style_and_wrong_count(run_folder, qgis, tmp_
     assert any("layer_styles" in m for m in res["errors"]), res["errors"]
     assert any(f"{e.n_features} features != expected {e.n_features + 1}" in m for m in res["errors"]), res["errors"]
     assert res["layers"][f"footprints_{last}"]["renderer"] == "singleSymbol"
+
+
+_SAMPLE_PROBE = """
+import json, sys
+from qgis.core import QgsApplication, QgsVectorLayer
+app = QgsApplication([], False); app.initQgis()
+lyr = QgsVectorLayer(sys.argv[1] + "|layername=sample", "sample", "ogr")
+idx = lyr.fields().indexOf("reference")
+w = lyr.editorWidgetSetup(idx)
+r = lyr.renderer()
+print(json.dumps({"valid": lyr.isValid(), "count": lyr.featureCount(), "widget": w.type(), "config": w.config(),
+                  "renderer": r.type(), "attr": r.classAttribute() if r.type() == "categorizedSymbol" else None,
+                  "field_type": lyr.fields().field(idx).typeName(), "crs": lyr.crs().authid()}, default=str))
+"""
+
+
+@pytest.mark.external
+def test_qgis_opens_the_sample_with_its_labelling_form(run_folder, qgis, tmp_path):  # noqa: F811
+    """``minewatch sample``'s GeoPackage: QGIS applies the reference style and a value-map form on ``reference``."""
+    from geo.results.sampling import draw_run_sample, write_sample
+
+    gpkg = write_sample(draw_run_sample(run_folder.path, 60), tmp_path / "sample.gpkg")
+    r = subprocess.run([str(SYSTEM_PYTHON), "-c", _SAMPLE_PROBE, str(gpkg)], env=_env(), capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rep = json.loads(r.stdout.strip().splitlines()[-1])
+    assert rep["valid"] and rep["count"] == 60 * len(run_folder.periods) and rep["crs"] == "EPSG:32647"
+    assert rep["renderer"] == "categorizedSymbol" and rep["attr"] == "reference"
+    assert rep["widget"] == "ValueMap", rep
+    values = {v for m in rep["config"]["map"] for v in m.values()}
+    assert values == {"0", "1", "2"}, rep["config"]
+    assert "int" in rep["field_type"].lower(), rep["field_type"]

@@ -171,4 +171,5 @@ def test_claims_matched_to_seasons():
     gw = claims.loc["Global Witness (2024)"]
     assert gw["matched_periods"] == "2020-21→2022-23" and gw["measured_growth_pct"] == pytest.approx(50.0)
     mw = claims.loc["Myanmar Witness (2024)"]
-    assert "indicative" in mw["verdict"]  # the run does not cover 2017-18 → 2023-24
+    assert mw["verdict"] == "not comparable"  # the run does not cover 2017-18 → 2023-24 (nor, here, any AOI)
+    assert "2017-18" in mw["reason"]

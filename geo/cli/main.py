@@ -12,7 +12,7 @@ from geo import __version__
 from geo.errors import MinewatchError, exit_code_for
 
 #: Subcommand modules under ``geo.cli``; each defines ``command`` (a click command).
-SUBCOMMANDS = ("demo", "run", "change", "search", "detect", "train", "evaluate")
+SUBCOMMANDS = ("demo", "run", "change", "sample", "estimate", "search", "detect", "train", "evaluate")
 
 
 class MinewatchGroup(click.Group):

@@ -11,12 +11,20 @@ import numpy as np
 import pandas as pd
 import shapely
 from geo.config import ChangeConfig  # defined with the run settings
+from geo.results.intervals import growth_interval
 
 SUMMARY_COLUMNS = [
-    "period", "footprint_area_m2", "pond_area_m2", "cleared_area_m2", "site_count", "site_extent_m2",
+    "period", "footprint_area_m2", "footprint_area_m2_low", "footprint_area_m2_high",
+    "pond_area_m2", "pond_area_m2_low", "pond_area_m2_high", "cleared_area_m2", "cleared_area_m2_low",
+    "cleared_area_m2_high", "site_count", "site_count_low", "site_count_high",
+    "site_extent_m2", "site_extent_m2_low", "site_extent_m2_high",
     "pond_count", "clear_fraction", "low_confidence", "n_scenes",
-    "footprint_growth_pct", "site_count_growth_pct", "footprint_change_pct_prev", "site_count_change_pct_prev", "trend",
+    "footprint_growth_pct", "footprint_growth_pct_low", "footprint_growth_pct_high",
+    "site_count_growth_pct", "site_count_growth_pct_low", "site_count_growth_pct_high",
+    "footprint_change_pct_prev", "site_count_change_pct_prev", "trend",
 ]
+#: Columns that carry a 95 % interval in ``<col>_low`` / ``<col>_high`` (see geo.results.intervals).
+INTERVAL_COLUMNS = ("footprint_area_m2", "pond_area_m2", "cleared_area_m2", "site_count", "site_extent_m2")
 
 CHANGE_CLASSES = ("new", "expanded", "persisted", "shrunk", "abandoned")
 
@@ -27,8 +35,11 @@ def pct(new: float, old: float) -> float:
 
 
 def period_row(period: str, footprints: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, *,
-               clear_fraction: float, n_scenes: int) -> dict:
-    """Totals of one period (areas in m², computed in UTM by the caller)."""
+               clear_fraction: float, n_scenes: int, intervals: dict | None = None) -> dict:
+    """Totals of one period (areas in m², computed in UTM by the caller).
+
+    ``intervals``: optional ``<col>_low`` / ``<col>_high`` values (95 %) for :data:`INTERVAL_COLUMNS`.
+    """
     cls = footprints["class"].to_numpy() if len(footprints) else np.array([], dtype=int)
     area = footprints["area_m2"].to_numpy() if len(footprints) else np.array([])
     return {
@@ -41,6 +52,7 @@ def period_row(period: str, footprints: gpd.GeoDataFrame, sites: gpd.GeoDataFram
         "pond_count": int((cls == 2).sum()),
         "clear_fraction": float(clear_fraction),
         "n_scenes": int(n_scenes),
+        **(intervals or {}),
     }
 
 
@@ -53,9 +65,18 @@ def summarize(rows: list[dict], config: ChangeConfig = ChangeConfig()) -> pd.Dat
     if df.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
     df["low_confidence"] = df["clear_fraction"] < config.min_clear_fraction
+    for col in INTERVAL_COLUMNS:  # rows without intervals (e.g. a period with no class map) get a zero-width one
+        for end in ("low", "high"):
+            df[f"{col}_{end}"] = df[f"{col}_{end}"].fillna(df[col]) if f"{col}_{end}" in df else df[col]
     first = df.iloc[0]
-    df["footprint_growth_pct"] = [pct(v, first["footprint_area_m2"]) for v in df["footprint_area_m2"]]
-    df["site_count_growth_pct"] = [pct(v, first["site_count"]) for v in df["site_count"]]
+    for col, name in (("footprint_area_m2", "footprint_growth_pct"), ("site_count", "site_count_growth_pct")):
+        df[name] = [pct(v, first[col]) for v in df[col]]
+        ivs = [growth_interval(first[col], first[f"{col}_low"], first[f"{col}_high"], r[col], r[f"{col}_low"],
+                               r[f"{col}_high"]) for _, r in df.iterrows()]
+        df[f"{name}_low"] = [a for a, _ in ivs]
+        df[f"{name}_high"] = [b for _, b in ivs]
+        if np.isfinite(df.loc[0, name]):  # the first period against itself: exactly 0
+            df.loc[0, [f"{name}_low", f"{name}_high"]] = 0.0
     prev_fp = df["footprint_area_m2"].shift(1)
     prev_sc = df["site_count"].shift(1)
     df["footprint_change_pct_prev"] = [pct(v, p) if pd.notna(p) else float("nan") for v, p in zip(df["footprint_area_m2"], prev_fp)]
@@ -80,11 +101,14 @@ def summarize(rows: list[dict], config: ChangeConfig = ChangeConfig()) -> pd.Dat
 
 
 def site_changes(prev: gpd.GeoDataFrame, curr: gpd.GeoDataFrame, *, period_from: str, period_to: str,
-                 config: ChangeConfig = ChangeConfig()) -> gpd.GeoDataFrame:
+                 config: ChangeConfig = ChangeConfig(), events: dict[int, dict] | None = None) -> gpd.GeoDataFrame:
     """Classify sites between two periods: new, expanded, persisted, shrunk (in ``curr``) and abandoned (in ``prev``).
 
-    Sites are matched when their extents intersect. Both frames must share one projected CRS.
+    Sites are matched when their extents intersect. Both frames must share one projected CRS and, for
+    ``site_id`` to name one site in both periods, carry the stable ids of :func:`geo.results.tracking.track_sites`.
+    ``events`` (stable id → ``merged_from`` / ``split_from``, from the tracker) fill the columns of those names.
     """
+    events = events or {}
     crs = curr.crs if curr.crs is not None else prev.crs
     records = []
     pg = prev.geometry.values if len(prev) else np.array([])
@@ -106,14 +130,21 @@ def site_changes(prev: gpd.GeoDataFrame, curr: gpd.GeoDataFrame, *, period_from:
             change = "persisted"
         records.append({"period_from": period_from, "period_to": period_to, "change": change,
                         "site_id": int(curr.iloc[j]["site_id"]), "footprint_from_m2": a_from,
-                        "footprint_to_m2": a_to, "geometry": cg[j]})
+                        "footprint_to_m2": a_to, **_event(events, int(curr.iloc[j]["site_id"])), "geometry": cg[j]})
     for i in range(len(prev)):
         if i not in matched_prev:
             records.append({"period_from": period_from, "period_to": period_to, "change": "abandoned",
                             "site_id": int(prev.iloc[i]["site_id"]),
                             "footprint_from_m2": float(prev.iloc[i]["footprint_area_m2"]),
-                            "footprint_to_m2": 0.0, "geometry": pg[i]})
-    cols = ["period_from", "period_to", "change", "site_id", "footprint_from_m2", "footprint_to_m2", "geometry"]
+                            "footprint_to_m2": 0.0, "merged_from": "", "split_from": "", "geometry": pg[i]})
+    cols = ["period_from", "period_to", "change", "site_id", "footprint_from_m2", "footprint_to_m2", "merged_from",
+            "split_from", "geometry"]
     if not records:
         return gpd.GeoDataFrame({c: [] for c in cols[:-1]}, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
     return gpd.GeoDataFrame(records, geometry="geometry", crs=crs)[cols]
+
+
+def _event(events: dict[int, dict], site_id: int) -> dict:
+    e = events.get(site_id, {})
+    return {"merged_from": ",".join(str(i) for i in e.get("merged_from", [])),
+            "split_from": str(e["split_from"]) if e.get("split_from") is not None else ""}

@@ -1,8 +1,15 @@
-"""Published claims about rare-earth mining growth in Kachin, and their measured equivalents.
+"""Published claims about rare-earth mining growth in Kachin, and whether a run can be held against them.
 
-Each claim keeps its own definition: Global Witness counted mining *sites*; Myanmar Witness measured
-the *extent* of sites. minewatch compares a claim with the matching column of its summary table.
-A calendar year Y is matched with the dry season that ends in Y (season ``Y-1``-``Y``: Nov Y-1 – Apr Y).
+Each claim keeps its own region, definition, period and citation. A run is compared with a claim only when
+
+1. the imagery is real (a simulated run never gives a verdict on a real publication),
+2. the run's AOI covers at least :data:`MIN_COVER` of the claim's region, and
+3. the run holds both seasons of the claim (a calendar year Y is the dry season that ends in Y: ``Y-1``-``Y``),
+4. neither season is flagged low confidence (too little clear coverage).
+
+Otherwise the row says "not comparable" and why. A comparable claim's verdict uses the measured growth's 95 %
+interval: *consistent* when the claimed growth lies inside it, *below* / *above* when the whole interval lies
+below / above the claim. Absolute measured values stand beside the claimed ones so that a scale mismatch shows.
 """
 
 from __future__ import annotations
@@ -11,6 +18,18 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import shapely
+from pyproj import Geod
+from shapely.geometry import box
+
+from geo.results.intervals import growth_interval
+
+#: The claim region's share that a run's AOI must cover for a verdict.
+MIN_COVER = 0.5
+
+#: Chipwi–Pangwa belt as drawn in aoi/chipwi_pangwa.geojson (an APPROXIMATE box around Kachin Special Region 1's
+#: mining area, not an administrative boundary).
+CHIPWI_PANGWA = box(98.08, 25.54, 98.52, 26.05)
 
 
 @dataclass(frozen=True)
@@ -18,30 +37,68 @@ class Claim:
     """One published figure.
 
     Attributes:
-        source: who published it.
-        definition: what was measured, in the source's terms.
-        metric: the summary column that measures the same thing (``site_count``, ``site_extent_m2``, ...).
-        year_from: first year of the comparison.
-        year_to: last year of the comparison.
+        publisher: who published it.
+        title: the publication's title (``unverified`` marks text we could not check).
+        date: publication date (ISO, as precise as known).
+        url: where it is published.
+        region_name: the region the figure is about, in the source's terms.
+        region: that region as a polygon (EPSG:4326 lon/lat); approximate where the source gives no map.
+        definition: ``site_count``, ``site_extent`` or ``footprint`` (see the report's definitions).
+        metric: the summary column that measures the same thing.
+        year_from, year_to: the calendar years compared.
         figure: the published figure as text.
         growth_pct: the published growth in percent.
+        value_from, value_to: the published absolute values in the metric's unit (m² or sites), None when the
+            source gives only a growth.
+        unverified: the citation fields (``title``, ``date``, ``url``) written from memory and not checked
+            against the publication; the report and claims.csv say so.
     """
 
-    source: str
+    publisher: str
+    title: str
+    date: str
+    url: str
+    region_name: str
+    region: object
     definition: str
     metric: str
     year_from: int
     year_to: int
     figure: str
     growth_pct: float
+    value_from: float | None = None
+    value_to: float | None = None
+    unverified: tuple[str, ...] = ()
+
+    @property
+    def source(self) -> str:
+        return f"{self.publisher} ({self.date[:4]})"
+
+    @property
+    def citation(self) -> str:
+        return f"{self.publisher}, \u201c{self.title}\u201d, {self.date}, {self.url}"
 
 
 CLAIMS: tuple[Claim, ...] = (
-    Claim("Global Witness (2024)", "number of rare-earth mining sites", "site_count", 2021, 2023,
-          "+40% mining sites", 40.0),
-    Claim("Myanmar Witness (2024)", "area of mining sites (site extent)", "site_extent_m2", 2018, 2024,
-          "260 → 467 km²", (467 - 260) / 260 * 100),
+    Claim("Global Witness", "Myanmar's poisoned mountains: The toxic rare earth mining industry at the heart of the "
+          "global green energy transition", "2024-05",
+          "https://www.globalwitness.org/en/campaigns/natural-resource-governance/myanmars-poisoned-mountains/",
+          "Kachin Special Region 1 (Chipwi and Pangwa townships)", CHIPWI_PANGWA, "site_count", "site_count",
+          2021, 2023, "+40% mining sites", 40.0, unverified=("date", "url")),
+    Claim("Myanmar Witness", "report on rare earth mining in Kachin State (title unverified)", "2024",
+          "https://www.myanmarwitness.org/ (report URL unverified)",
+          "Kachin State rare-earth mining belt (approximated by the Chipwi–Pangwa belt)", CHIPWI_PANGWA,
+          "site_extent", "site_extent_m2", 2018, 2024, "260 → 467 km²", (467 - 260) / 260 * 100,
+          260e6, 467e6, unverified=("title", "date", "url")),
 )
+
+CLAIM_COLUMNS = ["source", "publisher", "title", "date", "url", "unverified", "region", "definition", "claim",
+                 "claim_period",
+                 "claimed_from", "claimed_to", "claimed_growth_pct", "measured_metric", "matched_periods",
+                 "measured_from", "measured_to", "measured_growth_pct", "measured_low", "measured_high",
+                 "aoi_cover_pct", "comparable", "reason", "verdict"]
+
+_GEOD = Geod(ellps="WGS84")
 
 
 def season_for_year(year: int) -> str:
@@ -49,41 +106,78 @@ def season_for_year(year: int) -> str:
     return f"{year - 1}-{year % 100:02d}"
 
 
-def compare_claims(summary: pd.DataFrame, claims: tuple[Claim, ...] = CLAIMS) -> pd.DataFrame:
-    """Hold each claim against the run's measurement of the same quantity.
+def geodesic_area(geom) -> float:
+    """Area in m² of a lon/lat geometry on the WGS84 ellipsoid."""
+    return abs(_GEOD.geometry_area_perimeter(geom)[0]) if geom is not None and not geom.is_empty else 0.0
 
-    When the run covers both seasons of a claim, the measured growth is between exactly those seasons;
-    otherwise it is between the run's first and last period and ``matched_periods`` says so.
-    """
+
+def grid_outline_wgs84(grid):
+    """The outline of a raster grid as a lon/lat polygon (the run's coverage when its AOI is not at hand)."""
+    from geo.aoi import reproject_geometry
+
+    return reproject_geometry(box(*grid.bounds), grid.crs, 4326)
+
+
+def cover_fraction(aoi_wgs84, region) -> float:
+    """Share of ``region``'s area inside the AOI (both lon/lat)."""
+    if aoi_wgs84 is None:
+        return 0.0
+    total = geodesic_area(region)
+    return geodesic_area(shapely.intersection(shapely.make_valid(aoi_wgs84), region)) / total if total else 0.0
+
+
+def _fmt_abs(metric: str, v: float | None) -> str:
+    if v is None or not np.isfinite(v):
+        return "not stated"
+    return f"{v / 1e6:.3g} km²" if metric.endswith("_m2") else f"{v:.0f} sites"
+
+
+def compare_claims(summary: pd.DataFrame, claims: tuple[Claim, ...] = CLAIMS, *, aoi_wgs84=None,
+                   simulated: bool = False) -> pd.DataFrame:
+    """Hold each claim against the run's measurement of the same quantity, where the two are comparable."""
     rows = []
     periods = list(summary["period"]) if len(summary) else []
     for c in claims:
         a, b = season_for_year(c.year_from), season_for_year(c.year_to)
-        exact = a in periods and b in periods
-        if not periods:
-            rows.append({"source": c.source, "definition": c.definition, "claim": c.figure,
-                         "claim_period": f"{c.year_from}→{c.year_to}", "claimed_growth_pct": c.growth_pct,
-                         "measured_metric": c.metric, "matched_periods": "none", "measured_growth_pct": np.nan,
-                         "difference_pp": np.nan, "verdict": "no data"})
-            continue
-        pa, pb = (a, b) if exact else (periods[0], periods[-1])
-        va = float(summary.loc[summary["period"] == pa, c.metric].iloc[0])
-        vb = float(summary.loc[summary["period"] == pb, c.metric].iloc[0])
-        low = bool(summary.loc[summary["period"].isin([pa, pb]), "low_confidence"].any())
-        growth = (vb - va) / va * 100 if va else np.nan
-        diff = growth - c.growth_pct if np.isfinite(growth) else np.nan
-        if not np.isfinite(growth):
-            verdict = "cannot compare (zero in first period)"
-        elif low:
-            verdict = "uncertain: low clear coverage"
-        elif not exact:
-            verdict = "different periods: indicative only"
-        elif growth >= c.growth_pct - 10:
-            verdict = "consistent with or above the claim"
+        cover = cover_fraction(aoi_wgs84, c.region)
+        row = {"source": c.source, "publisher": c.publisher, "title": c.title, "date": c.date, "url": c.url,
+               "unverified": ",".join(c.unverified),
+               "region": c.region_name, "definition": c.definition, "claim": c.figure,
+               "claim_period": f"{c.year_from}→{c.year_to}", "claimed_from": _fmt_abs(c.metric, c.value_from),
+               "claimed_to": _fmt_abs(c.metric, c.value_to), "claimed_growth_pct": c.growth_pct,
+               "measured_metric": c.metric, "matched_periods": "none", "measured_from": "", "measured_to": "",
+               "measured_growth_pct": np.nan, "measured_low": np.nan, "measured_high": np.nan,
+               "aoi_cover_pct": 100.0 * cover}
+        have = a in periods and b in periods
+        if have:
+            ra = summary.loc[summary["period"] == a].iloc[0]
+            rb = summary.loc[summary["period"] == b].iloc[0]
+            va, vb = float(ra[c.metric]), float(rb[c.metric])
+            lo_col, hi_col = f"{c.metric}_low", f"{c.metric}_high"
+            ia = (float(ra.get(lo_col, va)), float(ra.get(hi_col, va)))
+            ib = (float(rb.get(lo_col, vb)), float(rb.get(hi_col, vb)))
+            lo, hi = growth_interval(va, *ia, vb, *ib)
+            row.update(matched_periods=f"{a}→{b}", measured_from=_fmt_abs(c.metric, va),
+                       measured_to=_fmt_abs(c.metric, vb),
+                       measured_growth_pct=(vb - va) / va * 100 if va else np.nan, measured_low=lo, measured_high=hi)
+        reasons = []
+        if simulated:
+            reasons.append("the imagery is simulated")
+        if cover < MIN_COVER:
+            reasons.append(f"the run's AOI covers {100 * cover:.2g} % of the claim's region "
+                           f"({c.region_name}); at least {100 * MIN_COVER:.0f} % is needed")
+        if not have:
+            reasons.append(f"the run does not hold both claim seasons {a} and {b}")
+        elif bool(summary.loc[summary["period"].isin([a, b]), "low_confidence"].any()):
+            reasons.append(f"too little clear coverage in {a} or {b}")
+        elif not np.isfinite(row["measured_low"]):
+            reasons.append(f"nothing measured in {a}: growth is undefined")
+        if reasons:
+            row.update(comparable=False, reason="; ".join(reasons), verdict="not comparable")
         else:
-            verdict = "below the claim"
-        rows.append({"source": c.source, "definition": c.definition, "claim": c.figure,
-                     "claim_period": f"{c.year_from}→{c.year_to}", "claimed_growth_pct": c.growth_pct,
-                     "measured_metric": c.metric, "matched_periods": f"{pa}→{pb}", "measured_growth_pct": growth,
-                     "difference_pp": diff, "verdict": verdict})
-    return pd.DataFrame(rows)
+            g = c.growth_pct
+            verdict = ("consistent with the claim" if row["measured_low"] <= g <= row["measured_high"]
+                       else "below the claim" if row["measured_high"] < g else "above the claim")
+            row.update(comparable=True, reason="", verdict=verdict)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=CLAIM_COLUMNS)

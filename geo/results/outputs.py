@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -13,7 +14,10 @@ import rasterio
 
 from geo.aoi import Aoi, analysis_grid, region_mask, reproject_geometry
 from geo.results.change import site_changes, period_row, summarize
-from geo.results.claims import compare_claims
+from geo.results.claims import compare_claims, grid_outline_wgs84
+from geo.results.intervals import LINK_SLACK_PX, area_interval, count_interval
+from geo.results.report_sections import read_estimate
+from geo.results.tracking import track_sites
 from geo.config import RunParams
 from geo.results.export import read_raster, write_csv, write_geojson, write_gpkg, write_raster
 from geo.results.quicklook import pixel_offsets, rgb_from_tasks
@@ -61,15 +65,60 @@ def vectorize_period(out: Path, period: str, params: RunParams) -> tuple[gpd.Geo
     return fp, sites, grid
 
 
+def period_intervals(out: Path, period: str, fp: gpd.GeoDataFrame, sites: gpd.GeoDataFrame,
+                     params: RunParams) -> dict:
+    """95 % intervals of a period's areas and site count from its class and confidence rasters in the run folder."""
+    classes, grid = read_raster(out / f"classmap_{period}.tif")
+    conf_path = out / f"confidence_{period}.tif"
+    conf = read_raster(conf_path)[0].astype(np.float32) / 100.0 if conf_path.exists() else None
+    return intervals_of(classes, conf, grid, fp, sites, params)
+
+
+def intervals_of(classes: np.ndarray, conf: np.ndarray | None, grid: GeoGrid, fp: gpd.GeoDataFrame,
+                 sites: gpd.GeoDataFrame, params: RunParams) -> dict:
+    """95 % intervals (``<col>_low`` / ``<col>_high``) of areas and site count; see geo.results.intervals."""
+    px = grid.resolution**2
+    iv: dict[str, float] = {}
+    for col, values in (("footprint_area_m2", (1, 2)), ("pond_area_m2", (2,)), ("cleared_area_m2", (1,))):
+        _, iv[f"{col}_low"], iv[f"{col}_high"] = area_interval(classes, conf, values, px)
+    fp_area = float(fp["area_m2"].sum()) if len(fp) else 0.0
+    extent = float(sites["extent_area_m2"].sum()) if len(sites) else 0.0
+    ratio_lo = iv["footprint_area_m2_low"] / fp_area if fp_area else 1.0
+    ratio_hi = iv["footprint_area_m2_high"] / fp_area if fp_area else 1.0
+    iv["site_extent_m2_low"], iv["site_extent_m2_high"] = extent * ratio_lo, extent * ratio_hi
+    existence = []
+    if len(sites):  # each site is real with the area-weighted mean confidence of its polygons
+        w = fp["area_m2"].to_numpy(float)
+        c = np.nan_to_num(fp["confidence"].to_numpy(float), nan=1.0) * w
+        by = pd.DataFrame({"s": fp["site_id"].to_numpy(), "c": c, "w": w}).groupby("s").sum()
+        q = (by["c"] / by["w"].where(by["w"] > 0)).fillna(1.0)
+        existence = [float(q.get(int(sid), 1.0)) for sid in sites["site_id"]]
+    slack = LINK_SLACK_PX * grid.resolution
+    counts = [len(group_sites(fp[["class", "area_m2", "geometry"]], dataclasses.replace(
+        params.sites, link_distance_m=max(0.0, params.sites.link_distance_m + d)))[0]) if len(fp) else 0
+        for d in (slack, -slack)]
+    iv["site_count_low"], iv["site_count_high"] = count_interval(len(sites), np.array(existence), *counts)
+    return iv
+
+
+def is_simulated(items_by_period: dict[str, list[dict]]) -> bool:
+    """True when any STAC item says it is simulated (``minewatch:simulated`` or ``minewatch:synthetic``)."""
+    return any((i.get("properties") or {}).get(k) for v in items_by_period.values() for i in v
+               for k in ("minewatch:simulated", "minewatch:synthetic"))
+
+
 def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], params: RunParams,
                              coverage: dict[str, dict], rgb_last: np.ndarray | None = None,
-                             grid: GeoGrid | None = None, notes: list[str] | None = None) -> dict[str, Path]:
+                             grid: GeoGrid | None = None, notes: list[str] | None = None, *,
+                             simulated: bool = False, aoi_wgs84=None) -> dict[str, Path]:
     """From ``classmap_<period>.tif`` files and per-period coverage, write every vector, table and report output.
 
-    ``coverage[period]`` holds ``clear_fraction`` (0–1) and ``n_scenes``.
+    ``coverage[period]`` holds ``clear_fraction`` (0–1) and ``n_scenes``. ``simulated``: the imagery was simulated
+    (banner in the report, no claim verdicts). ``aoi_wgs84``: the run's AOI (shapely, EPSG:4326) for deciding
+    which published claims the run can be compared with; the class maps' extent when None.
     """
     layers: dict[str, gpd.GeoDataFrame] = {}
-    rows, prev_sites, changes = [], None, []
+    rows, found, changes = [], [], []
     last_fp = None
     for p in periods:
         if not (out / f"classmap_{p}.tif").exists():
@@ -79,13 +128,21 @@ def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], param
         fp, sites, g = vectorize_period(out, p, params)
         grid = grid or g
         cov = coverage.get(p, {})
-        rows.append(period_row(p, fp, sites, clear_fraction=cov.get("clear_fraction", 0.0), n_scenes=cov.get("n_scenes", 0)))
+        rows.append(period_row(p, fp, sites, clear_fraction=cov.get("clear_fraction", 0.0),
+                               n_scenes=cov.get("n_scenes", 0), intervals=period_intervals(out, p, fp, sites, params)))
+        found.append((p, fp, sites))
+    ids, events = track_sites([(p, s) for p, _, s in found], max_gap_m=params.sites.link_distance_m)
+    prev = None
+    for (p, fp, sites), id_map, ev in zip(found, ids, events):
+        fp["site_id"] = [id_map.get(int(v), 0) for v in fp["site_id"]]
+        sites["site_id"] = [id_map[int(v)] for v in sites["site_id"]]
         write_geojson(fp, out / f"footprints_{p}.geojson")
         layers[f"footprints_{p}"] = fp
         layers[f"sites_{p}"] = sites
-        if prev_sites is not None:
-            changes.append(site_changes(prev_sites[1], sites, period_from=prev_sites[0], period_to=p, config=params.change))
-        prev_sites = (p, sites)
+        if prev is not None:
+            changes.append(site_changes(prev[1], sites, period_from=prev[0], period_to=p, config=params.change,
+                                        events=ev))
+        prev = (p, sites)
         last_fp = (p, fp)
     summary = summarize(rows, params.change)
     if changes:
@@ -96,20 +153,26 @@ def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], param
     if layers:
         write_gpkg(layers, out / "footprints.gpkg", styles=default_styles(list(layers)))
     csv = write_csv(summary, out / "summary.csv")
-    claims = compare_claims(summary)
+    if aoi_wgs84 is None and grid is not None:
+        aoi_wgs84 = grid_outline_wgs84(grid)
+    claims = compare_claims(summary, aoi_wgs84=aoi_wgs84, simulated=simulated)
     write_csv(claims, out / "claims.csv")
     images = {"Growth chart": growth_chart(summary, out / "growth.png")}
     if rgb_last is not None and grid is not None and last_fp is not None:
         images[f"Map {last_fp[0]}"] = map_image(rgb_last, grid, last_fp[1], out / "map.png",
                                                   title=f"{aoi_name}: footprints {last_fp[0]} over the composite")
     notes = (notes or []) + [
-        "Site = cluster of footprint polygons within "
-        f"{params.sites.link_distance_m:.0f} m holding at least {params.sites.min_ponds} leaching pond(s).",
         f"Detection method: {params.detect.method}; polygons under {params.detect.min_area_m2:.0f} m² dropped.",
         "Claims are matched to the dry season that ends in the claim's year (e.g. 2021 → 2020-21).",
     ]
+    if params.detect.method == "rules":
+        notes.append("The 95 % intervals are calibrated for the fused detector (docs/INTERVALS.md); the rules-only "
+                     "detector misses whole objects on simulated series, so its intervals are too narrow. Use "
+                     "'minewatch sample' and 'minewatch estimate' for an interval that holds.")
+    estimate = read_estimate(out)
     md, html = write_report(out, title=f"minewatch report: {aoi_name}", summary=summary, claims=claims,
-                            images=images, notes=notes, changes=layers.get("change"))
+                            images=images, notes=notes, changes=layers.get("change"), simulated=simulated,
+                            sites=params.sites, estimate=estimate)
     return {"summary_csv": csv, "report_md": md, "report_html": html}
 
 
@@ -131,4 +194,5 @@ def build_outputs(out: Path, aoi: Aoi, req, items_by_period: dict[str, list[dict
     write_json(out / "coverage.json", coverage)
     quicklook = rgb_from_tasks(out, mosaicked[-1], grid) if mosaicked else None
     rgb_last, rgb_grid = quicklook if quicklook is not None else (None, None)
-    return write_vectors_and_report(out, aoi.name, labels, req.params, coverage, rgb_last, rgb_grid)
+    return write_vectors_and_report(out, aoi.name, labels, req.params, coverage, rgb_last, rgb_grid,
+                                    simulated=is_simulated(items_by_period), aoi_wgs84=aoi.geometry)

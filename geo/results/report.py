@@ -28,11 +28,22 @@ _SHOW = [("period", "Period"), ("footprint_area_m2", "Footprint km²"), ("pond_a
          ("site_count_growth_pct", "Site growth %"), ("trend", "Trend")]
 
 
+def _with_interval(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary with each value that has a 95 % interval shown as ``value [low–high]`` (text)."""
+    df = summary.copy()
+    for col in [c for c, _ in _SHOW]:
+        lo, hi = f"{col}_low", f"{col}_high"
+        if col in df and lo in df and hi in df:
+            df[col] = [f"{_fmt(col, v)} [{_fmt(col, a)}–{_fmt(col, b)}]" if isinstance(v, (int, float, np.number))
+                       and np.isfinite(v) else _fmt(col, v) for v, a, b in zip(summary[col], df[lo], df[hi])]
+    return df
+
+
 def _fmt(col: str, v) -> str:
     if isinstance(v, (float, np.floating)):
         if not np.isfinite(v):
             return "–"
-        return _FMT[col](v) if col in _FMT else f"{v:+.1f}" if col.endswith("_pct") else f"{v:.3g}"
+        return _FMT[col](v) if col in _FMT else f"{v:+.1f}" if "_pct" in col else f"{v:.3g}"
     return str(v)
 
 
@@ -51,10 +62,20 @@ def growth_chart(summary: pd.DataFrame, path: str | Path) -> Path:
     ax.set_xticks(x, summary["period"])
     ax.set_ylabel("footprint area (km²)")
     ax.set_xlabel("dry season")
+    if "footprint_area_m2_low" in summary:
+        tot = cleared + ponds
+        err = np.vstack([tot - summary["footprint_area_m2_low"].to_numpy() / 1e6,
+                         summary["footprint_area_m2_high"].to_numpy() / 1e6 - tot])
+        ax.errorbar(x, tot, yerr=np.clip(err, 0, None), fmt="none", ecolor="#333", capsize=4,
+                    label="footprint 95 % interval")
     ax2 = ax.twinx()
+    if "site_count_low" in summary:
+        sc = summary["site_count"].to_numpy(float)
+        ax2.fill_between(x, summary["site_count_low"].to_numpy(float), summary["site_count_high"].to_numpy(float),
+                         color="k", alpha=0.12, label="site count 95 % interval")
     ax2.plot(x, summary["site_count"], "k-o", label="mining sites")
     ax2.set_ylabel("site count")
-    ax2.set_ylim(0, max(1, summary["site_count"].max()) * 1.25)
+    ax2.set_ylim(0, max(1, summary.get("site_count_high", summary["site_count"]).max()) * 1.25)
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
     ax.legend(h1 + h2, l1 + l2, loc="upper left", fontsize=8)
@@ -114,11 +135,6 @@ def _html_table(df: pd.DataFrame, cols: list[tuple[str, str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-_CLAIM_COLS = [("source", "Source"), ("definition", "Definition"), ("claim", "Claim"), ("claim_period", "Claim period"),
-               ("claimed_growth_pct", "Claimed %"), ("matched_periods", "Measured periods"),
-               ("measured_growth_pct", "Measured %"), ("difference_pp", "Difference (pp)"), ("verdict", "Verdict")]
-
-
 def change_table(changes: pd.DataFrame | None) -> pd.DataFrame:
     """Site change counts per pair of periods (columns ``periods`` and one per change class)."""
     from geo.results.change import CHANGE_CLASSES
@@ -137,21 +153,43 @@ _CHANGE_COLS = [("periods", "Periods"), ("new", "New"), ("expanded", "Expanded")
 
 
 def write_report(run_dir: str | Path, *, title: str, summary: pd.DataFrame, claims: pd.DataFrame,
-                 images: dict[str, Path], notes: list[str], changes: pd.DataFrame | None = None) -> tuple[Path, Path]:
+                 images: dict[str, Path], notes: list[str], changes: pd.DataFrame | None = None,
+                 simulated: bool = False, sites=None, estimate: pd.DataFrame | None = None) -> tuple[Path, Path]:
     """Write ``report.md`` and a self-contained ``report.html`` (images inlined) into ``run_dir``.
 
     ``changes``: optional site change records (``period_from``, ``period_to``, ``change``), counted per period pair.
+    ``simulated``: open both with the simulated-imagery banner. ``sites``: the SiteConfig (for the definitions).
+    ``estimate``: the sample-based estimate table (``estimate.csv``), shown in its own section when given.
     """
+    from geo.config import SiteConfig
+    from geo.results import report_sections as rs
+
+    sites = sites or SiteConfig()
     run_dir = Path(run_dir)
     ctab = change_table(changes)
+    shown = _with_interval(summary)
     last = summary.iloc[-1] if len(summary) else None
-    headline = (f"Footprint {summary.iloc[0]['period']} → {last['period']}: {_fmt('footprint_growth_pct', last['footprint_growth_pct'])} %; "
-                f"sites {int(summary.iloc[0]['site_count'])} → {int(last['site_count'])} "
-                f"({_fmt('site_count_growth_pct', last['site_count_growth_pct'])} %)") if last is not None else "No periods."
-    md = [f"# {title}", "", f"**{headline}**", "", "## Per period", "", _md_table(summary, _SHOW), "",
+    headline = "No periods."
+    if last is not None:
+        first = summary.iloc[0]
+        headline = (f"Footprint {first['period']} → {last['period']}: {_fmt('footprint_area_m2', first['footprint_area_m2'])} → "
+                    f"{_fmt('footprint_area_m2', last['footprint_area_m2'])} km², "
+                    f"{_fmt('footprint_growth_pct', last['footprint_growth_pct'])} % "
+                    f"(95 % interval {_fmt('footprint_growth_pct', last.get('footprint_growth_pct_low', np.nan))} … "
+                    f"{_fmt('footprint_growth_pct', last.get('footprint_growth_pct_high', np.nan))} %); "
+                    f"sites {int(first['site_count'])} → {int(last['site_count'])} "
+                    f"({_fmt('site_count_growth_pct', last['site_count_growth_pct'])} %, 95 % interval "
+                    f"{_fmt('site_count_growth_pct', last.get('site_count_growth_pct_low', np.nan))} … "
+                    f"{_fmt('site_count_growth_pct', last.get('site_count_growth_pct_high', np.nan))} %)")
+    labeller = ""
+    if estimate is not None and "labelled_by" in estimate and len(estimate):
+        labeller = f"Reference labels: {estimate['labelled_by'].iloc[0]}."
+    md = [f"# {title}", "", *rs.banner_md(simulated), f"**{headline}**", "", "## Per period", "",
+          "Values in brackets are 95 % intervals.", "", _md_table(shown, _SHOW), "",
           "Areas are computed in the tile's UTM zone. A period whose clear fraction is below the threshold is flagged "
           "low confidence; its decreases are reported as uncertain, not as shrinkage.", "",
-          "## Published claims against this measurement", "", _md_table(claims, _CLAIM_COLS), ""]
+          *rs.definitions_md(sites), *rs.estimate_md(estimate, labeller),
+          "## Published claims against this measurement", "", rs.CLAIMS_INTRO, "", *rs.claims_md(claims), ""]
     if len(ctab):
         md += ["## Site changes between periods", "", _md_table(ctab, _CHANGE_COLS), ""]
     for name, p in images.items():
@@ -165,8 +203,11 @@ def write_report(run_dir: str | Path, *, title: str, summary: pd.DataFrame, clai
     page = f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}table{{border-collapse:collapse;margin:1em 0}}
 td,th{{border:1px solid #bbb;padding:3px 8px;font-size:13px;text-align:right}}th{{background:#eee}}
-figure img{{max-width:100%}}</style></head><body><h1>{html.escape(title)}</h1><p><strong>{html.escape(headline)}</strong></p>
-<h2>Per period</h2>{_html_table(summary, _SHOW)}<h2>Published claims against this measurement</h2>{_html_table(claims, _CLAIM_COLS)}
+figure img{{max-width:100%}}dt{{font-weight:bold}}</style></head><body>{rs.banner_html(simulated)}<h1>{html.escape(title)}</h1>
+<p><strong>{html.escape(headline)}</strong></p>
+<h2>Per period</h2><p>Values in brackets are 95 % intervals.</p>{_html_table(shown, _SHOW)}{rs.definitions_html(sites)}
+{rs.estimate_html(estimate, labeller)}
+<h2>Published claims against this measurement</h2><p>{html.escape(rs.CLAIMS_INTRO)}</p>{rs.claims_html(claims)}
 {f"<h2>Site changes between periods</h2>{_html_table(ctab, _CHANGE_COLS)}" if len(ctab) else ""}
 <h2>Charts and map</h2>{figs}<h2>Notes</h2><ul>{''.join(f'<li>{html.escape(n)}</li>' for n in notes)}</ul></body></html>"""
     html_path = run_dir / "report.html"

@@ -269,7 +269,7 @@ def check_weights(params: RunParams) -> dict | None:
 
 def run(req: RunRequest, *, progress: Progress | None = None) -> RunResult:
     """Run (or resume) the job described by ``req``; returns where the outputs are."""
-    from geo.results.outputs import build_outputs
+    from geo.results.outputs import build_outputs, is_simulated
 
     started = dt.datetime.now(dt.timezone.utc)
     aoi = read_aoi(req.aoi_path)
@@ -298,6 +298,7 @@ def run(req: RunRequest, *, progress: Progress | None = None) -> RunResult:
     write_json(out / "manifest.json", manifest)
     items_by_period = search_all(aoi, req)
     manifest["scenes"] = {k: sorted(i["id"] for i in v) for k, v in items_by_period.items()}
+    manifest["simulated"] = is_simulated(items_by_period)  # any item marked minewatch:simulated/synthetic
     specs = plan_tasks(aoi, req, items_by_period, weights_sha256=weights["sha256"] if weights else "")
     prune_stale(out, specs)
     todo = [s for s in specs if not is_done(s)]

@@ -56,6 +56,20 @@ def coverage_of(run_dir: Path, periods: list[str]) -> dict[str, dict]:
     return cov
 
 
+def _aoi_of(manifest: dict):
+    """The run's AOI (lon/lat) from the manifest's ``aoi_path`` when that file still reads, else None."""
+    from geo.aoi import read_aoi
+
+    path = manifest.get("inputs", {}).get("aoi_path")
+    if not path or not Path(path).is_file():
+        return None
+    try:
+        return read_aoi(path).geometry
+    except Exception as exc:  # noqa: BLE001 - a moved or edited AOI only loses the claims' coverage check
+        log.warning("cannot read the run's AOI %s (%s); the class maps' extent stands in for it", path, exc)
+        return None
+
+
 def recompute(run_dir: Path, *, config_path: str | None = None) -> tuple[dict[str, Path], list[str]]:
     """Rewrite every vector, table and report output of ``run_dir`` from its class maps; returns (paths, periods)."""
     from geo.results.export import read_raster
@@ -93,7 +107,8 @@ def recompute(run_dir: Path, *, config_path: str | None = None) -> tuple[dict[st
     quicklook = rgb_from_tasks(run_dir, have[-1], grid)
     rgb, qgrid = quicklook if quicklook is not None else (None, None)
     aoi_name = manifest.get("inputs", {}).get("aoi_name") or run_dir.name
-    paths = write_vectors_and_report(run_dir, aoi_name, periods, params, coverage, rgb, qgrid)
+    paths = write_vectors_and_report(run_dir, aoi_name, periods, params, coverage, rgb, qgrid,
+                                     simulated=bool(manifest.get("simulated", False)), aoi_wgs84=_aoi_of(manifest))
     if manifest:
         manifest["parameters"] = params.to_dict()
         manifest.setdefault("recomputed", []).append(

@@ -178,6 +178,7 @@ def item_dict(acq: Acquisition, scn: Scenario, folder: Path) -> dict:
         "s2:sequence": "0",
         "earthsearch:boa_offset_applied": False,
         "minewatch:synthetic": True,
+        "minewatch:simulated": True,  # read by the pipeline: manifest "simulated", report banner, no verdicts
         **_scl_percentages(acq.scl),
     }
     assets = {}

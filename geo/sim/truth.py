@@ -59,3 +59,33 @@ def compare_with_truth(run_dir: Path, truth_dir: Path, periods: list[str]) -> di
         m, t = growth(measured, col), growth(truth, col)
         out[col] = {"measured_growth_pct": m, "truth_growth_pct": t, "error_pp": m - t}
     return out
+
+
+def label_from_truth(sample_path: Path, truth_dir: Path) -> int:
+    """Fill the ``reference`` field of a ``minewatch sample`` GeoPackage from the simulator's truth class maps.
+
+    The simulator plays the analyst: each point gets the truth class of the pixel it falls in. Returns the number
+    of points labelled; ``labelled_by`` says where the labels came from.
+    """
+    import geopandas as gpd
+
+    from geo.results.sampling import LAYER, sample_qml
+    from geo.results.styles import write_layer_styles
+
+    df = gpd.read_file(sample_path, layer=LAYER)
+    ref = np.zeros(len(df), dtype=np.int64)
+    for period in df["period"].unique():
+        truth, grid = read_raster(Path(truth_dir) / f"classmap_{period}.tif")
+        sel = (df["period"] == period).to_numpy()
+        pts = df.loc[sel].to_crs(grid.crs).geometry
+        t = grid.transform  # north-up grid
+        cols, rows = (pts.x.to_numpy() - t.c) / t.a, (pts.y.to_numpy() - t.f) / t.e
+        r = np.clip(np.floor(rows).astype(int), 0, grid.height - 1)
+        c = np.clip(np.floor(cols).astype(int), 0, grid.width - 1)
+        ref[sel] = truth[r, c]
+    df["reference"] = ref
+    df["labelled_by"] = "simulator truth (geo.sim.truth.label_from_truth), standing in for an analyst"
+    Path(sample_path).unlink()
+    df.to_file(sample_path, layer=LAYER, driver="GPKG")
+    write_layer_styles(sample_path, {LAYER: sample_qml()})
+    return len(df)

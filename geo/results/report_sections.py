@@ -1,0 +1,159 @@
+"""Text sections of the run report: the simulated-imagery banner, definitions, the claims and the estimate tables.
+
+Each section is returned as Markdown lines and as an HTML fragment, so that ``report.md`` and ``report.html`` say
+the same thing.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SIMULATED_BANNER = ("SIMULATED IMAGERY — this run was made on simulated Sentinel-2 scenes, not real satellite "
+                    "images. Its areas, counts and growth describe a synthetic landscape; they say nothing about "
+                    "mining anywhere, and no published claim is judged against them.")
+
+
+def banner_md(simulated: bool) -> list[str]:
+    return [f"> **⚠ {SIMULATED_BANNER}**", ""] if simulated else []
+
+
+def banner_html(simulated: bool) -> str:
+    if not simulated:
+        return ""
+    return ('<div id="simulated-banner" role="alert" style="background:#b00020;color:#fff;padding:12px 16px;'
+            f'font-weight:bold;border-radius:4px;margin:0 0 1em 0">⚠ {html.escape(SIMULATED_BANNER)}</div>')
+
+
+def definitions(sites) -> list[tuple[str, str]]:
+    """(term, definition) pairs for the terms the report uses; ``sites``: the run's SiteConfig."""
+    return [
+        ("Footprint", "mapped mining land: leaching ponds plus cleared land (classes 1 + 2 of the class map), in km², "
+                      "computed in the tile's UTM zone."),
+        ("Site", f"a cluster of footprint polygons less than {sites.link_distance_m:.0f} m apart that holds at least "
+                 f"{sites.min_ponds} leaching pond(s) and {sites.min_footprint_m2:.0f} m² of footprint. A site keeps "
+                 "its id across seasons while its extent overlaps (or lies within the link distance of) its extent "
+                 "in the previous season; merges and splits are recorded in change.geojson."),
+        ("Site extent", f"the area enclosed by a site ({sites.extent} of its footprint polygons), including the gaps "
+                        "between ponds and clearings; always at least the site's footprint."),
+        ("Trend", "the footprint change from the previous season: growth or decline when it moves by more than the "
+                  "change threshold, stable otherwise, uncertain when either season has too little clear coverage."),
+        ("95 % interval", "the range that holds the true value in 95 % of cases under the error model of "
+                          "docs/INTERVALS.md (pixel confidence, boundary placement, unobserved pixels; growth from "
+                          "the log ratio). Shown as value [low–high]."),
+    ]
+
+
+def definitions_md(sites) -> list[str]:
+    return ["## Definitions", ""] + [f"- **{t}**: {d}" for t, d in definitions(sites)] + [""]
+
+
+def definitions_html(sites) -> str:
+    items = "".join(f"<dt>{html.escape(t)}</dt><dd>{html.escape(d)}</dd>" for t, d in definitions(sites))
+    return f"<h2>Definitions</h2><dl>{items}</dl>"
+
+
+def _num(v, unit: str) -> str:
+    if v is None or (isinstance(v, float) and not np.isfinite(v)):
+        return "–"
+    return f"{v:+.1f} %" if unit == "%" else f"{v:.3f}"
+
+
+def claims_rows(claims: pd.DataFrame) -> list[dict[str, str]]:
+    """One display row per claim: source and citation, what was claimed, what was measured, verdict and why."""
+    rows = []
+    for _, c in claims.iterrows():
+        measured = "–"
+        if c["matched_periods"] != "none":
+            measured = (f"{c['measured_from']} → {c['measured_to']} ({c['matched_periods']}): "
+                        f"{_num(c['measured_growth_pct'], '%')} [{_num(c['measured_low'], '%')} … "
+                        f"{_num(c['measured_high'], '%')}]")
+        rows.append({
+            "Source": f"{c['publisher']}, “{c['title']}”, {c['date']}, {c['url']}"
+                      + (f" [not verified against the publication: {c['unverified']}]"
+                         if isinstance(c.get("unverified"), str) and c["unverified"] else ""),
+            "Region": f"{c['region']} (run AOI covers {c['aoi_cover_pct']:.2g} %)",
+            "Definition": str(c["definition"]).replace("_", " "),
+            "Claimed": f"{c['claim']} ({c['claim_period']}; {c['claimed_from']} → {c['claimed_to']})",
+            "Measured (95 % interval)": measured,
+            "Verdict": c["verdict"] if c["comparable"] else f"not comparable: {c['reason']}",
+        })
+    return rows
+
+
+def claims_md(claims: pd.DataFrame) -> list[str]:
+    rows = claims_rows(claims)
+    if not rows:
+        return []
+    head = list(rows[0])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r[h].replace("|", "/") for h in head) + " |" for r in rows]
+    return lines
+
+
+def claims_html(claims: pd.DataFrame) -> str:
+    rows = claims_rows(claims)
+    if not rows:
+        return ""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in rows[0])
+    body = "".join("<tr>" + "".join(f'<td style="text-align:left">{html.escape(v)}</td>' for v in r.values())
+                   + "</tr>" for r in rows)
+    return f'<table class="claims"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+CLAIMS_INTRO = ("A claim is judged only when the run's AOI covers most of the claim's region, holds both of its "
+                "seasons with enough clear coverage, and the imagery is real. The verdict compares the claimed "
+                "growth with the measured growth's 95 % interval: consistent (inside), below or above.")
+
+
+def read_estimate(run_dir: Path) -> pd.DataFrame | None:
+    """``estimate.csv`` of a run folder (written by ``minewatch estimate``), or None."""
+    path = Path(run_dir) / "estimate.csv"
+    return pd.read_csv(path) if path.exists() else None
+
+
+def estimate_rows(est: pd.DataFrame) -> list[dict[str, str]]:
+    out = []
+    for _, r in est.iterrows():
+        out.append({"Period": str(r["period"]), "Class": str(r["class"]).replace("_", " "),
+                    "Mapped km²": f"{r['map_area_m2'] / 1e6:.3f}" if "map_area_m2" in r else "–",
+                    "Estimated km² [95 %]": f"{r['area_m2'] / 1e6:.3f} [{r['area_m2_low'] / 1e6:.3f}–"
+                                            f"{r['area_m2_high'] / 1e6:.3f}]",
+                    "User's accuracy": _acc(r, "users_accuracy"), "Producer's accuracy": _acc(r, "producers_accuracy"),
+                    "Sample n": str(int(r["n_sample"])) if "n_sample" in r else "–"})
+    return out
+
+
+def _acc(r, col: str) -> str:
+    v, se = r[col], r.get(f"{col}_se", np.nan)
+    if not np.isfinite(v):
+        return "–"
+    return f"{v:.2f} ± {1.96 * se:.2f}" if np.isfinite(se) else f"{v:.2f}"
+
+
+ESTIMATE_INTRO = ("Error-adjusted areas from a stratified random sample of reference labels (strata = map classes, plus "
+                  "background within 20 m of mapped footprint), "
+                  "with 95 % intervals, after Olofsson et al. (2014), Remote Sensing of Environment 148: 42–57.")
+
+
+def estimate_md(est: pd.DataFrame | None, labeller: str = "") -> list[str]:
+    if est is None or not len(est):
+        return []
+    rows = estimate_rows(est)
+    head = list(rows[0])
+    lines = ["## Good-practice area estimate (sample-based)", "", ESTIMATE_INTRO + (f" {labeller}" if labeller else ""),
+             "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return lines + ["| " + " | ".join(r[h] for h in head) + " |" for r in rows] + [""]
+
+
+def estimate_html(est: pd.DataFrame | None, labeller: str = "") -> str:
+    if est is None or not len(est):
+        return ""
+    rows = estimate_rows(est)
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in rows[0])
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in r.values()) + "</tr>" for r in rows)
+    return (f"<h2>Good-practice area estimate (sample-based)</h2><p>{html.escape(ESTIMATE_INTRO)} "
+            f"{html.escape(labeller)}</p><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
