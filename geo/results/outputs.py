@@ -22,6 +22,9 @@ from geo.grid import GeoGrid
 from geo.results.report import growth_chart, map_image, write_report
 from geo.results.sites import group_sites
 from geo.results.styles import default_styles
+from geo.results.layers import confidence_pct, with_period
+from geo.results.rasters import write_classmap, write_confidence
+from geo.stages.vectorize import NOT_OBSERVED
 from geo.stages.vectorize import polygonize
 
 log = logging.getLogger(__name__)
@@ -31,20 +34,24 @@ def mosaic_period(out: Path, period: str, grid: GeoGrid) -> dict:
 
     Returns stats: ``clear_px`` and ``region_px`` summed over tiles, ``n_scenes`` the most of any tile.
     """
-    classes = np.zeros(grid.shape, np.uint8)
-    conf = np.zeros(grid.shape, np.uint8)
+    classes = np.full(grid.shape, NOT_OBSERVED, np.uint8)  # map14: unseen pixels are nodata, not background
+    conf = np.full(grid.shape, NOT_OBSERVED, np.uint8)
     stats = {"clear_px": 0, "region_px": 0, "n_scenes": 0}
     for done in sorted((out / "tasks" / period).glob("*/done.json")):
         d = json.loads(done.read_text())
         for name, dst in (("classes.tif", classes), ("confidence.tif", conf)):
             with rasterio.open(done.parent / name) as src:
                 r, c = pixel_offsets(src, grid)
-                dst[r : r + src.height, c : c + src.width] = src.read(1)
+                part = src.read(1)
+                view = dst[r : r + src.height, c : c + src.width]
+                # old task rasters have no nodata (0 outside the AOI); newer ones mark unseen pixels NOT_OBSERVED
+                seen = part != NOT_OBSERVED if src.nodata == NOT_OBSERVED else np.ones(part.shape, bool)
+                view[seen] = part[seen]
         stats["clear_px"] += d["clear_px"]
         stats["region_px"] += d["region_px"]
         stats["n_scenes"] = max(stats["n_scenes"], d["n_scenes"])
-    write_raster(classes, grid, out / f"classmap_{period}.tif", nodata=None)
-    write_raster(conf, grid, out / f"confidence_{period}.tif", descriptions=("confidence_pct",))
+    write_classmap(classes, grid, out / f"classmap_{period}.tif")
+    write_confidence(conf, grid, out / f"confidence_{period}.tif")
     return stats
 
 
@@ -52,13 +59,14 @@ def vectorize_period(out: Path, period: str, params: RunParams) -> tuple[gpd.Geo
     """Footprints and sites of a period from its class map (and confidence) in the run folder."""
     classes, grid = read_raster(out / f"classmap_{period}.tif")
     conf_path = out / f"confidence_{period}.tif"
-    conf = read_raster(conf_path)[0].astype(np.float32) / 100.0 if conf_path.exists() else None
+    conf = read_raster(conf_path)[0].astype(np.float32) if conf_path.exists() else None
+    if conf is not None:
+        conf = np.where(conf == NOT_OBSERVED, 0, conf) / 100.0
     fp = polygonize(classes, grid, confidence=conf, min_area_m2=params.detect.min_area_m2)
     sites, membership = group_sites(fp, params.sites)
     fp["site_id"] = membership
-    fp["period"] = period
-    sites["period"] = period
-    return fp, sites, grid
+    # map14: period text + period_start/period_end dates on every layer; confidence in percent in files
+    return confidence_pct(with_period(fp, period)), with_period(sites, period), grid
 
 
 def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], params: RunParams,
@@ -91,6 +99,7 @@ def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], param
     if changes:
         change = pd.concat(changes, ignore_index=True)
         change = gpd.GeoDataFrame(change, geometry="geometry", crs=changes[0].crs)
+        change = with_period(change, "", date_from="period_to")  # map14: dated by the later season
         write_geojson(change, out / "change.geojson")
         layers["change"] = change
     if layers:
