@@ -15,7 +15,7 @@ from geo.aoi import Aoi, analysis_grid, region_mask, reproject_geometry
 from geo.results.change import site_changes, period_row, summarize
 from geo.results.claims import compare_claims
 from geo.config import RunParams
-from geo.results.export import read_raster, write_csv, write_geojson, write_gpkg, write_raster
+from geo.results.export import read_raster, write_csv, write_geojson, write_gpkg
 from geo.results.quicklook import pixel_offsets, rgb_from_tasks
 from geo.fsutil import write_json
 from geo.grid import GeoGrid
@@ -23,6 +23,7 @@ from geo.results.report import growth_chart, map_image, write_report
 from geo.results.sites import group_sites
 from geo.results.styles import default_styles
 from geo.results.layers import confidence_pct, with_period
+from geo.results.maps import report_maps
 from geo.results.rasters import write_classmap, write_confidence
 from geo.stages.vectorize import NOT_OBSERVED
 from geo.stages.vectorize import polygonize
@@ -79,6 +80,7 @@ def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], param
     layers: dict[str, gpd.GeoDataFrame] = {}
     rows, prev_sites, changes = [], None, []
     last_fp = None
+    seasons, map_grid = [], None  # map14: every season for the web map and the briefing map
     for p in periods:
         if not (out / f"classmap_{p}.tif").exists():
             rows.append({"period": p, "footprint_area_m2": 0.0, "pond_area_m2": 0.0, "cleared_area_m2": 0.0,
@@ -86,6 +88,8 @@ def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], param
             continue
         fp, sites, g = vectorize_period(out, p, params)
         grid = grid or g
+        map_grid = map_grid or g
+        seasons.append((p, fp, sites))
         cov = coverage.get(p, {})
         rows.append(period_row(p, fp, sites, clear_fraction=cov.get("clear_fraction", 0.0), n_scenes=cov.get("n_scenes", 0)))
         write_geojson(fp, out / f"footprints_{p}.geojson")
@@ -111,6 +115,10 @@ def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], param
     if rgb_last is not None and grid is not None and last_fp is not None:
         images[f"Map {last_fp[0]}"] = map_image(rgb_last, grid, last_fp[1], out / "map.png",
                                                   title=f"{aoi_name}: footprints {last_fp[0]} over the composite")
+    # map14: interactive web map (report.html #map) and briefing_map.png
+    web_map, briefing = report_maps(out, aoi_name, seasons, coverage, map_grid,
+                                    (rgb_last, grid) if rgb_last is not None and grid is not None else None)
+    images.update(briefing)
     notes = (notes or []) + [
         "Site = cluster of footprint polygons within "
         f"{params.sites.link_distance_m:.0f} m holding at least {params.sites.min_ponds} leaching pond(s).",
@@ -118,8 +126,15 @@ def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], param
         "Claims are matched to the dry season that ends in the claim's year (e.g. 2021 → 2020-21).",
     ]
     md, html = write_report(out, title=f"minewatch report: {aoi_name}", summary=summary, claims=claims,
-                            images=images, notes=notes, changes=layers.get("change"))
+                            images=images, notes=notes, changes=layers.get("change"), map_html=web_map)
     return {"summary_csv": csv, "report_md": md, "report_html": html}
+
+
+def scene_date_range(items: list[dict]) -> list[str] | None:
+    """``[first, last]`` acquisition date (ISO) of a season's STAC items, or None."""
+    days = sorted(str((i.get("properties") or {}).get("datetime") or "")[:10] for i in items)
+    days = [d for d in days if d]
+    return [days[0], days[-1]] if days else None
 
 
 def build_outputs(out: Path, aoi: Aoi, req, items_by_period: dict[str, list[dict]]) -> dict[str, Path]:
@@ -135,7 +150,8 @@ def build_outputs(out: Path, aoi: Aoi, req, items_by_period: dict[str, list[dict
             continue
         st = mosaic_period(out, p, grid)
         coverage[p] = {"clear_fraction": st["clear_px"] / max(1, int(region.sum())),
-                       "n_scenes": len(items_by_period.get(p, []))}
+                       "n_scenes": len(items_by_period.get(p, [])),
+                       "scene_dates": scene_date_range(items_by_period.get(p, []))}  # map14: for the maps
         mosaicked.append(p)
     write_json(out / "coverage.json", coverage)
     quicklook = rgb_from_tasks(out, mosaicked[-1], grid) if mosaicked else None

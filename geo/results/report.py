@@ -8,6 +8,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -54,6 +55,7 @@ def growth_chart(summary: pd.DataFrame, path: str | Path) -> Path:
     ax2 = ax.twinx()
     ax2.plot(x, summary["site_count"], "k-o", label="mining sites")
     ax2.set_ylabel("site count")
+    ax2.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # map14: counts are whole numbers
     ax2.set_ylim(0, max(1, summary["site_count"].max()) * 1.25)
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
@@ -137,10 +139,12 @@ _CHANGE_COLS = [("periods", "Periods"), ("new", "New"), ("expanded", "Expanded")
 
 
 def write_report(run_dir: str | Path, *, title: str, summary: pd.DataFrame, claims: pd.DataFrame,
-                 images: dict[str, Path], notes: list[str], changes: pd.DataFrame | None = None) -> tuple[Path, Path]:
+                 images: dict[str, Path], notes: list[str], changes: pd.DataFrame | None = None,
+                 map_html: str = "") -> tuple[Path, Path]:
     """Write ``report.md`` and a self-contained ``report.html`` (images inlined) into ``run_dir``.
 
     ``changes``: optional site change records (``period_from``, ``period_to``, ``change``), counted per period pair.
+    ``map_html``: the interactive map (:func:`geo.results.webmap.map_html`), placed under "Interactive map".
     """
     run_dir = Path(run_dir)
     ctab = change_table(changes)
@@ -154,6 +158,8 @@ def write_report(run_dir: str | Path, *, title: str, summary: pd.DataFrame, clai
           "## Published claims against this measurement", "", _md_table(claims, _CLAIM_COLS), ""]
     if len(ctab):
         md += ["## Site changes between periods", "", _md_table(ctab, _CHANGE_COLS), ""]
+    if map_html:  # map14
+        md += ["## Interactive map", "", "Open `report.html` for the interactive map of every season (works offline).", ""]
     for name, p in images.items():
         md += [f"## {name}", "", f"![{name}]({Path(p).name})", ""]
     md += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
@@ -168,6 +174,7 @@ td,th{{border:1px solid #bbb;padding:3px 8px;font-size:13px;text-align:right}}th
 figure img{{max-width:100%}}</style></head><body><h1>{html.escape(title)}</h1><p><strong>{html.escape(headline)}</strong></p>
 <h2>Per period</h2>{_html_table(summary, _SHOW)}<h2>Published claims against this measurement</h2>{_html_table(claims, _CLAIM_COLS)}
 {f"<h2>Site changes between periods</h2>{_html_table(ctab, _CHANGE_COLS)}" if len(ctab) else ""}
+{f"<h2>Interactive map</h2>{map_html}" if map_html else ""}
 <h2>Charts and map</h2>{figs}<h2>Notes</h2><ul>{''.join(f'<li>{html.escape(n)}</li>' for n in notes)}</ul></body></html>"""
     html_path = run_dir / "report.html"
     write_text(html_path, page)
