@@ -69,6 +69,7 @@ def command(image, out_path, raster_path, method, offset, device, weights, min_a
     area_m2 (computed in UTM) and mean confidence.
     """
     from geo.results.export import write_geojson, write_gpkg, write_raster
+    from geo.results.layers import confidence_pct
     from geo.stages.vectorize import class_areas
 
     suffix = Path(out_path).suffix.lower()
@@ -77,9 +78,12 @@ def command(image, out_path, raster_path, method, offset, device, weights, min_a
     det, gdf = detect_image(Path(image), method=method, offset=offset, device=device, weights=weights,
                             min_area_m2=min_area_m2)
     if suffix == ".gpkg":
-        write_gpkg({"footprints": gdf}, out_path)
+        from geo.results.styles import default_styles
+
+        gdf = confidence_pct(gdf)
+        write_gpkg({"footprints": gdf}, out_path, styles=default_styles(["footprints"], temporal=False))
     else:
-        write_geojson(gdf, out_path)
+        write_geojson(confidence_pct(gdf), out_path)
     if raster_path:
         conf = np.round(det.confidence * 100).astype(np.uint8)
         write_raster(np.stack([det.classes, conf]), det.grid, raster_path, descriptions=("class", "confidence_pct"))

@@ -24,6 +24,7 @@ from geo.results.sites import group_sites
 from geo.results.styles import default_styles
 from geo.results.layers import confidence_pct, with_period
 from geo.results.maps import report_maps
+from geo.results.qgis_project import write_project
 from geo.results.rasters import write_classmap, write_confidence
 from geo.stages.vectorize import NOT_OBSERVED
 from geo.stages.vectorize import polygonize
@@ -106,8 +107,12 @@ def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], param
         change = with_period(change, "", date_from="period_to")  # map14: dated by the later season
         write_geojson(change, out / "change.geojson")
         layers["change"] = change
+        for (a, b), part in change.groupby(["period_from", "period_to"], sort=False):  # map14: one per transition
+            layers[f"change_{a}_to_{b}"] = part.reset_index(drop=True)
     if layers:
         write_gpkg(layers, out / "footprints.gpkg", styles=default_styles(list(layers)))
+        write_project(out, f"minewatch: {aoi_name}", {n: g.crs for n, g in layers.items()},
+                      [s for s, _, _ in seasons])  # map14: QGIS project with time settings
     csv = write_csv(summary, out / "summary.csv")
     claims = compare_claims(summary)
     write_csv(claims, out / "claims.csv")

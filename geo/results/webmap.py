@@ -117,7 +117,7 @@ def imagery_overlay(rgb: np.ndarray, grid: GeoGrid) -> dict:
     transform, w, h = calculate_default_transform(grid.crs, merc, grid.width, grid.height, left, bottom, right, top)
     step = max(1.0, max(w, h) / IMAGERY_PX)
     w, h = max(1, int(w / step)), max(1, int(h / step))
-    transform = transform * transform.scale(step)
+    transform = transform @ transform.scale(step)
     dst = np.zeros((4, h, w), np.uint8)
     reproject(src, dst, src_transform=grid.transform, src_crs=grid.crs, dst_transform=transform, dst_crs=merc,
               resampling=Resampling.bilinear)
@@ -126,8 +126,8 @@ def imagery_overlay(rgb: np.ndarray, grid: GeoGrid) -> dict:
     from pyproj import Transformer
 
     tr = Transformer.from_crs(merc, 4326, always_xy=True)
-    x0, y0 = transform * (0, h)
-    x1, y1 = transform * (w, 0)
+    x0, y0 = transform @ (0, h)
+    x1, y1 = transform @ (w, 0)
     (lon0, lon1), (lat0, lat1) = tr.transform([x0, x1], [y0, y1])
     return {"url": "data:image/webp;base64," + base64.b64encode(buf.getvalue()).decode(),
             "bounds": [[lat0, lon0], [lat1, lon1]]}
