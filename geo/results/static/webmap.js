@@ -105,7 +105,7 @@
 
   /* For tests and power users: what is drawn now. */
   window.minewatchMap = {
-    map: map, seasons: seasons, show: show,
+    map: map, seasons: seasons, show: show, bounds: data.bounds,
     drawn: function () {
       var n = {footprints: 0, sites: 0, imagery: current.imagery ? 1 : 0, season: seasons[current.index], detail: current.detail};
       if (current.footprints) current.footprints.eachLayer(function () { n.footprints++; });
