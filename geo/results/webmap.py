@@ -32,7 +32,7 @@ PRECISION = 6
 #: Longest side (px) of a season's imagery in the map.
 IMAGERY_PX = 1400
 #: Above this many polygons in a season, Leaflet draws on a canvas instead of one SVG path per feature.
-CANVAS_ABOVE = 3000
+CANVAS_ABOVE = 1500
 
 FOOTPRINT_PROPS = ("class_name", "area_m2", "site_id", "confidence_pct", "period")
 SITE_PROPS = ("site_id", "n_ponds", "footprint_area_m2", "extent_area_m2", "period")
@@ -46,10 +46,10 @@ def _static_b64(name: str) -> str:
     return base64.b64encode(resources.files("geo.results").joinpath("static", name).read_bytes()).decode()
 
 
-def _round(coords):
+def _round(coords, decimals: int = PRECISION):
     if isinstance(coords[0], (int, float)):
-        return [round(float(coords[0]), PRECISION), round(float(coords[1]), PRECISION)]
-    return [_round(c) for c in coords]
+        return [round(float(coords[0]), decimals), round(float(coords[1]), decimals)]
+    return [_round(c, decimals) for c in coords]
 
 
 def _clean(v):
@@ -60,18 +60,25 @@ def _clean(v):
     return v if isinstance(v, (int, str)) or v is None else str(v)
 
 
-def feature_collection(gdf: gpd.GeoDataFrame, props: tuple[str, ...]) -> dict:
-    """GeoJSON FeatureCollection (EPSG:4326, trimmed coordinates) with only ``props`` as properties."""
+def feature_collection(gdf: gpd.GeoDataFrame, props: tuple[str, ...], *, decimals: int | None = None,
+                       index_only: bool = False) -> dict:
+    """GeoJSON FeatureCollection (EPSG:4326, coordinates rounded to ``decimals``) with only ``props`` as properties.
+
+    ``index_only``: properties are just ``{"i": row}`` (the simplified copy points at the full one's properties).
+    """
     if not len(gdf):
         return {"type": "FeatureCollection", "features": []}
     wgs = gdf.to_crs(4326)
+    cols = [p for p in props if p in wgs.columns]
+    values = {p: wgs[p].tolist() for p in cols}
     feats = []
     for i, geom in enumerate(wgs.geometry.values):
         if geom is None or geom.is_empty:
             continue
         gj = shapely.geometry.mapping(geom)
-        feats.append({"type": "Feature", "geometry": {"type": gj["type"], "coordinates": _round(gj["coordinates"])},
-                      "properties": {p: _clean(wgs.iloc[i][p]) for p in props if p in wgs.columns}})
+        coords = _round(gj["coordinates"], PRECISION if decimals is None else decimals)
+        feats.append({"type": "Feature", "geometry": {"type": gj["type"], "coordinates": coords},
+                      "properties": {"i": len(feats)} if index_only else {p: _clean(values[p][i]) for p in cols}})
     return {"type": "FeatureCollection", "features": feats}
 
 
@@ -160,9 +167,12 @@ def map_data(seasons: list[tuple[str, gpd.GeoDataFrame, gpd.GeoDataFrame]], *, d
             "bounds": [[bounds[1], bounds[0]], [bounds[3], bounds[2]]], "detail_zoom": z0 + 2,
             "footprints": {}, "footprints_lo": {}, "sites": {}, "imagery": {}, "attribution": attribution,
             "canvas_above": CANVAS_ABOVE, "context": _context(bounds)}
+    # the simplified copy: a quarter of a screen pixel of precision at the zoom that fits the AOI is plenty
+    lo_decimals = int(np.clip(np.ceil(-np.log10(m_per_px * 0.25 / 111_000)), 3, PRECISION))
     for label, fp, st in seasons:
         data["footprints"][label] = feature_collection(fp, FOOTPRINT_PROPS)
-        data["footprints_lo"][label] = feature_collection(simplified(fp, m_per_px * 0.5), FOOTPRINT_PROPS)
+        data["footprints_lo"][label] = feature_collection(simplified(fp, m_per_px * 0.5), FOOTPRINT_PROPS,
+                                                          decimals=lo_decimals, index_only=True)
         data["sites"][label] = feature_collection(st, SITE_PROPS)
     for label, (rgb, grid) in imagery.items():
         data["imagery"][label] = imagery_overlay(rgb, grid)

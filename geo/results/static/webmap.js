@@ -44,14 +44,22 @@
   imageryPane.style.zIndex = 250;
   var current = {index: -1, imagery: null, sites: null, footprints: null, detail: null};
 
-  function footprintLayer(fc, detail) {
-    return L.geoJSON(fc, {
-      style: function (f) {
-        var st = COLOURS[f.properties.class_name] || {color: "#444", weight: 1};
-        return Object.assign({className: "mw-fp mw-" + f.properties.class_name + (detail ? " mw-detail" : " mw-lo")}, st);
-      },
-      onEachFeature: function (f, layer) { layer.bindPopup(footprintPopup(f.properties)); }
-    });
+  /* The simplified copy carries only {i: index}; its properties are the full feature's. */
+  function propsOf(s, f, detail) { return detail ? f.properties : data.footprints[s].features[f.properties.i].properties; }
+
+  var cache = {};  /* season + level → Leaflet layer, built once: switching seasons back and forth stays fast */
+  function footprintLayer(s, detail) {
+    var key = s + (detail ? "|d" : "|l");
+    if (!cache[key]) {
+      cache[key] = L.geoJSON(detail ? data.footprints[s] : data.footprints_lo[s], {
+        style: function (f) {
+          var p = propsOf(s, f, detail), st = COLOURS[p.class_name] || {color: "#444", weight: 1};
+          return Object.assign({className: "mw-fp mw-" + p.class_name + (detail ? " mw-detail" : " mw-lo")}, st);
+        },
+        onEachFeature: function (f, layer) { layer.bindPopup(function () { return footprintPopup(propsOf(s, f, detail)); }); }
+      });
+    }
+    return cache[key];
   }
 
   function drawFootprints() {
@@ -60,7 +68,7 @@
     if (current.footprints && current.detail === detail) return;
     if (current.footprints) map.removeLayer(current.footprints);
     current.detail = detail;
-    current.footprints = footprintLayer(detail ? data.footprints[s] : data.footprints_lo[s], detail).addTo(map);
+    current.footprints = footprintLayer(s, detail).addTo(map);
   }
 
   function show(i) {
