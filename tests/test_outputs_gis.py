@@ -170,3 +170,29 @@ def test_detect_cli_writes_styles(tmp_path):
     rows = con.execute("SELECT f_table_name FROM layer_styles").fetchall()
     con.close()
     assert rows == [("footprints",)]
+
+
+def test_briefing_map_furniture_helpers():
+    """Round scale-bar lengths, panel choice, and the true-north arrow's rotation (grid convergence)."""
+    from geo.results.cartography import convergence_deg, nice_step, pick_panels
+
+    assert pick_panels([str(i) for i in range(9)]) == ["0", "2", "3", "5", "6", "8"]
+    assert pick_panels(["a", "b"]) == ["a", "b"]
+    assert [nice_step(v, target=1) for v in (1100.0, 480.0, 11_000.0, 2600.0)] == [2000.0, 500.0, 20_000.0, 5000.0]
+    # UTM 47N's central meridian is 99°E; at 25.67°N, 0.7° off it, convergence ≈ 0.7° × sin(25.67°) ≈ 0.30°,
+    # with opposite signs on either side of the meridian.
+    x_w, y = GRID.transform.c, GRID.transform.f  # 98.3°E
+    west = convergence_deg(GRID.crs, x_w, y)
+    east = convergence_deg(GRID.crs, 1_000_000 - x_w, y)
+    assert abs(west) == pytest.approx(0.30, abs=0.02) and west * east < 0
+
+
+def test_briefing_map_is_written_with_every_season(run_folder):  # noqa: F811
+    from PIL import Image
+
+    path = run_folder.path / "briefing_map.png"
+    with Image.open(path) as im:
+        w, h = im.size
+    assert w >= 1000 and h >= 800
+    html = (run_folder.path / "report.html").read_text(encoding="utf-8")
+    assert 'alt="Briefing map (seasons side by side)"' in html

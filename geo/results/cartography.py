@@ -160,6 +160,8 @@ def season_panel(ax, label: str, fp: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, 
         ax.set_facecolor("#d9d9d9")
     else:
         ax.set_facecolor("#3a4a3a")
+        ax.text(0.02, 0.02, "no composite kept for this season", transform=ax.transAxes, fontsize=6.5,
+                color="white", ha="left", va="bottom", zorder=6)
     fp = fp.to_crs(grid.crs) if len(fp) else fp
     if len(fp):
         fp[fp["class"] == 1].boundary.plot(ax=ax, color=CLEARED, linewidth=0.7, zorder=3)
@@ -199,20 +201,20 @@ def briefing_map(path: str | Path, *, title: str, grid: GeoGrid,
     fig = plt.figure(figsize=(pw * ncols + 1.2, pw * aspect * nrows + 1.9), dpi=130)
     top_frac = 1 - 0.75 / fig.get_figheight()
     bottom_frac = 0.95 / fig.get_figheight()
-    gs = fig.add_gridspec(nrows, ncols, left=0.06, right=0.86, top=top_frac, bottom=bottom_frac, wspace=0.12,
+    gs = fig.add_gridspec(nrows, ncols, left=0.05, right=0.8, top=top_frac, bottom=bottom_frac, wspace=0.12,
                           hspace=0.3)
     for k, s in enumerate(panels):
         ax = fig.add_subplot(gs[k // ncols, k % ncols])
         fp, st = by[s]
         season_panel(ax, s, fp, st, grid, imagery.get(s), scene_dates.get(s, "–"))
     fig.suptitle(title, fontsize=11, y=1 - 0.25 / fig.get_figheight())
-    locator(fig, [0.875, top_frac - 0.2, 0.115, 0.18], grid.crs, grid.bounds)
+    locator(fig, [0.82, top_frac - 0.2, 0.16, 0.18], grid.crs, grid.bounds)
     handles = [Patch(facecolor=POND, edgecolor="#003c50", label="leaching pond"),
                Patch(facecolor="none", edgecolor=CLEARED, label="cleared land"),
                Line2D([], [], color=SITE, ls="--", label="mining site extent"),
                Line2D([], [], color="grey", ls=(0, (4, 3)), label="lat/lon graticule"),
                Patch(facecolor="#d9d9d9", label="not observed clear")]
-    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(0.865, top_frac - 0.38), fontsize=7,
+    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(0.81, top_frac - 0.38), fontsize=7,
                frameon=False)
     from pyproj import CRS
 
