@@ -85,6 +85,7 @@ return Object.assign(d, {
   cleared: document.querySelectorAll('#map path.mw-fp.mw-cleared_land').length,
   site: document.querySelectorAll('#map path.mw-site').length,
   images: [...document.querySelectorAll('#map img.mw-imagery')].map(i => i.complete && i.naturalWidth > 0),
+  unseen_ok: [...document.querySelectorAll('#map img.mw-unseen')].every(i => i.complete && i.naturalWidth > 0),
   inView: inView, zoom: m.map.getZoom(), label: document.getElementById('mw-season-label').textContent});"""
 
 
@@ -117,6 +118,8 @@ def test_webmap_seasons_offline_in_chromium(run_folder, browser):  # noqa: F811
         assert d["inView"] == d["footprints"] + d["sites"], f"{season}: features drawn outside the view ({d})"
         # Only the last season has a task composite in this run folder; it is drawn (decoded) as imagery.
         assert d["images"] == ([True] if season == rf.periods[-1] else []), (season, d["images"])
+        # every season has the never-clear strip: drawn as "not observed", not left looking like bare ground
+        assert d["unseen"] == 1 and d["unseen_ok"], (season, d)
         shot = rf.path / f"webmap_{season}.png"
         el = browser.find_element(By.ID, "map")
         browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", el)

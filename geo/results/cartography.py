@@ -147,8 +147,9 @@ def locator(fig, rect, crs, bounds) -> None:
 
 
 def season_panel(ax, label: str, fp: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, grid: GeoGrid,
-                 image: tuple[np.ndarray, GeoGrid] | None, dates: str) -> None:
-    """One season: composite (or a plain background), footprints, site extents and labels, furniture."""
+                 image: tuple[np.ndarray, GeoGrid] | None, dates: str,
+                 unseen: tuple[np.ndarray, GeoGrid] | None = None) -> None:
+    """One season: composite (or a plain background), not-observed areas, footprints, sites and labels, furniture."""
     from geo.results.webmap import stretch
 
     bounds = grid.bounds
@@ -162,6 +163,12 @@ def season_panel(ax, label: str, fp: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, 
         ax.set_facecolor("#3a4a3a")
         ax.text(0.02, 0.02, "no composite kept for this season", transform=ax.transAxes, fontsize=6.5,
                 color="white", ha="left", va="bottom", zorder=6)
+    if unseen is not None and unseen[0].any():
+        m = unseen[0]
+        rgba = np.zeros((*m.shape, 4), np.uint8)
+        rgba[m] = (217, 217, 217, 255)
+        l, b, r, t = unseen[1].bounds
+        ax.imshow(rgba, extent=(l, r, b, t), zorder=2, interpolation="nearest")
     fp = fp.to_crs(grid.crs) if len(fp) else fp
     if len(fp):
         fp[fp["class"] == 1].boundary.plot(ax=ax, color=CLEARED, linewidth=0.7, zorder=3)
@@ -188,7 +195,8 @@ def season_panel(ax, label: str, fp: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, 
 
 def briefing_map(path: str | Path, *, title: str, grid: GeoGrid,
                  seasons: list[tuple[str, gpd.GeoDataFrame, gpd.GeoDataFrame]],
-                 imagery: dict[str, tuple[np.ndarray, GeoGrid]], scene_dates: dict[str, str], credit: str) -> Path:
+                 imagery: dict[str, tuple[np.ndarray, GeoGrid]], scene_dates: dict[str, str], credit: str,
+                 unseen: dict[str, tuple[np.ndarray, GeoGrid]] | None = None) -> Path:
     """Small multiples of the seasons (at most :data:`MAX_PANELS`) with locator, legend and attribution."""
     path = Path(path)
     by = {s: (fp, st) for s, fp, st in seasons}
@@ -206,7 +214,7 @@ def briefing_map(path: str | Path, *, title: str, grid: GeoGrid,
     for k, s in enumerate(panels):
         ax = fig.add_subplot(gs[k // ncols, k % ncols])
         fp, st = by[s]
-        season_panel(ax, s, fp, st, grid, imagery.get(s), scene_dates.get(s, "–"))
+        season_panel(ax, s, fp, st, grid, imagery.get(s), scene_dates.get(s, "–"), (unseen or {}).get(s))
     fig.suptitle(title, fontsize=11, y=1 - 0.25 / fig.get_figheight())
     locator(fig, [0.82, top_frac - 0.2, 0.16, 0.18], grid.crs, grid.bounds)
     handles = [Patch(facecolor=POND, edgecolor="#003c50", label="leaching pond"),

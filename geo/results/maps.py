@@ -31,6 +31,28 @@ def season_imagery(out: Path, labels: list[str], grid: GeoGrid | None,
     return imagery
 
 
+def unseen_masks(out: Path, labels: list[str], max_px: int = 1400) -> dict[str, tuple[np.ndarray, GeoGrid]]:
+    """Per season, where the class raster says "not observed" (nodata 255), decimated to at most ``max_px``."""
+    import rasterio
+    from affine import Affine
+
+    from geo.stages.vectorize import NOT_OBSERVED
+
+    masks = {}
+    for s in labels:
+        path = out / f"classmap_{s}.tif"
+        if not path.exists():
+            continue
+        with rasterio.open(path) as src:
+            step = max(1, int(np.ceil(max(src.width, src.height) / max_px)))
+            h, w = -(-src.height // step), -(-src.width // step)
+            a = src.read(1, out_shape=(h, w), resampling=rasterio.enums.Resampling.nearest)
+            t = src.transform
+            grid = GeoGrid(src.crs, Affine(t.a * src.width / w, t.b, t.c, t.d, t.e * src.height / h, t.f), w, h)
+        masks[s] = (a == NOT_OBSERVED, grid)
+    return masks
+
+
 def copernicus_credit(labels: list[str]) -> str:
     """"Contains modified Copernicus Sentinel data YYYY–YYYY" over the years the seasons span."""
     if not labels:
@@ -68,7 +90,9 @@ def report_maps(out: Path, aoi_name: str, seasons: list[tuple[str, gpd.GeoDataFr
     dates = {s: tuple(d.isoformat() for d in period_dates(s)) for s in labels}
     attribution = (f"{credit}, processed by minewatch · Country outlines: Natural Earth · "
                    "Map: Leaflet (BSD-2-Clause)")
-    html = map_html(map_data(seasons, dates=dates, imagery=imagery, attribution=attribution))
+    unseen = unseen_masks(out, labels)
+    html = map_html(map_data(seasons, dates=dates, imagery=imagery, attribution=attribution, unseen=unseen))
     png = briefing_map(out / "briefing_map.png", title=f"{aoi_name}: mining footprints by dry season", grid=grid,
-                       seasons=seasons, imagery=imagery, scene_dates=scene_dates(labels, coverage), credit=credit)
+                       seasons=seasons, imagery=imagery, scene_dates=scene_dates(labels, coverage), credit=credit,
+                       unseen=unseen)
     return html, {"Briefing map (seasons side by side)": png}

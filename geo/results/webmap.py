@@ -115,10 +115,22 @@ def imagery_overlay(rgb: np.ndarray, grid: GeoGrid) -> dict:
     Leaflet stretches an image overlay linearly between its corners in Web Mercator, so the image is warped to
     EPSG:3857 first; pixels never seen clear are transparent.
     """
+    img, unseen = stretch(rgb)
+    return rgba_overlay(np.concatenate([np.moveaxis(img, -1, 0), np.where(unseen, 0, 255).astype(np.uint8)[None]]),
+                        grid, "WEBP")
+
+
+def unseen_overlay(unseen: np.ndarray, grid: GeoGrid) -> dict:
+    """Pixels "not observed" (class raster nodata) as a translucent grey PNG overlay."""
+    a = np.where(unseen, 1, 0).astype(np.uint8)
+    rgba = np.stack([a * 150, a * 150, a * 150, a * 170]).astype(np.uint8)
+    return rgba_overlay(rgba, grid, "PNG", resampling=Resampling.nearest)
+
+
+def rgba_overlay(src: np.ndarray, grid: GeoGrid, fmt: str, *, resampling=Resampling.bilinear) -> dict:
+    """A ``(4, y, x)`` uint8 RGBA raster on ``grid`` warped to Web Mercator: ``{"url": data URI, "bounds"}``."""
     from PIL import Image
 
-    img, unseen = stretch(rgb)
-    src = np.concatenate([np.moveaxis(img, -1, 0), np.where(unseen, 0, 255).astype(np.uint8)[None]])
     merc = CRS.from_epsg(3857)
     left, bottom, right, top = grid.bounds
     transform, w, h = calculate_default_transform(grid.crs, merc, grid.width, grid.height, left, bottom, right, top)
@@ -127,16 +139,17 @@ def imagery_overlay(rgb: np.ndarray, grid: GeoGrid) -> dict:
     transform = transform @ transform.scale(step)
     dst = np.zeros((4, h, w), np.uint8)
     reproject(src, dst, src_transform=grid.transform, src_crs=grid.crs, dst_transform=transform, dst_crs=merc,
-              resampling=Resampling.bilinear)
+              resampling=resampling)
     buf = io.BytesIO()
-    Image.fromarray(np.moveaxis(dst, 0, -1), "RGBA").save(buf, format="WEBP", quality=80, method=4)
+    opts = {"quality": 80, "method": 4} if fmt == "WEBP" else {"optimize": True}
+    Image.fromarray(np.moveaxis(dst, 0, -1), "RGBA").save(buf, format=fmt, **opts)
     from pyproj import Transformer
 
     tr = Transformer.from_crs(merc, 4326, always_xy=True)
     x0, y0 = transform @ (0, h)
     x1, y1 = transform @ (w, 0)
     (lon0, lon1), (lat0, lat1) = tr.transform([x0, x1], [y0, y1])
-    return {"url": "data:image/webp;base64," + base64.b64encode(buf.getvalue()).decode(),
+    return {"url": f"data:image/{fmt.lower()};base64," + base64.b64encode(buf.getvalue()).decode(),
             "bounds": [[lat0, lon0], [lat1, lon1]]}
 
 
@@ -150,8 +163,12 @@ def _context(bounds_ll: tuple[float, float, float, float], margin: float = 12.0)
 
 
 def map_data(seasons: list[tuple[str, gpd.GeoDataFrame, gpd.GeoDataFrame]], *, dates: dict[str, tuple[str, str]],
-             imagery: dict[str, tuple[np.ndarray, GeoGrid]], attribution: str) -> dict:
-    """Everything the page script draws. ``seasons``: ``(label, footprints, sites)`` in a projected CRS, in order."""
+             imagery: dict[str, tuple[np.ndarray, GeoGrid]], attribution: str,
+             unseen: dict[str, tuple[np.ndarray, GeoGrid]] | None = None) -> dict:
+    """Everything the page script draws. ``seasons``: ``(label, footprints, sites)`` in a projected CRS, in order.
+
+    ``unseen``: per season, a boolean mask of pixels not observed (class raster nodata) on its grid.
+    """
     ext = [g.to_crs(4326).total_bounds for _, fp, st in seasons for g in (fp, st) if len(g)]
     for rgb, grid in imagery.values():
         ext.append(np.array(gpd.GeoSeries([shapely.box(*grid.bounds)], crs=grid.crs).to_crs(4326).total_bounds))
@@ -176,6 +193,8 @@ def map_data(seasons: list[tuple[str, gpd.GeoDataFrame, gpd.GeoDataFrame]], *, d
         data["sites"][label] = feature_collection(st, SITE_PROPS)
     for label, (rgb, grid) in imagery.items():
         data["imagery"][label] = imagery_overlay(rgb, grid)
+    data["unseen"] = {label: unseen_overlay(mask, grid) for label, (mask, grid) in (unseen or {}).items()
+                      if mask.any()}
     return data
 
 

@@ -42,7 +42,7 @@
 
   var imageryPane = map.createPane("mw-imagery");
   imageryPane.style.zIndex = 250;
-  var current = {index: -1, imagery: null, sites: null, footprints: null, detail: null};
+  var current = {index: -1, imagery: null, unseen: null, sites: null, footprints: null, detail: null};
 
   /* The simplified copy carries only {i: index}; its properties are the full feature's. */
   function propsOf(s, f, detail) { return detail ? f.properties : data.footprints[s].features[f.properties.i].properties; }
@@ -75,11 +75,16 @@
     i = Math.max(0, Math.min(seasons.length - 1, i | 0));
     var s = seasons[i];
     current.index = i;
-    ["imagery", "sites", "footprints"].forEach(function (k) { if (current[k]) { map.removeLayer(current[k]); current[k] = null; } });
+    ["imagery", "unseen", "sites", "footprints"].forEach(function (k) { if (current[k]) { map.removeLayer(current[k]); current[k] = null; } });
     var img = data.imagery[s];
     if (img) {
       current.imagery = L.imageOverlay(img.url, img.bounds, {pane: "mw-imagery", className: "mw-imagery",
                                                              alt: "Sentinel-2 composite " + s}).addTo(map);
+    }
+    var gap = (data.unseen || {})[s];
+    if (gap) {
+      current.unseen = L.imageOverlay(gap.url, gap.bounds, {pane: "mw-imagery", className: "mw-unseen",
+                                                            alt: "Not observed in " + s}).addTo(map);
     }
     current.sites = L.geoJSON(data.sites[s], {
       style: function () { return Object.assign({className: "mw-site"}, SITE); },
@@ -106,7 +111,8 @@
   legend.onAdd = function () {
     var d = L.DomUtil.create("div", "mw-legend");
     d.innerHTML = '<i style="background:#00c8dc"></i>Leaching pond<br><i style="background:#e67828"></i>Cleared land<br>' +
-      '<i style="border:2px dashed #c800c8;background:none"></i>Mining site extent';
+      '<i style="border:2px dashed #c800c8;background:none"></i>Mining site extent<br>' +
+      '<i style="background:rgba(150,150,150,.67)"></i>Not observed (outside AOI / never clear)';
     return d;
   };
   legend.addTo(map);
@@ -115,7 +121,8 @@
   window.minewatchMap = {
     map: map, seasons: seasons, show: show, bounds: data.bounds,
     drawn: function () {
-      var n = {footprints: 0, sites: 0, imagery: current.imagery ? 1 : 0, season: seasons[current.index], detail: current.detail};
+      var n = {footprints: 0, sites: 0, imagery: current.imagery ? 1 : 0, unseen: current.unseen ? 1 : 0,
+               season: seasons[current.index], detail: current.detail};
       if (current.footprints) current.footprints.eachLayer(function () { n.footprints++; });
       if (current.sites) current.sites.eachLayer(function () { n.sites++; });
       return n;
