@@ -178,9 +178,10 @@ def season_panel(ax, label: str, fp: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, 
         st.boundary.plot(ax=ax, color=SITE, linewidth=0.9, linestyle="--", zorder=3)
         if len(st) <= 40:
             for sid, geom in zip(st["site_id"], st.geometry):
-                p = geom.representative_point()
-                ax.annotate(f"#{sid}", (p.x, p.y), fontsize=6, color="white", ha="center", va="center", zorder=5,
-                            bbox=dict(fc=SITE, ec="none", alpha=0.7, pad=0.8))
+                x1, y1 = geom.bounds[2:]  # label beside the site's upper-right corner, not over its ponds
+                ax.annotate(f"#{sid}", (x1, y1), xytext=(1, 1), textcoords="offset points", fontsize=5.5,
+                            color="white", ha="left", va="bottom", zorder=5, annotation_clip=True,
+                            bbox=dict(fc=SITE, ec="none", alpha=0.6, pad=0.6))
     graticule(ax, grid.crs, bounds)
     scale_bar(ax, bounds)
     north_arrow(ax, grid.crs, bounds)
