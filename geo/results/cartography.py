@@ -154,8 +154,8 @@ def season_panel(ax, label: str, fp: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, 
 
     bounds = grid.bounds
     if image is not None:
-        img, unseen = stretch(image[0])
-        rgba = np.dstack([img, np.where(unseen, 0, 255).astype(np.uint8)])
+        img, no_pixel = stretch(image[0])
+        rgba = np.dstack([img, np.where(no_pixel, 0, 255).astype(np.uint8)])
         l, b, r, t = image[1].bounds
         ax.imshow(rgba, extent=(l, r, b, t), zorder=1, interpolation="nearest")
         ax.set_facecolor("#d9d9d9")
