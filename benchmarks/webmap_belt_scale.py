@@ -5,8 +5,8 @@ discs polygonised by minewatch, so edges are pixel staircases like real output),
 
 - **minewatch**: the map as shipped (6-decimal coordinates, simplified geometry below the detail zoom, canvas above
   CANVAS_ABOVE polygons);
-- **naive baseline**: the same page with full 15-digit coordinates, no simplified copy and one SVG path per polygon
-  (what inlining the GeoJSON files into a default Leaflet map gives).
+- **naive baseline**: the same page with 15-digit coordinates, no simplified copy and one SVG path per polygon
+  (close to inlining the GeoJSON files into a default Leaflet map; it still gets the packed encoding and the cache).
 
 Prints sizes and the median time (ms) to switch season (draw until the next two animation frames) side by side,
 with the ratio. Needs /usr/bin/chromium, chromedriver and selenium. Run: ``.venv/bin/python benchmarks/webmap_belt_scale.py``

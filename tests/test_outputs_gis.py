@@ -196,3 +196,18 @@ def test_briefing_map_is_written_with_every_season(run_folder):  # noqa: F811
     assert w >= 1000 and h >= 800
     html = (run_folder.path / "report.html").read_text(encoding="utf-8")
     assert 'alt="Briefing map (seasons side by side)"' in html
+
+
+def test_webmap_geometry_packing_round_trips(run_folder):  # noqa: F811
+    """The map's packed integer-delta coordinates decode to the GeoJSON's to within the stated precision."""
+    import geopandas as gpd
+
+    from geo.results.webmap import PRECISION, feature_collection, unpack_ring
+
+    last = run_folder.periods[-1]
+    gj = gpd.read_file(run_folder.path / f"footprints_{last}.geojson")
+    fc = feature_collection(gj.to_crs(32647), ("class_name", "area_m2"))
+    assert fc["q"] == PRECISION and len(fc["features"]) == len(gj)
+    for f, geom in zip(fc["features"], gj.geometry):
+        ring = np.array(unpack_ring(f["g"]["c"][0], fc["q"]))
+        assert np.abs(ring - np.asarray(geom.exterior.coords)).max() <= 1.5 * 10.0**-PRECISION

@@ -46,10 +46,29 @@ def _static_b64(name: str) -> str:
     return base64.b64encode(resources.files("geo.results").joinpath("static", name).read_bytes()).decode()
 
 
-def _round(coords, decimals: int = PRECISION):
-    if isinstance(coords[0], (int, float)):
-        return [round(float(coords[0]), decimals), round(float(coords[1]), decimals)]
-    return [_round(c, decimals) for c in coords]
+def pack_ring(ring, decimals: int) -> list[int]:
+    """A ring as integers (units of 10^-decimals degrees), first vertex absolute then deltas: ``[x0, y0, dx1, dy1, …]``.
+
+    Neighbouring vertices of 10 m pixels differ by ~100 units, so a vertex costs ~8 characters of JSON, not ~24.
+    """
+    q = np.round(np.asarray(ring, dtype=np.float64)[:, :2] * 10.0**decimals).astype(np.int64)
+    return np.diff(q, axis=0, prepend=np.zeros((1, 2), np.int64)).ravel().tolist()
+
+
+def pack_geometry(geom, decimals: int) -> dict:
+    """``{"t": "Polygon"|"MultiPolygon", "c": rings | polygons of rings}`` with :func:`pack_ring` rings."""
+    gj = shapely.geometry.mapping(geom)
+    if gj["type"] == "Polygon":
+        return {"t": "Polygon", "c": [pack_ring(r, decimals) for r in gj["coordinates"]]}
+    if gj["type"] == "MultiPolygon":
+        return {"t": "MultiPolygon", "c": [[pack_ring(r, decimals) for r in poly] for poly in gj["coordinates"]]}
+    raise ValueError(f"web map geometries are polygons, got {gj['type']}")
+
+
+def unpack_ring(packed: list[int], decimals: int) -> list[list[float]]:
+    """Inverse of :func:`pack_ring` (what the page script does)."""
+    q = np.cumsum(np.asarray(packed, dtype=np.int64).reshape(-1, 2), axis=0)
+    return (q / 10.0**decimals).tolist()
 
 
 def _clean(v):
@@ -62,12 +81,14 @@ def _clean(v):
 
 def feature_collection(gdf: gpd.GeoDataFrame, props: tuple[str, ...], *, decimals: int | None = None,
                        index_only: bool = False) -> dict:
-    """GeoJSON FeatureCollection (EPSG:4326, coordinates rounded to ``decimals``) with only ``props`` as properties.
+    """Features in EPSG:4326 with packed geometry (:func:`pack_geometry`, ``q`` = decimals) and only ``props``.
 
     ``index_only``: properties are just ``{"i": row}`` (the simplified copy points at the full one's properties).
+    The page script unpacks a season into GeoJSON the first time it is shown.
     """
+    q = PRECISION if decimals is None else decimals
     if not len(gdf):
-        return {"type": "FeatureCollection", "features": []}
+        return {"q": q, "features": []}
     wgs = gdf.to_crs(4326)
     cols = [p for p in props if p in wgs.columns]
     values = {p: wgs[p].tolist() for p in cols}
@@ -75,11 +96,9 @@ def feature_collection(gdf: gpd.GeoDataFrame, props: tuple[str, ...], *, decimal
     for i, geom in enumerate(wgs.geometry.values):
         if geom is None or geom.is_empty:
             continue
-        gj = shapely.geometry.mapping(geom)
-        coords = _round(gj["coordinates"], PRECISION if decimals is None else decimals)
-        feats.append({"type": "Feature", "geometry": {"type": gj["type"], "coordinates": coords},
+        feats.append({"g": pack_geometry(geom, q),
                       "properties": {"i": len(feats)} if index_only else {p: _clean(values[p][i]) for p in cols}})
-    return {"type": "FeatureCollection", "features": feats}
+    return {"q": q, "features": feats}
 
 
 def simplified(gdf: gpd.GeoDataFrame, tolerance_m: float) -> gpd.GeoDataFrame:

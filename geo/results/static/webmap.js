@@ -44,6 +44,22 @@
   imageryPane.style.zIndex = 250;
   var current = {index: -1, imagery: null, unseen: null, sites: null, footprints: null, detail: null};
 
+  /* Geometry comes packed (integers of 10^-q degrees, first vertex absolute, then deltas); unpack once per use. */
+  function unpack(fc) {
+    if (fc.geojson) return fc.geojson;
+    var k = Math.pow(10, -fc.q);
+    function ring(a) {
+      var out = [], x = 0, y = 0;
+      for (var i = 0; i < a.length; i += 2) { x += a[i]; y += a[i + 1]; out.push([x * k, y * k]); }
+      return out;
+    }
+    fc.geojson = {type: "FeatureCollection", features: fc.features.map(function (f) {
+      var c = f.g.t === "Polygon" ? f.g.c.map(ring) : f.g.c.map(function (p) { return p.map(ring); });
+      return {type: "Feature", properties: f.properties, geometry: {type: f.g.t, coordinates: c}};
+    })};
+    return fc.geojson;
+  }
+
   /* The simplified copy carries only {i: index}; its properties are the full feature's. */
   function propsOf(s, f, detail) { return detail ? f.properties : data.footprints[s].features[f.properties.i].properties; }
 
@@ -51,7 +67,7 @@
   function footprintLayer(s, detail) {
     var key = s + (detail ? "|d" : "|l");
     if (!cache[key]) {
-      cache[key] = L.geoJSON(detail ? data.footprints[s] : data.footprints_lo[s], {
+      cache[key] = L.geoJSON(unpack(detail ? data.footprints[s] : data.footprints_lo[s]), {
         style: function (f) {
           var p = propsOf(s, f, detail), st = COLOURS[p.class_name] || {color: "#444", weight: 1};
           return Object.assign({className: "mw-fp mw-" + p.class_name + (detail ? " mw-detail" : " mw-lo")}, st);
@@ -86,7 +102,7 @@
       current.unseen = L.imageOverlay(gap.url, gap.bounds, {pane: "mw-imagery", className: "mw-unseen",
                                                             alt: "Not observed in " + s}).addTo(map);
     }
-    current.sites = L.geoJSON(data.sites[s], {
+    current.sites = L.geoJSON(unpack(data.sites[s]), {
       style: function () { return Object.assign({className: "mw-site"}, SITE); },
       onEachFeature: function (f, layer) {
         layer.bindPopup(sitePopup(f.properties));
