@@ -211,3 +211,18 @@ def test_webmap_geometry_packing_round_trips(run_folder):  # noqa: F811
     for f, geom in zip(fc["features"], gj.geometry):
         ring = np.array(unpack_ring(f["g"]["c"][0], fc["q"]))
         assert np.abs(ring - np.asarray(geom.exterior.coords)).max() <= 1.5 * 10.0**-PRECISION
+
+
+def test_webmap_opens_on_the_aoi_when_nothing_was_found():
+    """A run with no footprints still centres its map on the AOI (not on 0°, 0°)."""
+    from geo.results.layers import confidence_pct, with_period
+    from geo.results.sites import empty_sites
+    from geo.results.webmap import map_data
+    from geo.stages.vectorize import empty_footprints
+
+    fp = confidence_pct(with_period(empty_footprints(GRID.crs), "2020-21"))
+    st = with_period(empty_sites(GRID.crs), "2020-21")
+    d = map_data([("2020-21", fp, st)], dates={}, imagery={}, attribution="x", area=GRID)
+    (s, w), (n, e) = d["bounds"]
+    assert 98.3 < w < e < 98.34 and 25.65 < s < n < 25.68, d["bounds"]
+    assert d["footprints"]["2020-21"]["features"] == []

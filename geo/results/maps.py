@@ -91,7 +91,8 @@ def report_maps(out: Path, aoi_name: str, seasons: list[tuple[str, gpd.GeoDataFr
     attribution = (f"{credit}, processed by minewatch · Country outlines: Natural Earth · "
                    "Map: Leaflet (BSD-2-Clause)")
     unseen = unseen_masks(out, labels)
-    html = map_html(map_data(seasons, dates=dates, imagery=imagery, attribution=attribution, unseen=unseen))
+    html = map_html(map_data(seasons, dates=dates, imagery=imagery, attribution=attribution, unseen=unseen,
+                             area=grid))
     png = briefing_map(out / "briefing_map.png", title=f"{aoi_name}: mining footprints by dry season", grid=grid,
                        seasons=seasons, imagery=imagery, scene_dates=scene_dates(labels, coverage), credit=credit,
                        unseen=unseen)

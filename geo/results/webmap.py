@@ -183,13 +183,14 @@ def _context(bounds_ll: tuple[float, float, float, float], margin: float = 12.0)
 
 def map_data(seasons: list[tuple[str, gpd.GeoDataFrame, gpd.GeoDataFrame]], *, dates: dict[str, tuple[str, str]],
              imagery: dict[str, tuple[np.ndarray, GeoGrid]], attribution: str,
-             unseen: dict[str, tuple[np.ndarray, GeoGrid]] | None = None) -> dict:
+             unseen: dict[str, tuple[np.ndarray, GeoGrid]] | None = None, area: GeoGrid | None = None) -> dict:
     """Everything the page script draws. ``seasons``: ``(label, footprints, sites)`` in a projected CRS, in order.
 
     ``unseen``: per season, a boolean mask of pixels not observed (class raster nodata) on its grid.
+    ``area``: the analysis grid, so the map opens on the AOI even when no season found anything.
     """
     ext = [g.to_crs(4326).total_bounds for _, fp, st in seasons for g in (fp, st) if len(g)]
-    for rgb, grid in imagery.values():
+    for rgb, grid in [*imagery.values(), *([(None, area)] if area is not None else [])]:
         ext.append(np.array(gpd.GeoSeries([shapely.box(*grid.bounds)], crs=grid.crs).to_crs(4326).total_bounds))
     if ext:
         arr = np.array(ext)
