@@ -75,6 +75,22 @@ def _layer_report(layer, spec: dict, QgsDistanceArea, QgsCoordinateTransform, Qg
             tol = rtol if key == "area_m2" else max(rtol, 0.01)
             if abs(rep[key] - spec["area_m2"]) > tol * max(spec["area_m2"], 1.0):
                 errors.append(f"{name}: {key} {rep[key]:.1f} differs from expected {spec['area_m2']:.1f} by more than {tol:.1%}")
+    rep["field_types"] = {f.name(): f.typeName() for f in layer.fields()}
+    tp = layer.temporalProperties()
+    rep["temporal"] = {"active": tp.isActive(), "mode": int(tp.mode()), "start_field": tp.startField(),
+                       "end_field": tp.endField()}
+    rep["labels_enabled"] = layer.labelsEnabled()
+    lab = layer.labeling()
+    rep["label_expression"] = lab.settings().fieldName if lab is not None and hasattr(lab, "settings") else None
+    if spec.get("temporal"):
+        t = rep["temporal"]
+        if not t["active"] or t["start_field"] != "period_start" or t["end_field"] != "period_end":
+            errors.append(f"{name}: temporal properties not set from period_start/period_end ({t})")
+        for fld in ("period_start", "period_end"):
+            if rep["field_types"].get(fld, "").lower() != "date":
+                errors.append(f"{name}: field {fld} is {rep['field_types'].get(fld)!r}, not a Date")
+    if spec.get("labels") and not (rep["labels_enabled"] and spec["labels"] in (rep["label_expression"] or "")):
+        errors.append(f"{name}: labels not enabled on {spec['labels']!r} ({rep['label_expression']!r})")
     r = layer.renderer()
     rep["renderer"] = r.type() if r else None
     if r is not None and r.type() == "categorizedSymbol":
@@ -103,6 +119,32 @@ def _layer_report(layer, spec: dict, QgsDistanceArea, QgsCoordinateTransform, Qg
     return rep, errors
 
 
+def _raster_report(path: str, spec: dict) -> tuple[dict, list[str]]:
+    """How QGIS opens a class raster: renderer (with its default style), nodata, class labels and colours."""
+    from qgis.core import QgsRasterLayer
+
+    layer = QgsRasterLayer(path, path.rsplit("/", 1)[-1])
+    rep: dict = {"valid": layer.isValid()}
+    if not layer.isValid():
+        return rep, [f"{path}: QGIS could not open the raster"]
+    dp = layer.dataProvider()
+    rep["nodata"] = dp.sourceNoDataValue(1) if dp.sourceHasNoDataValue(1) else None
+    rep["renderer"] = layer.renderer().type()
+    rep["color_table"] = len(dp.colorTable(1))
+    if rep["renderer"] == "paletted":
+        rep["classes"] = [{"value": c.value, "label": c.label, "color": c.color.name()} for c in layer.renderer().classes()]
+    errors = []
+    for key in ("renderer", "nodata"):
+        if key in spec and rep[key] != spec[key]:
+            errors.append(f"{path}: {key} {rep[key]!r} != expected {spec[key]!r}")
+    want = spec.get("labels") or {}
+    got = {str(int(c["value"])): c["label"] for c in rep.get("classes", [])}
+    for v, lab in want.items():
+        if got.get(v) != lab:
+            errors.append(f"{path}: class {v} is labelled {got.get(v)!r}, expected {lab!r}")
+    return rep, errors
+
+
 def _category_colours(layers) -> dict[str, dict[str, tuple[int, int, int]]]:
     """Fill colour (blended over white by its alpha and the layer opacity) of each used category, per layer."""
     out = {}
@@ -123,8 +165,31 @@ def _category_colours(layers) -> dict[str, dict[str, tuple[int, int, int]]]:
     return out
 
 
-def _render(layers, png: str, size: int = 800, tol: int = 25) -> dict:
-    """Render ``layers`` (bottom first) to ``png``; count painted pixels and pixels of each category colour."""
+def _date_range(rng):
+    """A QgsDateTimeRange from ``["YYYY-MM-DD", "YYYY-MM-DD"]`` (whole days, end day included)."""
+    from qgis.core import QgsDateTimeRange
+    from qgis.PyQt.QtCore import QDate, QDateTime, QTime
+
+    d0, d1 = (QDate.fromString(v, "yyyy-MM-dd") for v in rng)
+    return QgsDateTimeRange(QDateTime(d0, QTime(0, 0, 0)), QDateTime(d1, QTime(23, 59, 59)))
+
+
+def _temporal_count(layer, rng) -> int:
+    """Features of ``layer`` that QGIS's own temporal filter keeps for the date range ``rng``."""
+    from qgis.core import QgsFeatureRequest, QgsVectorLayerTemporalContext
+
+    ctx = QgsVectorLayerTemporalContext()
+    ctx.setLayer(layer)
+    expr = layer.temporalProperties().createFilterString(ctx, _date_range(rng))
+    return sum(1 for _ in layer.getFeatures(QgsFeatureRequest().setFilterExpression(expr) if expr else QgsFeatureRequest()))
+
+
+def _render(layers, png: str, size: int = 800, tol: int = 25, *, extent_layers=None, time_range=None) -> dict:
+    """Render ``layers`` (bottom first) to ``png``; count painted pixels and pixels of each category colour.
+
+    ``extent_layers``: layers whose union (×1.1) is the extent (default ``layers``); ``time_range``: render as
+    QGIS's temporal controller would for that ``[start, end]`` date range.
+    """
     from qgis.core import QgsMapRendererParallelJob, QgsMapSettings, QgsRectangle
     from qgis.PyQt.QtCore import QSize
     from qgis.PyQt.QtGui import QColor
@@ -132,9 +197,12 @@ def _render(layers, png: str, size: int = 800, tol: int = 25) -> dict:
     settings = QgsMapSettings()
     settings.setLayers(list(reversed(layers)))  # QGIS draws the first layer of the list on top
     settings.setDestinationCrs(layers[0].crs())
+    if time_range:
+        settings.setIsTemporal(True)
+        settings.setTemporalRange(_date_range(time_range))
     ext = QgsRectangle()
     ext.setMinimal()
-    for lyr in layers:
+    for lyr in extent_layers or layers:
         e = lyr.extent() if lyr.crs() == layers[0].crs() else None
         if e is not None and not e.isEmpty():
             ext.combineExtentWith(e)
@@ -185,20 +253,40 @@ def main(argv: list[str]) -> int:
     project = QgsProject.instance()
     try:
         by_name = {}
+        if spec.get("project"):  # layers as the QGIS project file restores them (temporal settings included)
+            if not project.read(spec["project"]):
+                errors.append(f"QGIS could not read the project {spec['project']}: {project.error()}")
+            ts = project.timeSettings()
+            rng = ts.temporalRange()
+            result["project"] = {
+                "layers": {lyr.name(): {"valid": lyr.isValid(), "type": int(lyr.type()),
+                                        "temporal": lyr.temporalProperties().isActive()}
+                           for lyr in project.mapLayers().values()},
+                "time_range": [rng.begin().toString("yyyy-MM-dd"), rng.end().toString("yyyy-MM-dd")],
+                "time_step": [ts.timeStep(), int(ts.timeStepUnit())]}
         for name, lspec in spec.get("gpkg_layers", {}).items():
-            layer = QgsVectorLayer(f"{spec['gpkg']}|layername={name}", name, "ogr")
+            found = project.mapLayersByName(name) if spec.get("project") else []
+            if spec.get("project") and not found:
+                errors.append(f"{name}: not in the project {spec['project']}")
+                continue
+            layer = found[0] if found else QgsVectorLayer(f"{spec['gpkg']}|layername={name}", name, "ogr")
             rep, errs = _layer_report(layer, {"area_rtol": spec.get("area_rtol", 0.005), **lspec}, QgsDistanceArea,
                                       QgsCoordinateTransform, QgsCoordinateReferenceSystem, project)
             result["layers"][name] = rep
             errors += errs
             if layer.isValid():
-                project.addMapLayer(layer, False)
+                if not found:
+                    project.addMapLayer(layer, False)
                 by_name[name] = layer
         for path, gspec in spec.get("geojson", {}).items():
             layer = QgsVectorLayer(path, path.rsplit("/", 1)[-1], "ogr")
             rep, errs = _layer_report(layer, {"area_rtol": spec.get("area_rtol", 0.005), **gspec}, QgsDistanceArea,
                                       QgsCoordinateTransform, QgsCoordinateReferenceSystem, project)
             result["geojson"][path] = rep
+            errors += errs
+        for path, rspec in spec.get("rasters", {}).items():
+            rep, errs = _raster_report(path, rspec)
+            result.setdefault("rasters", {})[path] = rep
             errors += errs
         names = [n for n in spec.get("render_layers", []) if n in by_name]
         if spec.get("png") and names:
@@ -214,6 +302,22 @@ def main(argv: list[str]) -> int:
                                       "its style colour is not what QGIS painted")
             if render["errors"]:
                 errors.append(f"QGIS reported {render['errors']} rendering error(s)")
+        result["temporal_counts"] = [
+            {**c, "qgis_count": _temporal_count(by_name[c["layer"]], c["range"])}
+            for c in spec.get("temporal_counts", []) if c["layer"] in by_name]
+        for c in result["temporal_counts"]:
+            if c["qgis_count"] != c["count"]:
+                errors.append(f"{c['layer']}: QGIS's temporal filter for {c['range']} keeps {c['qgis_count']} "
+                              f"features, expected {c['count']}")
+        sr = spec.get("season_render")
+        if sr:
+            every = [by_name[n] for n in sr["layers"] if n in by_name]
+            one = [by_name[n] for n in sr["only"] if n in by_name]
+            result["season_render"] = {
+                "temporal": _render(every, sr["png"], extent_layers=every, time_range=sr["range"]),
+                "only_season": _render(one, sr["png_only"], extent_layers=every),
+                "all_seasons": _render(every, sr["png_all"], extent_layers=every),
+            }
     finally:
         project.clear()
         app.exitQgis()

@@ -9,6 +9,9 @@ area below is known from the drawing alone (not from the code under test):
 - site C (south-west): present in the first two seasons, gone from the third (abandoned);
 - site D (south-east): appears in the last season (new).
 
+A strip along the southern edge (:data:`UNSEEN`) was never seen clear: it is the class maps' nodata (255,
+"not observed"), neither background nor mining, and holds no composite value.
+
 Sites are > 300 m apart (well over the default 120 m link distance); polygons in one site are 20–60 m apart.
 The folder also holds a task composite (``tasks/<last>/t0/composite.tif``, like the pipeline writes),
 ``manifest.json`` with the run parameters and ``coverage.json``, then the real
@@ -27,6 +30,8 @@ from rasterio.crs import CRS
 
 from geo.config import RunParams
 from geo.results.export import write_raster
+from geo.results.rasters import write_classmap, write_confidence
+from geo.stages.vectorize import NOT_OBSERVED
 from geo.fsutil import write_json
 from geo.grid import GeoGrid
 
@@ -52,6 +57,9 @@ LAYOUT: dict[str, list[tuple]] = {
     PERIODS[2]: _A + [_site_a_cleared(2)] + _B,
     PERIODS[3]: _A + [_site_a_cleared(3)] + _B + [(20, 160, 5, 6, 2)] + _D,
 }
+#: Pixels never seen clear in any season (class map nodata, "not observed"): a strip along the southern edge.
+UNSEEN = (slice(185, 200), slice(0, 200))
+
 #: Sites per period (by letter), and the change class of each site between consecutive periods.
 SITES = {PERIODS[0]: "AC", PERIODS[1]: "ABC", PERIODS[2]: "AB", PERIODS[3]: "ABD"}
 CHANGES = {
@@ -130,6 +138,7 @@ def _write_task_composite(out: Path, period: str, rgb: np.ndarray) -> None:
     nir, s1, s2 = 0.3 - r, 0.15 + r, 0.1 + r
     data = np.stack([b, g, r, nir, s1, s2])
     dn = np.clip(np.round(data * 10000), 1, 65535).astype(np.uint16)
+    dn[(slice(None), *UNSEEN)] = 0  # never clear: no composite value (nodata), as run_task writes it
     tdir = out / "tasks" / period / "t0"
     write_raster(dn, GRID, tdir / "composite.tif", nodata=0, descriptions=STORED_BANDS)
     write_json(tdir / "done.json", {"key": f"{period}/t0", "period": period, "tile": "t0", "n_scenes": 5,
@@ -146,11 +155,13 @@ def build_run_folder(out: Path, *, params: RunParams | None = None) -> RunFolder
     coverage = {}
     for i, p in enumerate(PERIODS):
         cm = classmap(p)
-        write_raster(cm, GRID, out / f"classmap_{p}.tif", nodata=None)
         conf = np.where(cm > 0, rng.integers(70, 96, cm.shape), 0).astype(np.uint8)
-        write_raster(conf, GRID, out / f"confidence_{p}.tif", descriptions=("confidence_pct",))
+        cm[UNSEEN], conf[UNSEEN] = NOT_OBSERVED, NOT_OBSERVED  # a cloud strip never seen clear (no mining under it)
+        write_classmap(cm, GRID, out / f"classmap_{p}.tif")
+        write_confidence(conf, GRID, out / f"confidence_{p}.tif")
         coverage[p] = {"clear_fraction": 0.97 - 0.02 * i, "n_scenes": 4 + i % 2}
     rgb = rgb_composite(classmap(PERIODS[-1]))
+    rgb[(slice(None), *UNSEEN)] = 0.0
     _write_task_composite(out, PERIODS[-1], rgb)
     write_json(out / "manifest.json", {
         "tool": "minewatch", "status": "complete",

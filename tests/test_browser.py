@@ -42,7 +42,7 @@ PAGE_PROBE = """JSON.stringify({
   title: document.title,
   h2: [...document.querySelectorAll('h2')].map(h => h.textContent),
   tables: [...document.querySelectorAll('table')].map(t => t.querySelectorAll('tbody tr').length),
-  images: [...document.images].map(i => ({alt: i.alt, scheme: i.src.split(':')[0], complete: i.complete,
+  images: [...document.images].filter(i => !i.closest('#map')).map(i => ({alt: i.alt, scheme: i.src.split(':')[0], complete: i.complete,
                                            w: i.naturalWidth, h: i.naturalHeight, shownW: i.width})),
   external: [...document.querySelectorAll('[src],[href]')].map(e => e.getAttribute('src') || e.getAttribute('href'))
             .filter(u => !u.startsWith('data:') && !u.startsWith('#')),
@@ -199,10 +199,18 @@ def test_probe_detects_a_failed_request(tmp_path):
 
 
 def test_report_html_has_no_external_references(run_folder):  # noqa: F811
-    """Static check that complements the browser: nothing in the page points outside the file."""
+    """Static check that complements the browser: nothing in the page points outside the file.
+
+    The interactive map's scripts are inline (no ``src``), its CSS images are data URIs, and the page has no
+    source-map hint that would make developer tools fetch a file.
+    """
     import re
 
     text = (run_folder.path / "report.html").read_text(encoding="utf-8")
-    refs = re.findall(r'(?:src|href)\s*=\s*"([^"]*)"', text)
+    markup = re.sub(r"<script\b[^>]*>.*?</script>", "", text, flags=re.S | re.I)  # HTML outside the scripts
+    refs = re.findall(r'(?:src|href)\s*=\s*"([^"]*)"', markup)
     assert refs and all(r.startswith("data:image/png;base64,") for r in refs), refs[:5]
-    assert "<script" not in text.lower() and "@import" not in text and "url(" not in text
+    scripts = re.findall(r"<script\b[^>]*>", text, flags=re.I)
+    assert scripts and all("src" not in tag.lower() for tag in scripts), scripts
+    assert "@import" not in text and "sourceMappingURL" not in text
+    assert all(u.startswith("data:") for u in re.findall(r"url\(\s*['\"]?([^)'\"]*)", markup)), "CSS url() outside the file"

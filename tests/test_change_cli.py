@@ -15,7 +15,7 @@ from runfolder import PERIODS, run_folder  # noqa: F401  (pytest fixture)
 
 #: Outputs that ``change`` must (re)write from the class maps.
 DERIVED = ["summary.csv", "claims.csv", "change.geojson", "footprints.gpkg", "report.md", "report.html", "growth.png",
-           "map.png"] + [f"footprints_{p}.geojson" for p in PERIODS]
+           "map.png", "briefing_map.png", "minewatch.qgs"] + [f"footprints_{p}.geojson" for p in PERIODS]
 
 
 def _cli(args, capsys):
@@ -52,7 +52,9 @@ def test_change_rebuilds_every_output_from_class_maps(run_folder, run_copy, caps
     manifest = json.loads((run_copy / "manifest.json").read_text())
     assert manifest["recomputed"][-1]["command"] == "change"
     html = (run_copy / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 2  # growth chart and map over the task composite
+    # growth chart, map over the task composite, briefing map; the interactive map holds the composite as WebP
+    assert html.count('<figure><img alt="') == 3 and html.count('id="map"') == 1
+    assert html.count("data:image/webp;base64,") == 1
 
 
 def test_change_applies_new_site_rules(run_copy, tmp_path, capsys):

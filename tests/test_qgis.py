@@ -151,3 +151,62 @@ def test_qgis_opens_the_sample_with_its_labelling_form(run_folder, qgis, tmp_pat
     values = {v for m in rep["config"]["map"] for v in m.values()}
     assert values == {"0", "1", "2"}, rep["config"]
     assert "int" in rep["field_type"].lower(), rep["field_type"]
+
+
+def _season_dates(label: str) -> list[str]:
+    y = int(label[:4])  # dry season: 1 November – 30 April, from the drawing's season names
+    return [f"{y}-11-01", f"{y + 1}-04-30"]
+
+
+@pytest.mark.external
+def test_qgis_steps_through_seasons_and_reads_class_rasters(run_folder, qgis, tmp_path):  # noqa: F811
+    """QGIS's temporal controller: every layer is time-aware on Date fields; a season renders only that season.
+
+    The render of every footprint and site layer at one season's dates must paint what that season's layers
+    paint alone, and less than all seasons together. Renders are saved in the run folder for review
+    (``qgis_season_temporal.png``, ``qgis_season_only.png``, ``qgis_all_seasons.png``).
+    """
+    rf = run_folder
+    layers = {}
+    for p in rf.periods:
+        layers[f"footprints_{p}"] = {"temporal": True, "style": FOOTPRINT_STYLE}
+        layers[f"sites_{p}"] = {"temporal": True, "labels": "site_id"}
+    layers["change"] = {"temporal": True}
+    pairs = list(rf.changes)
+    for a, b in pairs:
+        layers[f"change_{a}_to_{b}"] = {"temporal": True, "count": sum(rf.changes[(a, b)].values()),
+                                        "style": {"renderer": "categorizedSymbol", "attr": "change",
+                                                  "categories": sorted(rf.changes[(a, b)])}}
+    season = rf.periods[1]
+    every = [n for p in rf.periods for n in (f"sites_{p}", f"footprints_{p}")]
+    spec = {
+        "gpkg": str(rf.path / "footprints.gpkg"), "gpkg_layers": layers, "project": str(rf.path / "minewatch.qgs"),
+        # change records are dated by their later season: QGIS keeps exactly that transition's sites
+        "temporal_counts": [{"layer": "change", "range": _season_dates(b), "count": sum(rf.changes[(a, b)].values())}
+                            for a, b in pairs]
+                           + [{"layer": f"footprints_{p}", "range": _season_dates(q),
+                               "count": rf.expected[p].n_features if p == q else 0}
+                              for p in rf.periods for q in rf.periods[:2]],
+        "season_render": {"layers": every, "only": [f"sites_{season}", f"footprints_{season}"],
+                          "range": _season_dates(season), "png": str(rf.path / "qgis_season_temporal.png"),
+                          "png_only": str(rf.path / "qgis_season_only.png"),
+                          "png_all": str(rf.path / "qgis_all_seasons.png")},
+        "rasters": {str(rf.path / f"classmap_{p}.tif"): {
+            "renderer": "paletted", "nodata": 255.0,
+            "labels": {"0": "Background (seen, not mined)", "1": "Cleared land", "2": "Leaching pond"}}
+            for p in rf.periods[:1]},
+    }
+    res, _ = qgis(spec, tmp_path)
+    assert res["errors"] == [], "\n".join(res["errors"])
+    fp = res["layers"][f"footprints_{season}"]
+    assert fp["field_types"]["period_start"].lower() == "date" and fp["temporal"]["active"]
+    sr = res["season_render"]
+    painted = {k: v["painted_fraction"] for k, v in sr.items()}
+    assert painted["temporal"] == pytest.approx(painted["only_season"], abs=0.002), painted
+    assert painted["all_seasons"] > painted["temporal"] + 0.002, painted
+    raster = res["rasters"][str(rf.path / f"classmap_{rf.periods[0]}.tif")]
+    assert raster["color_table"] >= 3 and raster["nodata"] == 255.0
+    proj = res["project"]
+    assert all(v["valid"] and v["temporal"] for v in proj["layers"].values()), proj["layers"]
+    assert proj["time_range"] == [_season_dates(rf.periods[0])[0], _season_dates(rf.periods[-1])[1]]
+    assert len(proj["layers"]) == 2 * len(rf.periods) + 1 + len(pairs) + len(rf.periods)  # + class rasters

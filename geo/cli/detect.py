@@ -66,9 +66,10 @@ def command(image, out_path, raster_path, method, offset, device, weights, min_a
 
     IMAGE is a GeoTIFF whose band descriptions name Sentinel-2 bands (at least B02 B03 B04 B08 B11
     B12; others are ignored) holding L2A DN (reflectance x 10000). Polygons get class, class_name,
-    area_m2 (computed in UTM) and mean confidence.
+    area_m2 (computed in UTM) and confidence_pct (mean, 0-100). A .gpkg holds its QGIS style.
     """
     from geo.results.export import write_geojson, write_gpkg, write_raster
+    from geo.results.layers import confidence_pct
     from geo.stages.vectorize import class_areas
 
     suffix = Path(out_path).suffix.lower()
@@ -77,9 +78,12 @@ def command(image, out_path, raster_path, method, offset, device, weights, min_a
     det, gdf = detect_image(Path(image), method=method, offset=offset, device=device, weights=weights,
                             min_area_m2=min_area_m2)
     if suffix == ".gpkg":
-        write_gpkg({"footprints": gdf}, out_path)
+        from geo.results.styles import default_styles
+
+        gdf = confidence_pct(gdf)
+        write_gpkg({"footprints": gdf}, out_path, styles=default_styles(["footprints"], temporal=False))
     else:
-        write_geojson(gdf, out_path)
+        write_geojson(confidence_pct(gdf), out_path)
     if raster_path:
         conf = np.round(det.confidence * 100).astype(np.uint8)
         write_raster(np.stack([det.classes, conf]), det.grid, raster_path, descriptions=("class", "confidence_pct"))

@@ -11,6 +11,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import rasterio
+import shapely
 
 from geo.errors import CrsError, OutputError
 from geo.fsutil import atomic_path
@@ -24,12 +25,46 @@ def to_wgs84(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return gdf.to_crs(4326)
 
 
+#: Columns written as OGR Date fields (QGIS's temporal controller and ``ogr2ogr`` see dates, not text).
+DATE_COLUMNS = ("period_start", "period_end")
+
+
+def _write_layer(gdf: gpd.GeoDataFrame, path: Path, layer: str, driver: str, **options) -> None:
+    """Write ``gdf`` as OGR layer ``layer`` (pyogrio's raw writer, so :data:`DATE_COLUMNS` become Date fields).
+
+    The layer name is given explicitly: GeoJSON's ``name`` member is the layer name, never the temporary file's.
+    """
+    import pyogrio.raw
+
+    geom = gdf.geometry
+    kinds = set(geom.geom_type.dropna())
+    multi = bool(kinds) and kinds <= {"Polygon", "MultiPolygon"} and "MultiPolygon" in kinds
+    gtype = "MultiPolygon" if multi else (kinds.pop() if len(kinds) == 1 else ("Polygon" if not kinds else "Unknown"))
+    fields, data = [], []
+    for col in gdf.columns:
+        if col == gdf.geometry.name:
+            continue
+        s = gdf[col]
+        if col in DATE_COLUMNS:
+            arr = np.array([str(v)[:10] for v in s], dtype="datetime64[D]")
+        elif s.dtype == object:
+            arr = np.array([None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in s],
+                           dtype=object)
+        else:
+            arr = s.to_numpy()
+        fields.append(str(col))
+        data.append(arr)
+    pyogrio.raw.write(str(path), shapely.to_wkb(geom.values), data, fields, layer=layer, driver=driver,
+                      geometry_type=gtype, crs=gdf.crs.to_wkt(), promote_to_multi=multi, append=path.exists(),
+                      **options)
+
+
 def write_geojson(gdf: gpd.GeoDataFrame, path: str | Path) -> Path:
-    """Write ``gdf`` as RFC 7946 GeoJSON (EPSG:4326, right-hand-rule rings, 7 decimals)."""
+    """Write ``gdf`` as RFC 7946 GeoJSON (EPSG:4326, right-hand-rule rings, 7 decimals), named after the file."""
     path = Path(path)
     out = to_wgs84(gdf)
     with atomic_path(path) as tmp:
-        out.to_file(tmp, driver="GeoJSON", engine="pyogrio", layer_options={"RFC7946": "YES", "COORDINATE_PRECISION": "7"})
+        _write_layer(out, tmp, path.stem, "GeoJSON", layer_options={"RFC7946": "YES", "COORDINATE_PRECISION": "7"})
     return path
 
 
@@ -45,7 +80,7 @@ def write_gpkg(layers: dict[str, gpd.GeoDataFrame], path: str | Path, *, styles:
             if gdf.crs is None:
                 raise CrsError(f"layer {name} has no CRS; set it before writing")
             # GeoPackage 1.2: GDAL < 3.7 (QGIS 3.22 LTR on Debian 12) warns that 1.4 files are only partly supported.
-            gdf.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio", VERSION="1.2")
+            _write_layer(gdf, tmp, name, "GPKG", dataset_options={"VERSION": "1.2"})
         if styles:
             write_layer_styles(tmp, {k: v for k, v in styles.items() if k in layers})
     return path

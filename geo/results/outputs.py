@@ -19,13 +19,18 @@ from geo.results.intervals import LINK_SLACK_PX, area_interval, count_interval
 from geo.results.report_sections import read_estimate
 from geo.results.tracking import track_sites
 from geo.config import RunParams
-from geo.results.export import read_raster, write_csv, write_geojson, write_gpkg, write_raster
+from geo.results.export import read_raster, write_csv, write_geojson, write_gpkg
 from geo.results.quicklook import pixel_offsets, rgb_from_tasks
 from geo.fsutil import write_json
 from geo.grid import GeoGrid
 from geo.results.report import growth_chart, map_image, write_report
 from geo.results.sites import group_sites
 from geo.results.styles import default_styles
+from geo.results.layers import confidence_pct, with_period
+from geo.results.maps import report_maps
+from geo.results.qgis_project import write_project
+from geo.results.rasters import write_classmap, write_confidence
+from geo.stages.vectorize import NOT_OBSERVED
 from geo.stages.vectorize import polygonize
 
 log = logging.getLogger(__name__)
@@ -35,20 +40,24 @@ def mosaic_period(out: Path, period: str, grid: GeoGrid) -> dict:
 
     Returns stats: ``clear_px`` and ``region_px`` summed over tiles, ``n_scenes`` the most of any tile.
     """
-    classes = np.zeros(grid.shape, np.uint8)
-    conf = np.zeros(grid.shape, np.uint8)
+    classes = np.full(grid.shape, NOT_OBSERVED, np.uint8)  # map14: unseen pixels are nodata, not background
+    conf = np.full(grid.shape, NOT_OBSERVED, np.uint8)
     stats = {"clear_px": 0, "region_px": 0, "n_scenes": 0}
     for done in sorted((out / "tasks" / period).glob("*/done.json")):
         d = json.loads(done.read_text())
         for name, dst in (("classes.tif", classes), ("confidence.tif", conf)):
             with rasterio.open(done.parent / name) as src:
                 r, c = pixel_offsets(src, grid)
-                dst[r : r + src.height, c : c + src.width] = src.read(1)
+                part = src.read(1)
+                view = dst[r : r + src.height, c : c + src.width]
+                # old task rasters have no nodata (0 outside the AOI); newer ones mark unseen pixels NOT_OBSERVED
+                seen = part != NOT_OBSERVED if src.nodata == NOT_OBSERVED else np.ones(part.shape, bool)
+                view[seen] = part[seen]
         stats["clear_px"] += d["clear_px"]
         stats["region_px"] += d["region_px"]
         stats["n_scenes"] = max(stats["n_scenes"], d["n_scenes"])
-    write_raster(classes, grid, out / f"classmap_{period}.tif", nodata=None)
-    write_raster(conf, grid, out / f"confidence_{period}.tif", descriptions=("confidence_pct",))
+    write_classmap(classes, grid, out / f"classmap_{period}.tif")
+    write_confidence(conf, grid, out / f"confidence_{period}.tif")
     return stats
 
 
@@ -56,13 +65,14 @@ def vectorize_period(out: Path, period: str, params: RunParams) -> tuple[gpd.Geo
     """Footprints and sites of a period from its class map (and confidence) in the run folder."""
     classes, grid = read_raster(out / f"classmap_{period}.tif")
     conf_path = out / f"confidence_{period}.tif"
-    conf = read_raster(conf_path)[0].astype(np.float32) / 100.0 if conf_path.exists() else None
+    conf = read_raster(conf_path)[0].astype(np.float32) if conf_path.exists() else None
+    if conf is not None:
+        conf = np.where(conf == NOT_OBSERVED, 0, conf) / 100.0
     fp = polygonize(classes, grid, confidence=conf, min_area_m2=params.detect.min_area_m2)
     sites, membership = group_sites(fp, params.sites)
     fp["site_id"] = membership
-    fp["period"] = period
-    sites["period"] = period
-    return fp, sites, grid
+    # map14: period text + period_start/period_end dates on every layer; confidence in percent in files
+    return confidence_pct(with_period(fp, period)), with_period(sites, period), grid
 
 
 def period_intervals(out: Path, period: str, fp: gpd.GeoDataFrame, sites: gpd.GeoDataFrame,
@@ -120,6 +130,7 @@ def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], param
     layers: dict[str, gpd.GeoDataFrame] = {}
     rows, found, changes = [], [], []
     last_fp = None
+    seasons, map_grid = [], None  # map14: every season for the web map and the briefing map
     for p in periods:
         if not (out / f"classmap_{p}.tif").exists():
             rows.append({"period": p, "footprint_area_m2": 0.0, "pond_area_m2": 0.0, "cleared_area_m2": 0.0,
@@ -127,6 +138,8 @@ def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], param
             continue
         fp, sites, g = vectorize_period(out, p, params)
         grid = grid or g
+        map_grid = map_grid or g
+        seasons.append((p, fp, sites))
         cov = coverage.get(p, {})
         rows.append(period_row(p, fp, sites, clear_fraction=cov.get("clear_fraction", 0.0),
                                n_scenes=cov.get("n_scenes", 0), intervals=period_intervals(out, p, fp, sites, params)))
@@ -148,10 +161,15 @@ def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], param
     if changes:
         change = pd.concat(changes, ignore_index=True)
         change = gpd.GeoDataFrame(change, geometry="geometry", crs=changes[0].crs)
+        change = with_period(change, "", date_from="period_to")  # map14: dated by the later season
         write_geojson(change, out / "change.geojson")
         layers["change"] = change
+        for (a, b), part in change.groupby(["period_from", "period_to"], sort=False):  # map14: one per transition
+            layers[f"change_{a}_to_{b}"] = part.reset_index(drop=True)
     if layers:
         write_gpkg(layers, out / "footprints.gpkg", styles=default_styles(list(layers)))
+        write_project(out, f"minewatch: {aoi_name}", {n: g.crs for n, g in layers.items()},
+                      [s for s, _, _ in seasons])  # map14: QGIS project with time settings
     csv = write_csv(summary, out / "summary.csv")
     if aoi_wgs84 is None and grid is not None:
         aoi_wgs84 = grid_outline_wgs84(grid)
@@ -161,6 +179,10 @@ def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], param
     if rgb_last is not None and grid is not None and last_fp is not None:
         images[f"Map {last_fp[0]}"] = map_image(rgb_last, grid, last_fp[1], out / "map.png",
                                                   title=f"{aoi_name}: footprints {last_fp[0]} over the composite")
+    # map14: interactive web map (report.html #map) and briefing_map.png
+    web_map, briefing = report_maps(out, aoi_name, seasons, coverage, map_grid,
+                                    (rgb_last, grid) if rgb_last is not None and grid is not None else None)
+    images.update(briefing)
     notes = (notes or []) + [
         f"Detection method: {params.detect.method}; polygons under {params.detect.min_area_m2:.0f} m² dropped.",
         "Claims are matched to the dry season that ends in the claim's year (e.g. 2021 → 2020-21).",
@@ -172,8 +194,15 @@ def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], param
     estimate = read_estimate(out)
     md, html = write_report(out, title=f"minewatch report: {aoi_name}", summary=summary, claims=claims,
                             images=images, notes=notes, changes=layers.get("change"), simulated=simulated,
-                            sites=params.sites, estimate=estimate)
+                            sites=params.sites, estimate=estimate, map_html=web_map)
     return {"summary_csv": csv, "report_md": md, "report_html": html}
+
+
+def scene_date_range(items: list[dict]) -> list[str] | None:
+    """``[first, last]`` acquisition date (ISO) of a season's STAC items, or None."""
+    days = sorted(str((i.get("properties") or {}).get("datetime") or "")[:10] for i in items)
+    days = [d for d in days if d]
+    return [days[0], days[-1]] if days else None
 
 
 def build_outputs(out: Path, aoi: Aoi, req, items_by_period: dict[str, list[dict]]) -> dict[str, Path]:
@@ -189,7 +218,8 @@ def build_outputs(out: Path, aoi: Aoi, req, items_by_period: dict[str, list[dict
             continue
         st = mosaic_period(out, p, grid)
         coverage[p] = {"clear_fraction": st["clear_px"] / max(1, int(region.sum())),
-                       "n_scenes": len(items_by_period.get(p, []))}
+                       "n_scenes": len(items_by_period.get(p, [])),
+                       "scene_dates": scene_date_range(items_by_period.get(p, []))}  # map14: for the maps
         mosaicked.append(p)
     write_json(out / "coverage.json", coverage)
     quicklook = rgb_from_tasks(out, mosaicked[-1], grid) if mosaicked else None

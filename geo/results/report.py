@@ -8,6 +8,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -75,6 +76,7 @@ def growth_chart(summary: pd.DataFrame, path: str | Path) -> Path:
                          color="k", alpha=0.12, label="site count 95 % interval")
     ax2.plot(x, summary["site_count"], "k-o", label="mining sites")
     ax2.set_ylabel("site count")
+    ax2.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # counts are whole numbers
     ax2.set_ylim(0, max(1, summary.get("site_count_high", summary["site_count"]).max()) * 1.25)
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
@@ -154,12 +156,14 @@ _CHANGE_COLS = [("periods", "Periods"), ("new", "New"), ("expanded", "Expanded")
 
 def write_report(run_dir: str | Path, *, title: str, summary: pd.DataFrame, claims: pd.DataFrame,
                  images: dict[str, Path], notes: list[str], changes: pd.DataFrame | None = None,
-                 simulated: bool = False, sites=None, estimate: pd.DataFrame | None = None) -> tuple[Path, Path]:
+                 simulated: bool = False, sites=None, estimate: pd.DataFrame | None = None,
+                 map_html: str = "") -> tuple[Path, Path]:
     """Write ``report.md`` and a self-contained ``report.html`` (images inlined) into ``run_dir``.
 
     ``changes``: optional site change records (``period_from``, ``period_to``, ``change``), counted per period pair.
     ``simulated``: open both with the simulated-imagery banner. ``sites``: the SiteConfig (for the definitions).
     ``estimate``: the sample-based estimate table (``estimate.csv``), shown in its own section when given.
+    ``map_html``: the interactive map (:func:`geo.results.webmap.map_html`), placed under "Interactive map".
     """
     from geo.config import SiteConfig
     from geo.results import report_sections as rs
@@ -192,6 +196,8 @@ def write_report(run_dir: str | Path, *, title: str, summary: pd.DataFrame, clai
           "## Published claims against this measurement", "", rs.CLAIMS_INTRO, "", *rs.claims_md(claims), ""]
     if len(ctab):
         md += ["## Site changes between periods", "", _md_table(ctab, _CHANGE_COLS), ""]
+    if map_html:  # map14
+        md += ["## Interactive map", "", "Open `report.html` for the interactive map of every season (works offline).", ""]
     for name, p in images.items():
         md += [f"## {name}", "", f"![{name}]({Path(p).name})", ""]
     md += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
@@ -209,6 +215,7 @@ figure img{{max-width:100%}}dt{{font-weight:bold}}</style></head><body>{rs.banne
 {rs.estimate_html(estimate, labeller)}
 <h2>Published claims against this measurement</h2><p>{html.escape(rs.CLAIMS_INTRO)}</p>{rs.claims_html(claims)}
 {f"<h2>Site changes between periods</h2>{_html_table(ctab, _CHANGE_COLS)}" if len(ctab) else ""}
+{f"<h2>Interactive map</h2>{map_html}" if map_html else ""}
 <h2>Charts and map</h2>{figs}<h2>Notes</h2><ul>{''.join(f'<li>{html.escape(n)}</li>' for n in notes)}</ul></body></html>"""
     html_path = run_dir / "report.html"
     write_text(html_path, page)

@@ -50,16 +50,62 @@ def single_qml(label: str, fill: str, outline: str) -> str:
             f"<symbols>{_symbol('0', fill, outline)}</symbols></renderer-v2></qgis>")
 
 
-def default_styles(layer_names: list[str]) -> dict[str, str]:
-    """The QML for each minewatch layer name (``footprints_*``, ``sites_*``, ``change*``)."""
+#: QGIS's vector temporal mode "start and end date from fields" (QgsVectorLayerTemporalProperties, 3.22).
+TEMPORAL_START_END_FIELDS = 2
+
+
+def temporal_xml(start: str = "period_start", end: str = "period_end") -> str:
+    """QML ``<temporal>``: the layer is time-aware, each feature valid from ``start`` to ``end`` (both included).
+
+    With it QGIS's temporal controller steps through the dry seasons and shows one season's features at a time.
+    """
+    return (f'<temporal enabled="1" mode="{TEMPORAL_START_END_FIELDS}" startField="{start}" endField="{end}" '
+            'startExpression="" endExpression="" durationField="" durationUnit="d" fixedDuration="0" '
+            'accumulate="0" limitMode="1"><fixedRange><start></start><end></end></fixedRange></temporal>')
+
+
+def site_labels_xml(field: str = "site_id") -> str:
+    """QML ``<labeling>``: each site labelled ``#<id>`` in bold purple with a white halo, at its centroid."""
+    return ('<labeling type="simple"><settings calloutType="simple">'
+            f'<text-style fieldName="concat(\'#\', &quot;{field}&quot;)" isExpression="1" fontFamily="DejaVu Sans" '
+            'fontSize="10" fontSizeUnit="Point" fontWeight="75" fontItalic="0" textColor="128,0,128,255" '
+            'textOpacity="1" namedStyle="Bold" blendMode="0" multilineHeight="1" allowHtml="0">'
+            '<text-buffer bufferDraw="1" bufferSize="1" bufferSizeUnits="MM" bufferColor="255,255,255,255" '
+            'bufferOpacity="1" bufferJoinStyle="128" bufferBlendMode="0" bufferNoFill="1"/></text-style>'
+            '<text-format wrapChar="" multilineAlign="0" plussign="0" formatNumbers="0"/>'
+            '<placement placement="1" offsetType="0" quadOffset="4" xOffset="0" yOffset="0" dist="0" '
+            'centroidWhole="0" centroidInside="1" fitInPolygonOnly="0" priority="5"/>'
+            '<rendering drawLabels="1" obstacle="1" limitNumLabels="0" maxNumLabels="2000" upsidedownLabels="0" '
+            'displayAll="1" scaleVisibility="0" fontLimitPixelSize="0" zIndex="0" labelPerPart="0" '
+            'mergeLines="0" minFeatureSize="0"/></settings></labeling>')
+
+
+def _with(qml: str, *, temporal: bool = True, labels: str = "") -> str:
+    """``qml`` with the temporal block (and labelling) added to its ``<qgis>`` element."""
+    head, tail = qml.rsplit("</qgis>", 1)
+    if labels:
+        head = head.replace('styleCategories="Symbology"', 'styleCategories="Symbology|Labeling|Temporal" '
+                            'labelsEnabled="1"', 1)
+    else:
+        head = head.replace('styleCategories="Symbology"', 'styleCategories="Symbology|Temporal"', 1)
+    return head + labels + (temporal_xml() if temporal else "") + "</qgis>" + tail
+
+
+def default_styles(layer_names: list[str], *, temporal: bool = True) -> dict[str, str]:
+    """The QML for each minewatch layer name (``footprints*``, ``sites_*``, ``change*``).
+
+    Footprints are categorised by class, change by change class (one layer per transition, plus ``change`` with
+    every transition), sites get ``#id`` labels; with ``temporal`` every layer is time-aware on
+    ``period_start``/``period_end`` (layers without those fields, e.g. ``detect`` output, pass ``False``).
+    """
     out = {}
     for name in layer_names:
         if name.startswith("footprints"):
-            out[name] = categorized_qml("class_name", FOOTPRINT_COLOURS)
+            out[name] = _with(categorized_qml("class_name", FOOTPRINT_COLOURS), temporal=temporal)
         elif name.startswith("change"):
-            out[name] = categorized_qml("change", CHANGE_COLOURS)
+            out[name] = _with(categorized_qml("change", CHANGE_COLOURS), temporal=temporal)
         elif name.startswith("sites"):
-            out[name] = single_qml(*SITE_COLOURS[""])
+            out[name] = _with(single_qml(*SITE_COLOURS[""]), temporal=temporal, labels=site_labels_xml())
     return out
 
 

@@ -21,6 +21,8 @@ from geo.stages.cloud import scl_clear_mask, valid_data_mask
 from geo.stages.composite import median_composite
 from geo.config import RunParams
 from geo.results.export import write_raster
+from geo.results.rasters import write_classmap, write_confidence
+from geo.stages.vectorize import NOT_OBSERVED
 from geo.fsutil import write_json
 from geo.grid import GeoGrid
 from geo.aoi import region_mask
@@ -122,13 +124,14 @@ def run_task(spec: TaskSpec) -> dict:
         device=spec.params.detect.device, weights=spec.params.detect.weights or None))
     inner = (slice(halo, halo + grid.height), slice(halo, halo + grid.width))
     region = region_mask(spec.aoi_wkt, grid)
-    classes = np.where(region, det.classes[inner], 0).astype(np.uint8)
-    conf = np.where(region, det.confidence[inner], 0).astype(np.float32)
     count = comp.clear_count[inner]
+    seen = region & (count > 0)  # outside the AOI or never clear: "not observed" (nodata), not background
+    classes = np.where(seen, det.classes[inner], NOT_OBSERVED).astype(np.uint8)
+    conf_pct = np.where(seen, np.round(det.confidence[inner] * 100), NOT_OBSERVED).astype(np.uint8)
     dn = np.nan_to_num(comp.data[(slice(None), *inner)] * 10000.0, nan=0.0)
     dn = np.clip(np.round(dn), 1, 65535).astype(np.uint16) * (count > 0)
-    write_raster(classes, grid, out / "classes.tif", nodata=None)
-    write_raster(np.round(conf * 100).astype(np.uint8), grid, out / "confidence.tif", descriptions=("confidence_pct",))
+    write_classmap(classes, grid, out / "classes.tif")
+    write_confidence(conf_pct, grid, out / "confidence.tif")
     write_raster(count.astype(np.uint16), grid, out / "clear_count.tif")
     write_raster(dn.astype(np.uint16), grid, out / "composite.tif", nodata=0, descriptions=STORED_BANDS)
     n_region = int(region.sum())

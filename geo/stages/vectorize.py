@@ -13,6 +13,10 @@ from geo.grid import GeoGrid
 #: Names of the class values (0 background, 1 cleared land, 2 leaching pond; extend by appending).
 CLASS_NAMES: dict[int, str] = {0: "background", 1: "cleared_land", 2: "leaching_pond"}
 
+#: Class-map value for pixels never observed (outside the AOI, or never seen clear): the rasters' nodata,
+#: neither background nor a mining class. Polygonising and area counting ignore it.
+NOT_OBSERVED = 255
+
 COLUMNS = ["class", "class_name", "area_m2", "confidence", "geometry"]
 
 
@@ -51,6 +55,7 @@ def polygonize(
     if not grid.crs.is_projected:
         raise CrsError(f"polygon areas need a projected (UTM) grid, got {grid.crs}; build the grid with geo.aoi.analysis_grid")
     cls = np.asarray(classes).astype(np.int32)
+    cls = np.where(cls == NOT_OBSERVED, 0, cls)  # "not observed" is not a class
     if region is not None:
         cls = np.where(region, cls, 0)
     from skimage.measure import label  # local: keeps import time of light callers low
