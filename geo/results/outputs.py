@@ -61,13 +61,18 @@ def mosaic_period(out: Path, period: str, grid: GeoGrid) -> dict:
     return stats
 
 
+def read_confidence(path: Path) -> np.ndarray | None:
+    """A confidence raster as float 0–1 (files hold percent, 255 = not observed → 0); None when absent."""
+    if not path.exists():
+        return None
+    conf = read_raster(path)[0].astype(np.float32)
+    return np.where(conf == NOT_OBSERVED, 0, conf) / 100.0
+
+
 def vectorize_period(out: Path, period: str, params: RunParams) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, GeoGrid]:
     """Footprints and sites of a period from its class map (and confidence) in the run folder."""
     classes, grid = read_raster(out / f"classmap_{period}.tif")
-    conf_path = out / f"confidence_{period}.tif"
-    conf = read_raster(conf_path)[0].astype(np.float32) if conf_path.exists() else None
-    if conf is not None:
-        conf = np.where(conf == NOT_OBSERVED, 0, conf) / 100.0
+    conf = read_confidence(out / f"confidence_{period}.tif")
     fp = polygonize(classes, grid, confidence=conf, min_area_m2=params.detect.min_area_m2)
     sites, membership = group_sites(fp, params.sites)
     fp["site_id"] = membership
@@ -79,9 +84,7 @@ def period_intervals(out: Path, period: str, fp: gpd.GeoDataFrame, sites: gpd.Ge
                      params: RunParams) -> dict:
     """95 % intervals of a period's areas and site count from its class and confidence rasters in the run folder."""
     classes, grid = read_raster(out / f"classmap_{period}.tif")
-    conf_path = out / f"confidence_{period}.tif"
-    conf = read_raster(conf_path)[0].astype(np.float32) / 100.0 if conf_path.exists() else None
-    return intervals_of(classes, conf, grid, fp, sites, params)
+    return intervals_of(classes, read_confidence(out / f"confidence_{period}.tif"), grid, fp, sites, params)
 
 
 def intervals_of(classes: np.ndarray, conf: np.ndarray | None, grid: GeoGrid, fp: gpd.GeoDataFrame,
@@ -99,7 +102,7 @@ def intervals_of(classes: np.ndarray, conf: np.ndarray | None, grid: GeoGrid, fp
     existence = []
     if len(sites):  # each site is real with the area-weighted mean confidence of its polygons
         w = fp["area_m2"].to_numpy(float)
-        c = np.nan_to_num(fp["confidence"].to_numpy(float), nan=1.0) * w
+        c = np.nan_to_num(fp["confidence_pct"].to_numpy(float) / 100.0, nan=1.0) * w
         by = pd.DataFrame({"s": fp["site_id"].to_numpy(), "c": c, "w": w}).groupby("s").sum()
         q = (by["c"] / by["w"].where(by["w"] > 0)).fillna(1.0)
         existence = [float(q.get(int(sid), 1.0)) for sid in sites["site_id"]]

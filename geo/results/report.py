@@ -71,7 +71,6 @@ def growth_chart(summary: pd.DataFrame, path: str | Path) -> Path:
                     label="footprint 95 % interval")
     ax2 = ax.twinx()
     if "site_count_low" in summary:
-        sc = summary["site_count"].to_numpy(float)
         ax2.fill_between(x, summary["site_count_low"].to_numpy(float), summary["site_count_high"].to_numpy(float),
                          color="k", alpha=0.12, label="site count 95 % interval")
     ax2.plot(x, summary["site_count"], "k-o", label="mining sites")
