@@ -176,32 +176,57 @@ def _components(mask: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def _elongation(labels: np.ndarray, n: int) -> np.ndarray:
-    """Major/minor axis ratio per component (index 1..n → position 0..n-1) from second moments."""
+    """Major/minor axis ratio per component (index 1..n → position 0..n-1) from second moments.
+
+    The moments are summed over the labelled pixels only, in raster order, with the same float64
+    ``bincount`` sums ``ndimage.mean`` uses over the whole raster: the same numbers, without five full-size
+    float64 images."""
     if n == 0:
         return np.zeros(0)
-    yy, xx = np.indices(labels.shape, dtype=np.float64)
-    idx = np.arange(1, n + 1)
-    cnt = ndimage.sum(np.ones_like(yy), labels, idx)
-    my, mx = ndimage.mean(yy, labels, idx), ndimage.mean(xx, labels, idx)
-    vyy = ndimage.mean(yy * yy, labels, idx) - my**2 + 1 / 12
-    vxx = ndimage.mean(xx * xx, labels, idx) - mx**2 + 1 / 12
-    vxy = ndimage.mean(yy * xx, labels, idx) - my * mx
-    tr, det = vyy + vxx, vyy * vxx - vxy**2
-    disc = np.sqrt(np.maximum(tr**2 / 4 - det, 0))
-    l1, l2 = tr / 2 + disc, np.maximum(tr / 2 - disc, 1e-9)
-    out = np.sqrt(l1 / l2)
+    flat = labels.ravel()
+    at = np.flatnonzero(flat)
+    lab = flat[at]
+    y, x = np.divmod(at, labels.shape[1])
+    y, x = y.astype(np.float64), x.astype(np.float64)
+    cnt = np.bincount(lab, minlength=n + 1)[1:n + 1].astype(np.float64)
+
+    def mean(v: np.ndarray) -> np.ndarray:
+        return np.bincount(lab, weights=v, minlength=n + 1)[1:n + 1] / cnt
+
+    with np.errstate(invalid="ignore", divide="ignore"):  # a label with no pixel: NaN, as ndimage gives
+        my, mx = mean(y), mean(x)
+        vyy = mean(y * y) - my**2 + 1 / 12
+        vxx = mean(x * x) - mx**2 + 1 / 12
+        vxy = mean(y * x) - my * mx
+        tr, det = vyy + vxx, vyy * vxx - vxy**2
+        disc = np.sqrt(np.maximum(tr**2 / 4 - det, 0))
+        l1, l2 = tr / 2 + disc, np.maximum(tr / 2 - disc, 1e-9)
+        out = np.sqrt(l1 / l2)
     out[cnt < 3] = 1.0
     return out
 
 
 def _near(labels: np.ndarray, n: int, target: np.ndarray, dist_px: float) -> np.ndarray:
-    """Bool per component (0..n-1): some pixel lies within ``dist_px`` of a True pixel in ``target``."""
+    """Bool per component (0..n-1): some pixel lies within ``dist_px`` of a True pixel in ``target``.
+
+    Only the box around the components, widened by ``dist_px``, can hold a target pixel that near, so the
+    distance transform runs on that box; a component is near when any of its pixels is (the same test as
+    the minimum distance over it, without sorting the raster)."""
     if n == 0:
         return np.zeros(0, bool)
     if not target.any():
         return np.zeros(n, bool)
-    dist = ndimage.distance_transform_edt(~target)
-    return np.asarray(ndimage.minimum(dist, labels, np.arange(1, n + 1))) <= dist_px
+    rows, cols = np.flatnonzero(labels.any(axis=1)), np.flatnonzero(labels.any(axis=0))
+    if rows.size == 0:
+        return np.zeros(n, bool)
+    pad = int(np.ceil(max(dist_px, 0))) + 1
+    box = (slice(max(rows[0] - pad, 0), rows[-1] + pad + 1), slice(max(cols[0] - pad, 0), cols[-1] + pad + 1))
+    near_target = target[box]
+    if not near_target.any():
+        return np.zeros(n, bool)
+    lab = labels[box]
+    close = ndimage.distance_transform_edt(~near_target) <= dist_px
+    return np.bincount(lab[close], minlength=n + 1)[1:n + 1] > 0
 
 
 def _keep(labels: np.ndarray, keep: np.ndarray) -> np.ndarray:
