@@ -366,13 +366,13 @@ def load_stack(
     scl = np.zeros((t, h, w), np.uint8) if with_scl else None
     for (gi, it, layer), arr in zip(jobs, results):
         if layer == "SCL":
-            scl[gi] = np.where(scl[gi] == 0, arr, scl[gi])
+            np.copyto(scl[gi], arr, where=scl[gi] == 0)
             continue
         sc = scaling_for(it, asset_for(it, layer, asset_keys)[1])
-        refl = (arr * np.float32(sc.scale) + np.float32(sc.offset)).astype(np.float32)
-        bi = ids.index(layer)
-        cur = data[gi, bi]
-        data[gi, bi] = np.where(np.isnan(cur), refl, cur)
+        refl = arr * np.float32(sc.scale)  # float32 (a cached window is never changed in place)
+        refl += np.float32(sc.offset)
+        cur = data[gi, ids.index(layer)]
+        np.copyto(cur, refl, where=np.isnan(cur))  # first valid pixel of the datatake wins
     times = tuple(g[0].datetime for g in groups.values())
     item_ids = tuple("+".join(it.id for it in g) for g in groups.values())
     if cache is not None:
