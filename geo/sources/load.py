@@ -358,21 +358,20 @@ def load_stack(
         if layer != "SCL":
             scaling_for(it, asset_for(it, layer, asset_keys)[1])
     use_range_threads(workers)  # io_threads bounds the range requests in flight, too
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        results = list(pool.map(run, jobs))
-
     t, h, w = len(groups), grid.height, grid.width
     data = np.full((t, len(ids), h, w), np.nan, np.float32)
     scl = np.zeros((t, h, w), np.uint8) if with_scl else None
-    for (gi, it, layer), arr in zip(jobs, results):
-        if layer == "SCL":
-            np.copyto(scl[gi], arr, where=scl[gi] == 0)
-            continue
-        sc = scaling_for(it, asset_for(it, layer, asset_keys)[1])
-        refl = arr * np.float32(sc.scale)  # float32 (a cached window is never changed in place)
-        refl += np.float32(sc.offset)
-        cur = data[gi, ids.index(layer)]
-        np.copyto(cur, refl, where=np.isnan(cur))  # first valid pixel of the datatake wins
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        # each window goes into the stack as soon as it is read (in job order): no second copy of the stack
+        for (gi, it, layer), arr in zip(jobs, pool.map(run, jobs)):
+            if layer == "SCL":
+                np.copyto(scl[gi], arr, where=scl[gi] == 0)
+                continue
+            sc = scaling_for(it, asset_for(it, layer, asset_keys)[1])
+            refl = arr * np.float32(sc.scale)  # float32 (a cached window is never changed in place)
+            refl += np.float32(sc.offset)
+            cur = data[gi, ids.index(layer)]
+            np.copyto(cur, refl, where=np.isnan(cur))  # first valid pixel of the datatake wins
     times = tuple(g[0].datetime for g in groups.values())
     item_ids = tuple("+".join(it.id for it in g) for g in groups.values())
     if cache is not None:
