@@ -176,18 +176,13 @@ def _components(mask: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def _elongation(labels: np.ndarray, n: int) -> np.ndarray:
-    """Major/minor axis ratio per component (index 1..n → position 0..n-1) from second moments.
-
-    The moments are summed over the labelled pixels only, in raster order, with the same float64
-    ``bincount`` sums ``ndimage.mean`` uses over the whole raster: the same numbers, without five full-size
-    float64 images."""
+    """Major/minor axis ratio per component (index 1..n → position 0..n-1) from second moments (float64
+    ``bincount`` sums over the labelled pixels in raster order: ``ndimage.mean``'s numbers, no full-size images)."""
     if n == 0:
         return np.zeros(0)
-    flat = labels.ravel()
-    at = np.flatnonzero(flat)
-    lab = flat[at]
-    y, x = np.divmod(at, labels.shape[1])
-    y, x = y.astype(np.float64), x.astype(np.float64)
+    at = np.flatnonzero(labels)
+    lab = labels.ravel()[at]
+    y, x = (v.astype(np.float64) for v in np.divmod(at, labels.shape[1]))
     cnt = np.bincount(lab, minlength=n + 1)[1:n + 1].astype(np.float64)
 
     def mean(v: np.ndarray) -> np.ndarray:
@@ -207,11 +202,8 @@ def _elongation(labels: np.ndarray, n: int) -> np.ndarray:
 
 
 def _near(labels: np.ndarray, n: int, target: np.ndarray, dist_px: float) -> np.ndarray:
-    """Bool per component (0..n-1): some pixel lies within ``dist_px`` of a True pixel in ``target``.
-
-    Only the box around the components, widened by ``dist_px``, can hold a target pixel that near, so the
-    distance transform runs on that box; a component is near when any of its pixels is (the same test as
-    the minimum distance over it, without sorting the raster)."""
+    """Bool per component (0..n-1): some pixel lies within ``dist_px`` of a True pixel in ``target`` (distances
+    only in the components' box widened by ``dist_px``; any near pixel, not a sorted per-component minimum)."""
     if n == 0:
         return np.zeros(0, bool)
     if not target.any():
@@ -221,12 +213,10 @@ def _near(labels: np.ndarray, n: int, target: np.ndarray, dist_px: float) -> np.
         return np.zeros(n, bool)
     pad = int(np.ceil(max(dist_px, 0))) + 1
     box = (slice(max(rows[0] - pad, 0), rows[-1] + pad + 1), slice(max(cols[0] - pad, 0), cols[-1] + pad + 1))
-    near_target = target[box]
-    if not near_target.any():
+    if not target[box].any():
         return np.zeros(n, bool)
-    lab = labels[box]
-    close = ndimage.distance_transform_edt(~near_target) <= dist_px
-    return np.bincount(lab[close], minlength=n + 1)[1:n + 1] > 0
+    close = ndimage.distance_transform_edt(~target[box]) <= dist_px
+    return np.bincount(labels[box][close], minlength=n + 1)[1:n + 1] > 0
 
 
 def _keep(labels: np.ndarray, keep: np.ndarray) -> np.ndarray:
