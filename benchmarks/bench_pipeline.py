@@ -9,8 +9,8 @@ A synthetic catalogue (``geo.sim.demo``: ``--km`` × ``--km`` km at 10 m, ``--se
 (``tests/servers.py``) behind ``benchmarks/slownet.py``'s proxy (``--latency`` ms per request and a ``--mbit`` cap;
 0 = plain loopback, as the issue measured). On the same items and the same task grids (tile + halo) it times:
 
-* ``minewatch run --sync`` (cold: a fresh process, fresh run folder): wall time, peak RSS (``ru_maxrss`` of the
-  child), bytes on the wire, run-folder bytes; with ``--dask`` also the default executor (a LocalCluster).
+* ``minewatch run --sync`` (cold: a fresh process, fresh run folder): wall time, peak RSS (``ru_maxrss`` of its
+  largest process), bytes on the wire, run-folder bytes; with ``--dask`` also the default executor (a LocalCluster).
 * the same tasks in this process with per-stage times: read (``load_stack``), mask (SCL + finite), composite
   (``median_composite``), detect (``classify``), write (task rasters), vectorise+report (``build_outputs``).
 * the decode floor: every item × layer of every task read and warped onto the task grid through GDAL
@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -97,18 +96,24 @@ def plan(ds, items_path: Path, out: Path, method: str):
     return req, aoi, found, plan_tasks(aoi, req, found)
 
 
+#: Runs its arguments as a command and prints the largest RSS (KiB) of it and its descendants to stderr.
+_RSS_WRAPPER = ("import resource, subprocess, sys; rc = subprocess.run(sys.argv[1:]).returncode; "
+                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(rc)")
+
+
 def cli_run(ds, items_path: Path, out: Path, method: str, sync: bool) -> tuple[float, float]:
-    """``minewatch run`` in a fresh process: wall seconds and the child's peak RSS (MiB)."""
+    """``minewatch run`` in a fresh process: wall seconds and the peak RSS (MiB) of its largest process (the main
+    process with ``--sync``; the main process or a Dask worker otherwise)."""
     years = [p.start.year for p in ds.periods]
     cmd = [sys.executable, "-m", "geo", "-q", "run", "--aoi", str(ds.aoi_path), "--start", str(min(years)),
            "--end", str(max(years)), "--out", str(out), "--stac-url", str(items_path), "--max-cloud", "100",
            "--method", method] + (["--sync"] if sync else [])
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t0 = time.perf_counter()
-    subprocess.run(cmd, cwd=REPO, check=True, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL)
+    done = subprocess.run([sys.executable, "-c", _RSS_WRAPPER, *cmd], cwd=REPO, check=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE)
     wall = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return wall, max(peak, before) / 1024
+    return wall, int(done.stderr.strip().splitlines()[-1]) / 1024
 
 
 def staged(specs, req, aoi, found, out: Path) -> dict[str, float]:
@@ -284,14 +289,14 @@ def main() -> None:
     link = "plain loopback" if a.latency == (0.0, 0.0) and not a.mbit else \
         f"{a.latency[0]:.0f}-{a.latency[1]:.0f} ms per request, {a.mbit:.0f} Mbit/s"
     print(f"\nSide by side ({link}; method {a.method}; load average after: {load_avg()}):")
-    print(f"  {'km²':>5s} {'scenes':>6s} {'what':34s} {'s':>7s} {'× floor':>8s} {'s/km²':>7s} {'RSS MiB':>8s}")
+    print(f"  {'km²':>5s} {'scenes':>6s} {'what':34s} {'s':>7s} {'× floor':>8s} {'s/km²':>7s} {'peak RSS MiB':>12s}")
     for r in rows:
         floor = r.get("floor")
 
         def line(what, s, rss=None):
             x = f"{s / floor:8.2f}" if floor else f"{'-':>8s}"
             print(f"  {r['km2']:5.0f} {r['scenes']:6d} {what:34s} {s:7.2f} {x} {s / r['km2']:7.3f} "
-                  f"{'-' if rss is None else f'{rss:.0f}':>8s}")
+                  f"{'-' if rss is None else f'{rss:.0f}':>12s}")
 
         if floor:
             line("decode floor (GDAL read+warp)", floor)
