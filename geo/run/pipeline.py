@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import importlib.metadata
 import json
 import logging
 import platform
@@ -149,10 +150,9 @@ def _versions() -> dict:
     import shapely
     out = {"minewatch": __version__, "python": platform.python_version(), "numpy": numpy.__version__,
            "rasterio": rasterio.__version__, "gdal": rasterio.__gdal_version__, "shapely": shapely.__version__}
-    try:
-        import torch
-        out["torch"] = torch.__version__
-    except ImportError:  # torch is a dependency, but the rules path does not need it
+    try:  # from the package metadata: importing torch here would cost the client seconds
+        out["torch"] = importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:  # torch is a dependency, but the rules path does not need it
         pass
     return out
 

@@ -17,7 +17,7 @@ import numpy as np
 import pystac
 from affine import Affine
 
-from geo.stages.cloud import scl_clear_mask, valid_data_mask
+from geo.stages.cloud import scl_clear_mask
 from geo.stages.composite import median_composite
 from geo.config import RunParams
 from geo.results.export import write_raster
@@ -102,10 +102,11 @@ def composite_for(spec: TaskSpec, load_grid: GeoGrid) -> tuple[Composite, int]:
     items = [pystac.Item.from_dict(d) for d in spec.items]
     stack = load_stack(items, load_grid, bands=STORED_BANDS, workers=spec.params.io_threads,
                        cache_dir=Path(spec.cache_dir) if spec.cache_dir else None)
+    # the composite itself drops observations with a non-finite band: no full-size finiteness pass here
     if stack.scl is not None:
-        clear = scl_clear_mask(stack.scl, spec.params.cloud) & valid_data_mask(stack.data)
+        clear = scl_clear_mask(stack.scl, spec.params.cloud)
     else:
-        clear = valid_data_mask(stack.data)
+        clear = np.ones((stack.data.shape[0], *stack.data.shape[2:]), bool)
     return median_composite(stack, clear), len(items)
 
 

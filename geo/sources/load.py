@@ -32,6 +32,7 @@ from geo.bands import ANALYSIS_BANDS, band_ids
 from geo.sources.cache import WindowCache, cache_key
 from geo.errors import CrsError, NoDataError, RasterError, StacError
 from geo.sources.cog_ranges import RangeFile, RemoteFileChanged, use_range_threads
+from geo.sources.gdal_http import GDAL_ENV, choose_reader, gdal_options, http_error
 from geo.grid import GeoGrid
 from geo.sources.providers import Signer, read_signed
 from geo.sources.remote import DEFAULT_POLICY, ByteCounter, RetryPolicy, redact
@@ -45,10 +46,6 @@ log = logging.getLogger(__name__)
 # destination transform is attached; the grid's transform is always given, so the warning is noise.
 # (A module-scoped filter: warnings.catch_warnings is not thread-safe.)
 warnings.filterwarnings("ignore", category=NotGeoreferencedWarning, module="rasterio.warp")
-
-#: GDAL settings for reading COGs: no sibling-file probing, no extension guessing.
-GDAL_ENV = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.TIF,.tiff"}
-
 
 def _reread_if_changed(read: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
     """``read`` once more when the file changed on the server since its cached header was read (the
@@ -75,8 +72,14 @@ def read_window(
     policy: RetryPolicy = DEFAULT_POLICY,
     counter: ByteCounter | None = None,
     signer: Signer | None = None,
+    reader: str | None = None,
+    gdal_env: dict[str, str] | None = None,
 ) -> np.ndarray:
     """Warp the part of one single-band raster that covers ``grid`` onto it.
+
+    An http(s) href is read by ``reader`` (:func:`geo.sources.gdal_http.choose_reader`: minewatch's range
+    reader unless the user set GDAL HTTP settings or ``MINEWATCH_COG_READER``); GDAL reads with ``gdal_env``
+    (default :func:`geo.sources.gdal_http.gdal_options` of ``policy``, taken in the calling thread).
 
     Returns float32 DN with NaN for nodata (``kind="reflectance"``) or uint8 with 0 for nodata
     (``kind="scl"``, always nearest). With a ``signer`` an http(s) href is signed for this read only
@@ -86,10 +89,13 @@ def read_window(
         StacError: the host could not be reached after retries (AccessDeniedError: refused even with
         a fresh token). RasterError/CrsError: unreadable or ungeoreferenced raster.
     """
+    reader = choose_reader(reader)
+    env = GDAL_ENV if reader != "gdal" or _check_href(href) != "http" else \
+        (gdal_env if gdal_env is not None else gdal_options(policy))
     if signer is not None and _check_href(href) == "http":
-        return read_signed(href, signer, lambda url: _read_window(href, grid, kind, resampling, policy, counter, url),
-                           policy)
-    return _read_window(href, grid, kind, resampling, policy, counter, href)
+        return read_signed(href, signer, lambda url: _read_window(href, grid, kind, resampling, policy, counter, url,
+                                                                  reader, env), policy)
+    return _read_window(href, grid, kind, resampling, policy, counter, href, reader, env)
 
 
 class _GdalFile:
@@ -117,9 +123,10 @@ class _GdalFile:
 
 
 def _read_window(href: str, grid: GeoGrid, kind: str, resampling: Resampling, policy: RetryPolicy,
-                 counter: ByteCounter | None, url: str) -> np.ndarray:
+                 counter: ByteCounter | None, url: str, reader: str, env: dict[str, str]) -> np.ndarray:
     """:func:`read_window` of ``href`` fetched from ``url`` (``href`` signed); only ``href`` reaches GDAL and messages."""
     how = _check_href(href)
+    gdal = how == "http" and reader == "gdal"
     rf: list[RangeFile] = []
 
     errors: list[BaseException] = []
@@ -139,8 +146,13 @@ def _read_window(href: str, grid: GeoGrid, kind: str, resampling: Resampling, po
     scl = kind == "scl"
     dst = np.zeros(grid.shape, np.uint8) if scl else np.full(grid.shape, np.nan, np.float32)
     try:
-        with rasterio.Env(**GDAL_ENV):
-            ds = rasterio.open(href, opener=opener) if how == "http" else rasterio.open(_local_path(href))
+        with rasterio.Env(**env):
+            if gdal:
+                ds = rasterio.open(url)
+            elif how == "http":
+                ds = rasterio.open(href, opener=opener)
+            else:
+                ds = rasterio.open(_local_path(href))
             with ds as src:
                 if src.crs is None:
                     raise CrsError(f"{redact(href)} has no CRS; minewatch never assumes one")
@@ -163,6 +175,8 @@ def _read_window(href: str, grid: GeoGrid, kind: str, resampling: Resampling, po
         errors.extend(f.error for f in rf if f.error is not None)
         if errors:
             raise errors[0] from None
+        if gdal and (err := http_error(exc, href)) is not None:
+            raise err from None
         raise RasterError(f"cannot read {redact(href)} ({str(exc)[:200]}); the file may be corrupt or "
                           "not a GeoTIFF") from None
     except StacError:
@@ -262,6 +276,7 @@ def load_stack(
     asset_keys: dict | None = None,
     workers: int = 4,
     counter: ByteCounter | None = None,
+    reader: str | None = None,
 ) -> ReflectanceStack:
     """Read ``items`` onto ``grid`` as a :class:`~geo.stack.ReflectanceStack`.
 
@@ -277,7 +292,8 @@ def load_stack(
         asset_keys: band id → asset key for catalogues with other naming.
         workers: concurrent window reads; also the most COG range requests in flight at once in this process
             (:func:`geo.sources.cog_ranges.use_range_threads`: a window's tiles are fetched in parallel within it).
-        counter: tally of bytes fetched over HTTP (default: :data:`geo.sources.remote.FETCHED`).
+        counter: tally of bytes fetched over HTTP by the range reader (default: :data:`geo.sources.remote.FETCHED`).
+        reader: ``"ranges"`` or ``"gdal"`` for http(s) hrefs; default :func:`geo.sources.gdal_http.choose_reader`.
 
     Returns:
         One time step per datatake (items of overlapping tiles of one pass are mosaicked, first
@@ -294,6 +310,8 @@ def load_stack(
     except KeyError:
         raise RasterError(f"unknown resampling {resampling!r}; use bilinear, average, cubic or nearest") from None
     cache = WindowCache(cache_dir) if cache_dir is not None else None
+    reader = choose_reader(reader)  # here, in the caller's thread: its rasterio.Env counts
+    gdal_env = gdal_options(policy) if reader == "gdal" else None
     order = sorted(items, key=lambda it: (it.datetime, it.id))
     groups: dict[tuple, list[pystac.Item]] = {}
     for it in order:
@@ -327,7 +345,7 @@ def load_stack(
             arr = np.zeros(grid.shape, np.uint8) if kind == "scl" else np.full(grid.shape, np.nan, np.float32)
             return arr
         arr = read_window(href, grid, kind=kind, resampling=rs, policy=policy, counter=counter,
-                          signer=Signer.of_item(it))
+                          signer=Signer.of_item(it), reader=reader, gdal_env=gdal_env)
         if cache is not None:
             cache.put(key, arr)
         if kind == "reflectance":
@@ -340,21 +358,20 @@ def load_stack(
         if layer != "SCL":
             scaling_for(it, asset_for(it, layer, asset_keys)[1])
     use_range_threads(workers)  # io_threads bounds the range requests in flight, too
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        results = list(pool.map(run, jobs))
-
     t, h, w = len(groups), grid.height, grid.width
     data = np.full((t, len(ids), h, w), np.nan, np.float32)
     scl = np.zeros((t, h, w), np.uint8) if with_scl else None
-    for (gi, it, layer), arr in zip(jobs, results):
-        if layer == "SCL":
-            scl[gi] = np.where(scl[gi] == 0, arr, scl[gi])
-            continue
-        sc = scaling_for(it, asset_for(it, layer, asset_keys)[1])
-        refl = (arr * np.float32(sc.scale) + np.float32(sc.offset)).astype(np.float32)
-        bi = ids.index(layer)
-        cur = data[gi, bi]
-        data[gi, bi] = np.where(np.isnan(cur), refl, cur)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        # each window goes into the stack as soon as it is read (in job order): no second copy of the stack
+        for (gi, it, layer), arr in zip(jobs, pool.map(run, jobs)):
+            if layer == "SCL":
+                np.copyto(scl[gi], arr, where=scl[gi] == 0)
+                continue
+            sc = scaling_for(it, asset_for(it, layer, asset_keys)[1])
+            refl = arr * np.float32(sc.scale)  # float32 (a cached window is never changed in place)
+            refl += np.float32(sc.offset)
+            cur = data[gi, ids.index(layer)]
+            np.copyto(cur, refl, where=np.isnan(cur))  # first valid pixel of the datatake wins
     times = tuple(g[0].datetime for g in groups.values())
     item_ids = tuple("+".join(it.id for it in g) for g in groups.values())
     if cache is not None:
