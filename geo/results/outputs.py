@@ -102,7 +102,8 @@ def intervals_of(classes: np.ndarray, conf: np.ndarray | None, grid: GeoGrid, fp
     existence = []
     if len(sites):  # each site is real with the area-weighted mean confidence of its polygons
         w = fp["area_m2"].to_numpy(float)
-        c = np.nan_to_num(fp["confidence_pct"].to_numpy(float) / 100.0, nan=1.0) * w
+        conf01 = fp["confidence"] if "confidence" in fp else fp["confidence_pct"] / 100.0  # in memory / in files
+        c = np.nan_to_num(conf01.to_numpy(float), nan=1.0) * w
         by = pd.DataFrame({"s": fp["site_id"].to_numpy(), "c": c, "w": w}).groupby("s").sum()
         q = (by["c"] / by["w"].where(by["w"] > 0)).fillna(1.0)
         existence = [float(q.get(int(sid), 1.0)) for sid in sites["site_id"]]
