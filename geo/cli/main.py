@@ -9,7 +9,7 @@ import sys
 import click
 
 from geo import __version__
-from geo.errors import MinewatchError, exit_code_for
+from geo.errors import MinewatchError, disk_full_error, exit_code_for
 
 #: Subcommand modules under ``geo.cli``; each defines ``command`` (a click command).
 SUBCOMMANDS = ("demo", "run", "change", "search", "detect", "train", "evaluate")
@@ -27,6 +27,14 @@ class MinewatchGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("Interrupted; finished results are kept, rerun the same command to resume.", err=True)
             ctx.exit(130)
+        except click.exceptions.Exit:
+            raise
+        except Exception as exc:  # a full disk met outside minewatch's own writers (GDAL, SQLite, numpy)
+            full = disk_full_error(exc)
+            if full is None:
+                raise
+            click.echo(f"Error: {' '.join(str(full).split())}", err=True)
+            ctx.exit(exit_code_for(full))
 
 
 def setup_logging(verbose: int, quiet: bool) -> None:

@@ -94,6 +94,52 @@ def check_run_dir(out_dir: Path, aoi_hash: str) -> dict | None:
     return old
 
 
+#: Lock file of a run folder: held (``flock``) by the process running into it, released when it ends or dies.
+LOCK_NAME = ".minewatch.lock"
+
+
+def lock_run_dir(out: Path):
+    """Hold the run folder's lock for this process; the returned file releases it when closed.
+
+    Raises:
+        OutputError: another process holds it (two runs into one ``--out`` at once would mix their tasks).
+    """
+    import fcntl
+    import os
+
+    path = out / LOCK_NAME
+    try:
+        f = open(path, "a+")
+    except OSError as exc:
+        raise OutputError(f"cannot create the lock file in run folder {out} ({exc.strerror}); "
+                          "choose a writable --out") from None
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.seek(0)
+        holder = f.read().strip() or "unknown"
+        f.close()
+        raise OutputError(f"another minewatch run (process {holder}) is writing into {out}; wait for it to finish "
+                          "or choose another --out folder") from None
+    f.seek(0)
+    f.truncate()
+    f.write(str(os.getpid()))
+    f.flush()
+    return f
+
+
+def mark_failed(path: Path, manifest: dict, exc: BaseException) -> None:
+    """Record in ``manifest.json`` that the run stopped (``"status": "failed"``, or ``"interrupted"`` on Ctrl-C),
+    with the one-line reason; best effort (a full disk may refuse even this)."""
+    manifest["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+    manifest["error"] = " ".join(f"{type(exc).__name__}: {exc}".split())[:1000]
+    manifest["finished"] = dt.datetime.now(dt.timezone.utc).isoformat()
+    try:
+        write_json(path, manifest)
+    except OSError as err:
+        log.warning("could not mark %s as %s (%s)", path, manifest["status"], err)
+
+
 def manifest_params(params: RunParams) -> dict:
     """Run parameters for the manifest, with credentials (URL user info, query tokens) removed."""
     from geo.sources.remote import redact
@@ -184,21 +230,21 @@ def plan_tasks(aoi: Aoi, req: RunRequest, items_by_period: dict[str, list[dict]]
     return specs
 
 
-#: Hosts that serve the assets of each built-in provider profile (besides the API's own host).
-ASSET_HOSTS = {
-    "earth-search": ("sentinel-cogs.s3.us-west-2.amazonaws.com", "sentinel-cogs.s3.amazonaws.com"),
-    "planetary-computer": (".blob.core.windows.net",),
-}
+#: Hosts that serve the assets of each built-in provider profile (besides the API's own host): the profiles'
+#: ``asset_hosts`` (:data:`geo.sources.providers.PROVIDERS`).
+ASSET_HOSTS = {"earth-search": ("sentinel-cogs.s3.us-west-2.amazonaws.com", "sentinel-cogs.s3.amazonaws.com"),
+               "planetary-computer": (".blob.core.windows.net",)}
 
 
 def check_asset_hrefs(items: list, provider: str, extra_hosts: tuple[str, ...] = ()) -> None:
     """Refuse assets the configured provider does not vouch for, before any byte is read.
 
     Only the assets a task reads (the stored bands and SCL) are checked. A STAC API's items may point
-    only at http(s) hrefs on the API's own host or the profile's known asset hosts (a leading ``.``
-    matches sub-domains); a local ItemCollection at local files or http(s). Other schemes
-    (``s3://``, ``ftp://``, ``file://`` from a remote API) are refused. ``extra_hosts`` (config
-    ``[search] asset_hosts``) adds hosts the user vouches for.
+    only at http(s) hrefs whose host AND port the provider's allowlist permits
+    (:func:`geo.sources.providers.asset_allowlist`: the API's own host:port, the profile's asset hosts, a
+    leading ``.`` matching sub-domains, default ports 80/443); a local ItemCollection at local files or
+    http(s). Other schemes (``s3://``, ``ftp://``, ``file://`` from a remote API) are refused. ``extra_hosts``
+    (config ``[search] asset_hosts``, ``host`` or ``host:port``) adds hosts the user vouches for.
 
     Raises:
         StacError: naming the item, the asset and the host, and what to check.
@@ -206,31 +252,30 @@ def check_asset_hrefs(items: list, provider: str, extra_hosts: tuple[str, ...] =
     from urllib.parse import urlsplit
 
     from geo.sources.assets import asset_for
-    from geo.sources.providers import resolve_provider
-    from geo.sources.remote import redact
+    from geo.sources.providers import asset_allowlist, resolve_provider
+    from geo.sources.remote import origin, redact
     from geo.run.tasks import STORED_BANDS
 
     prov = resolve_provider(provider)
     local = prov.local_path is not None
-    hosts = {h.lower() for h in (*ASSET_HOSTS.get(prov.name, ()), *extra_hosts)}
-    if prov.url:
-        hosts.add((urlsplit(prov.url).hostname or "").lower())
+    allow = asset_allowlist(prov, extra_hosts)
     for it in items:
         for band in (*STORED_BANDS, "SCL"):
             key, asset = asset_for(it, band, prov.asset_keys)
             href = str(asset.href)
-            parts = urlsplit(href)
-            scheme = parts.scheme.lower()
+            scheme = urlsplit(href).scheme.lower()
             if local and (scheme in ("", "file", "http", "https") or (len(scheme) == 1 and href[1:2] == ":")):
                 continue
-            host = (parts.hostname or "").lower()
-            if scheme in ("http", "https") and any(host == h or (h.startswith(".") and host.endswith(h)) for h in hosts):
+            if allow.permits(href):
                 continue
-            where = f"host {host!r}" if scheme in ("http", "https") else f"scheme {scheme or 'local file'!r}"
+            _s, host, port = origin(href)
+            where = f"host {host!r}, port {port}" if scheme in ("http", "https") else \
+                f"scheme {scheme or 'local file'!r}"
             raise StacError(
                 f"item {it.id!r} asset {key!r} points at {redact(href)} ({where}), which provider "
                 f"{prov.name} does not serve; minewatch reads only http(s) assets from "
-                f"{', '.join(sorted(hosts)) or 'the API host'} — check the --stac-url catalogue"
+                f"{allow.describe()} — check the --stac-url catalogue (or add a host you trust, as host:port, "
+                "to [search] asset_hosts)"
             )
 
 
@@ -265,31 +310,39 @@ def run(req: RunRequest, *, progress: Progress | None = None) -> RunResult:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create run folder {out} ({exc.strerror}); choose a writable --out") from None
-    for folder in (out, req.cache_dir):  # temporaries of a killed run are never finished, only redone
-        if folder is not None and (n := remove_partials(folder)):
-            log.info("removed %d unfinished temporary file(s) left in %s by an interrupted run", n, folder)
-    manifest = {
-        "tool": "minewatch", "status": "running", "started": started.isoformat(),
-        "inputs": {"aoi_path": str(req.aoi_path), "aoi_sha256": aoi_hash, "aoi_name": aoi.name,
-                   "aoi_area_km2": round(aoi.area_km2(), 3), "periods": [p.label for p in req.periods],
-                   "period_dates": {p.label: [p.start.isoformat(), p.end.isoformat()] for p in req.periods}},
-        "parameters": manifest_params(req.params), "versions": _versions(),
-    }
-    write_json(out / "manifest.json", manifest)
-    items_by_period = search_all(aoi, req)
-    manifest["scenes"] = {k: sorted(i["id"] for i in v) for k, v in items_by_period.items()}
-    specs = plan_tasks(aoi, req, items_by_period)
-    prune_stale(out, specs)
-    todo = [s for s in specs if not is_done(s)]
-    log.info("%d tasks: %d to run, %d already done", len(specs), len(todo), len(specs) - len(todo))
-    manifest["tasks"] = {"total": len(specs), "run": len(todo), "skipped": len(specs) - len(todo)}
-    write_json(out / "manifest.json", manifest)
-    run_tasks(run_task, todo, executor=req.executor, workers=req.workers, scheduler=req.scheduler, progress=progress)
-    _check_any_clear(specs, aoi, items_by_period)
-    paths = build_outputs(out, aoi, req, items_by_period)
-    manifest["status"] = "complete"
-    manifest["finished"] = dt.datetime.now(dt.timezone.utc).isoformat()
-    manifest["outputs"] = sorted(str(p.relative_to(out)) for p in out.iterdir() if p.is_file() and p.name != "manifest.json")
-    write_json(out / "manifest.json", manifest)
+    lock = lock_run_dir(out)
+    try:
+        for folder in (out, req.cache_dir):  # temporaries of a killed run are never finished, only redone
+            if folder is not None and (n := remove_partials(folder)):
+                log.info("removed %d unfinished temporary file(s) left in %s by an interrupted run", n, folder)
+        manifest = {
+            "tool": "minewatch", "status": "running", "started": started.isoformat(),
+            "inputs": {"aoi_path": str(req.aoi_path), "aoi_sha256": aoi_hash, "aoi_name": aoi.name,
+                       "aoi_area_km2": round(aoi.area_km2(), 3), "periods": [p.label for p in req.periods],
+                       "period_dates": {p.label: [p.start.isoformat(), p.end.isoformat()] for p in req.periods}},
+            "parameters": manifest_params(req.params), "versions": _versions(),
+        }
+        write_json(out / "manifest.json", manifest)
+        try:
+            items_by_period = search_all(aoi, req)
+            manifest["scenes"] = {k: sorted(i["id"] for i in v) for k, v in items_by_period.items()}
+            specs = plan_tasks(aoi, req, items_by_period)
+            prune_stale(out, specs)
+            todo = [s for s in specs if not is_done(s)]
+            log.info("%d tasks: %d to run, %d already done", len(specs), len(todo), len(specs) - len(todo))
+            manifest["tasks"] = {"total": len(specs), "run": len(todo), "skipped": len(specs) - len(todo)}
+            write_json(out / "manifest.json", manifest)
+            run_tasks(run_task, todo, executor=req.executor, workers=req.workers, scheduler=req.scheduler, progress=progress)
+            _check_any_clear(specs, aoi, items_by_period)
+            paths = build_outputs(out, aoi, req, items_by_period)
+            manifest["status"] = "complete"
+            manifest["finished"] = dt.datetime.now(dt.timezone.utc).isoformat()
+            manifest["outputs"] = sorted(str(p.relative_to(out)) for p in out.iterdir() if p.is_file() and p.name != "manifest.json" and not p.name.startswith("."))
+            write_json(out / "manifest.json", manifest)
+        except BaseException as exc:
+            mark_failed(out / "manifest.json", manifest, exc)
+            raise
+    finally:
+        lock.close()
     return RunResult(out, paths["summary_csv"], paths["report_md"], paths["report_html"], out / "manifest.json",
                      len(todo), len(specs) - len(todo))
