@@ -134,13 +134,16 @@ class SearchConfig:
     Attributes:
         provider: ``earth-search``, ``planetary-computer``, a STAC API URL, or a local ItemCollection JSON path.
         max_cloud: scenes with more scene cloud cover (percent, 0–100) are skipped.
-        asset_hosts: extra host names (``.example.org`` matches sub-domains) whose http(s) asset hrefs may be
-            read, besides the STAC API's own host and the provider profile's known hosts.
+        asset_hosts: extra hosts whose http(s) asset hrefs may be read (and redirected to), besides the STAC
+            API's own host and port and the provider profile's known hosts: ``host`` (ports 80/443),
+            ``host:port``, ``.example.org`` (any sub-domain).
+        collection: STAC collection to search; empty for the provider's own (``sentinel-2-l2a``).
     """
 
     provider: str = "earth-search"
     max_cloud: float = 80.0
     asset_hosts: tuple[str, ...] = ()
+    collection: str = ""
 
     def __post_init__(self) -> None:
         if isinstance(self.max_cloud, bool) or not isinstance(self.max_cloud, (int, float)) \

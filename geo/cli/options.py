@@ -9,7 +9,9 @@ from geo.config import DetectConfig, RunParams, params_from_toml
 config_opt = click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
                           help="TOML run file ([search], [cloud], [detect], [sites], [change]); flags override it.")
 max_cloud_opt = click.option("--max-cloud", type=click.FloatRange(0, 100), default=None,
-                             help="Skip scenes with more cloud cover (%%). Default 80.")
+                             help="Skip scenes with more cloud cover (%). Default 80.")
+collection_opt = click.option("--collection", default=None, metavar="ID",
+                              help="STAC collection to search (default: the provider's, sentinel-2-l2a).")
 method_opt = click.option("--method", type=click.Choice(["rules", "model", "fused"]), default=None,
                           help="Detector: U-Net fused with spectral rules (default), the U-Net alone, or the rules alone.")
 workers_opt = click.option("--workers", type=click.IntRange(1, 256), default=None,
@@ -20,7 +22,7 @@ tile_opt = click.option("--tile-px", type=click.IntRange(64, 8192), default=None
 
 
 def build_params(config_path: str | None, *, provider: str | None = None, max_cloud: float | None = None,
-                 method: str | None = None, tile_px: int | None = None) -> RunParams:
+                 method: str | None = None, tile_px: int | None = None, collection: str | None = None) -> RunParams:
     """RunParams from an optional TOML file with CLI flags on top."""
     import dataclasses
 
@@ -29,6 +31,8 @@ def build_params(config_path: str | None, *, provider: str | None = None, max_cl
     if provider is not None or max_cloud is not None:
         search = dataclasses.replace(search, provider=provider if provider is not None else search.provider,
                                      max_cloud=max_cloud if max_cloud is not None else search.max_cloud)
+    if collection:
+        search = dataclasses.replace(search, collection=collection)
     detect = params.detect if method is None else dataclasses.replace(params.detect, method=method)
     if not isinstance(detect, DetectConfig):
         detect = DetectConfig()

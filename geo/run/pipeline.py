@@ -10,10 +10,12 @@ Layout of a run folder::
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import logging
+import os
 import platform
 import shutil
 from dataclasses import dataclass, field
@@ -98,34 +100,56 @@ def check_run_dir(out_dir: Path, aoi_hash: str) -> dict | None:
 LOCK_NAME = ".minewatch.lock"
 
 
-def lock_run_dir(out: Path):
-    """Hold the run folder's lock for this process; the returned file releases it when closed.
+class RunLock:
+    """The run folder's lock, held by this process (``flock`` on :data:`LOCK_NAME`; the kernel releases it
+    if the process dies). :meth:`close` removes the file and releases the lock."""
+
+    def __init__(self, path: Path, f):
+        self.path, self._f = path, f
+
+    def close(self) -> None:
+        if self._f is not None:
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+            self._f.close()
+            self._f = None
+
+
+def lock_run_dir(out: Path) -> RunLock:
+    """Hold the run folder's lock for this process.
 
     Raises:
         OutputError: another process holds it (two runs into one ``--out`` at once would mix their tasks).
     """
     import fcntl
-    import os
 
     path = out / LOCK_NAME
-    try:
-        f = open(path, "a+")
-    except OSError as exc:
-        raise OutputError(f"cannot create the lock file in run folder {out} ({exc.strerror}); "
-                          "choose a writable --out") from None
-    try:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        f.seek(0)
-        holder = f.read().strip() or "unknown"
+    while True:
+        try:
+            f = open(path, "a+")
+        except OSError as exc:
+            raise OutputError(f"cannot create the lock file in run folder {out} ({exc.strerror}); "
+                              "choose a writable --out") from None
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0)
+            holder = f.read().strip() or "unknown"
+            f.close()
+            raise OutputError(f"another minewatch run (process {holder}) is writing into {out}; wait for it to "
+                              "finish or choose another --out folder") from None
+        try:  # the holder before us may have removed the file after we opened it: lock the file now there
+            same = os.stat(path).st_ino == os.fstat(f.fileno()).st_ino
+        except OSError:
+            same = False
+        if same:
+            break
         f.close()
-        raise OutputError(f"another minewatch run (process {holder}) is writing into {out}; wait for it to finish "
-                          "or choose another --out folder") from None
     f.seek(0)
     f.truncate()
     f.write(str(os.getpid()))
     f.flush()
-    return f
+    return RunLock(path, f)
 
 
 def mark_failed(path: Path, manifest: dict, exc: BaseException) -> None:
@@ -285,7 +309,8 @@ def search_all(aoi: Aoi, req: RunRequest) -> dict[str, list[dict]]:
 
     found = {}
     for p in req.periods:
-        items = search(aoi, p, provider=req.params.search.provider, max_cloud=req.params.search.max_cloud)
+        items = search(aoi, p, provider=req.params.search.provider, max_cloud=req.params.search.max_cloud,
+                       collection=req.params.search.collection or None)
         log.info("period %s: %d scenes", p.label, len(items))
         check_asset_hrefs(items, req.params.search.provider, req.params.search.asset_hosts)
         found[p.label] = [i.to_dict(transform_hrefs=False) for i in items]

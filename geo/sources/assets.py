@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlsplit
 import pystac
 
 from geo.bands import band
-from geo.errors import RasterError
+from geo.errors import CrsError, RasterError
 from geo.sources.remote import redact
 from geo.sources.stac import baseline
 
@@ -89,3 +89,65 @@ def _check_href(href: str) -> str:
 
 def _local_path(href: str) -> str:
     return unquote(urlsplit(href).path) if href.lower().startswith("file:") else href
+
+
+@dataclass(frozen=True)
+class AssetExpect:
+    """What an item says about one asset's pixels, checked against the file once it is open.
+
+    Attributes:
+        item_id: the item (for messages).
+        data_type: ``raster:bands[0].data_type`` (``uint16`` for L2A reflectance, ``uint8`` for SCL), if stated.
+        epsg: the CRS the item states (``proj:epsg`` / ``proj:code`` of the asset, else of the item), if any.
+        kind: ``"reflectance"`` or ``"scl"``.
+    """
+
+    item_id: str
+    data_type: str | None
+    epsg: int | None
+    kind: str = "reflectance"
+
+    def check(self, src, href: str) -> None:
+        """Refuse a file whose data type or CRS contradicts its item, or reflectance that is not digital numbers.
+
+        Raises:
+            RasterError: data type differs from ``raster:bands`` (e.g. float32 0–1 where the item says uint16),
+                or a float reflectance asset where none is stated. CrsError: CRS differs from ``proj:epsg``.
+        """
+        got = src.dtypes[0]
+        if self.data_type and got != self.data_type:
+            raise RasterError(
+                f"{redact(href)} holds {got} pixels but item {self.item_id} says raster:bands data_type "
+                f"{self.data_type}; the file was replaced or the catalogue is wrong, and reading it would change the "
+                "results — fix the catalogue entry or re-export the COG as the item describes it"
+            )
+        if not self.data_type and self.kind == "reflectance" and got.startswith("float"):
+            raise RasterError(
+                f"{redact(href)} holds {got} pixels, not Sentinel-2 L2A digital numbers (uint16), and item "
+                f"{self.item_id} states no raster:bands data_type; minewatch cannot tell its scaling — use the "
+                "catalogue's L2A COGs (uint16 DN)"
+            )
+        crs_epsg = src.crs.to_epsg() if src.crs is not None else None
+        if self.epsg and crs_epsg and crs_epsg != self.epsg:
+            raise CrsError(
+                f"{redact(href)} is in EPSG:{crs_epsg} but item {self.item_id} says EPSG:{self.epsg} (proj:epsg); "
+                "the file was replaced or the catalogue is wrong — fix the catalogue entry"
+            )
+
+
+def _epsg_of(fields: dict) -> int | None:
+    code = fields.get("proj:epsg")
+    if code is None and isinstance(fields.get("proj:code"), str) and fields["proj:code"].upper().startswith("EPSG:"):
+        code = fields["proj:code"].split(":", 1)[1]
+    try:
+        return int(code) if code is not None and not isinstance(code, bool) else None
+    except (TypeError, ValueError):
+        return None
+
+
+def expect_for(item: pystac.Item, asset: pystac.Asset, kind: str = "reflectance") -> AssetExpect:
+    """The :class:`AssetExpect` of ``asset`` from its ``raster:bands`` and the asset's or item's projection."""
+    rb = asset.extra_fields.get("raster:bands") or []
+    dtype = rb[0].get("data_type") if rb and isinstance(rb[0], dict) else None
+    epsg = _epsg_of(asset.extra_fields) or _epsg_of(item.properties)
+    return AssetExpect(item.id, dtype if isinstance(dtype, str) else None, epsg, kind)

@@ -35,7 +35,7 @@ from geo.sources.cog_ranges import RangeFile, RemoteFileChanged, use_range_threa
 from geo.grid import GeoGrid
 from geo.sources.providers import Signer, read_signed
 from geo.sources.remote import DEFAULT_POLICY, ByteCounter, RetryPolicy, redact
-from geo.sources.assets import _check_href, _local_path, asset_for, scaling_for
+from geo.sources.assets import AssetExpect, _check_href, _local_path, asset_for, expect_for, scaling_for
 from geo.sources.stac import datatake_key
 from geo.stack import ReflectanceStack
 
@@ -75,21 +75,23 @@ def read_window(
     policy: RetryPolicy = DEFAULT_POLICY,
     counter: ByteCounter | None = None,
     signer: Signer | None = None,
+    expect: AssetExpect | None = None,
 ) -> np.ndarray:
     """Warp the part of one single-band raster that covers ``grid`` onto it.
 
     Returns float32 DN with NaN for nodata (``kind="reflectance"``) or uint8 with 0 for nodata
     (``kind="scl"``, always nearest). With a ``signer`` an http(s) href is signed for this read only
-    (:func:`geo.sources.providers.read_signed`: a refused token is renewed and the read retried once).
+    (:func:`geo.sources.providers.read_signed`: a refused token is renewed and the read retried once). With
+    ``expect`` the file's data type and CRS are checked against its item (:class:`geo.sources.assets.AssetExpect`).
 
     Raises:
         StacError: the host could not be reached after retries (AccessDeniedError: refused even with
         a fresh token). RasterError/CrsError: unreadable or ungeoreferenced raster.
     """
     if signer is not None and _check_href(href) == "http":
-        return read_signed(href, signer, lambda url: _read_window(href, grid, kind, resampling, policy, counter, url),
-                           policy)
-    return _read_window(href, grid, kind, resampling, policy, counter, href)
+        return read_signed(href, signer, lambda url: _read_window(href, grid, kind, resampling, policy, counter, url,
+                                                                  expect), policy)
+    return _read_window(href, grid, kind, resampling, policy, counter, href, expect)
 
 
 class _GdalFile:
@@ -117,7 +119,7 @@ class _GdalFile:
 
 
 def _read_window(href: str, grid: GeoGrid, kind: str, resampling: Resampling, policy: RetryPolicy,
-                 counter: ByteCounter | None, url: str) -> np.ndarray:
+                 counter: ByteCounter | None, url: str, expect: AssetExpect | None = None) -> np.ndarray:
     """:func:`read_window` of ``href`` fetched from ``url`` (``href`` signed); only ``href`` reaches GDAL and messages."""
     how = _check_href(href)
     rf: list[RangeFile] = []
@@ -144,6 +146,8 @@ def _read_window(href: str, grid: GeoGrid, kind: str, resampling: Resampling, po
             with ds as src:
                 if src.crs is None:
                     raise CrsError(f"{redact(href)} has no CRS; minewatch never assumes one")
+                if expect is not None:
+                    expect.check(src, href)
                 l, b, r, t = transform_bounds(grid.crs, src.crs, *grid.bounds, densify_pts=21)
                 sl, sb, sr, st = src.bounds
                 if r <= sl or l >= sr or t <= sb or b >= st:
@@ -327,7 +331,7 @@ def load_stack(
             arr = np.zeros(grid.shape, np.uint8) if kind == "scl" else np.full(grid.shape, np.nan, np.float32)
             return arr
         arr = read_window(href, grid, kind=kind, resampling=rs, policy=policy, counter=counter,
-                          signer=Signer.of_item(it))
+                          signer=Signer.of_item(it), expect=expect_for(it, asset, kind))
         if cache is not None:
             cache.put(key, arr)
         if kind == "reflectance":

@@ -13,6 +13,7 @@ they add AOI coverage).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -92,6 +93,7 @@ def search(
     max_cloud: float = 80.0,
     limit: int | None = None,
     policy: RetryPolicy | None = None,
+    collection: str | None = None,
 ) -> list[pystac.Item]:
     """Sentinel-2 L2A items over ``aoi`` within ``period``, at most ``max_cloud`` % cloud cover.
 
@@ -103,6 +105,7 @@ def search(
         max_cloud: largest ``eo:cloud_cover`` kept, percent.
         limit: keep at most this many items (the least cloudy), after de-duplication.
         policy: retry/timeout policy (default: the provider's).
+        collection: collection id to search instead of the provider's (``sentinel-2-l2a``).
 
     Returns:
         Items sorted by acquisition time. Asset hrefs are never signed here (SAS tokens expire within the
@@ -114,6 +117,8 @@ def search(
     if not 0 <= max_cloud <= 100:
         raise StacError(f"max_cloud must be a percentage 0–100, got {max_cloud}")
     prov = resolve_provider(provider)
+    if collection:
+        prov = dataclasses.replace(prov, collection=collection)
     policy = policy or prov.policy
     if prov.local_path is not None:
         raw = _search_local(prov.local_path, aoi, period)  # the user's own file: its signing marks stand
@@ -179,7 +184,7 @@ def _search_api(prov: Provider, aoi: Aoi, period: Period, max_cloud: float,
         how = "client-side (API lists neither query nor filter)"
     log.info("searching %s collection %s; cloud filter %s", redact(prov.url), prov.collection, how)
     try:
-        s = client.search(collections=[prov.collection], intersects=aoi.geometry.__geo_interface__,
+        s = client.search(collections=[prov.collection], intersects=query_geometry(aoi),
                           datetime=period.interval, limit=prov.page_size, **kw)
         found = list(s.items())  # follows 'next' links page by page
         if not found:
@@ -188,6 +193,21 @@ def _search_api(prov: Provider, aoi: Aoi, period: Period, max_cloud: float,
     except APIError as exc:
         raise StacError(f"STAC API {redact(prov.url)} rejected the search ({str(exc)[:300]}); "
                         f"does it serve collection {prov.collection!r}?") from None
+
+
+#: An AOI with more vertices is sent to a STAC API as its bounding box (items are then matched against the
+#: full AOI here): APIs refuse or time out on huge request bodies.
+MAX_QUERY_VERTICES = 1000
+
+
+def query_geometry(aoi: Aoi) -> dict:
+    """The GeoJSON geometry sent to the API: the AOI itself, or its bounding box when it has more than
+    :data:`MAX_QUERY_VERTICES` vertices (results are filtered against the full AOI by :func:`_matches`)."""
+    n = shapely.get_num_coordinates(aoi.geometry)
+    if n <= MAX_QUERY_VERTICES:
+        return aoi.geometry.__geo_interface__
+    log.info("AOI %s has %d vertices; searching its bounding box and matching items to the full AOI", aoi.name, n)
+    return shapely.box(*aoi.geometry.bounds).__geo_interface__
 
 
 def _check_collection(client: Client, prov: Provider) -> None:
@@ -207,9 +227,27 @@ def _check_collection(client: Client, prov: Provider) -> None:
 
 # -- filters and de-duplication ----------------------------------------------------------------
 
-def _cloud(item: pystac.Item) -> float:
+def cloud_cover(item: pystac.Item) -> float | None:
+    """``eo:cloud_cover`` as a percentage, or None when absent or not a percentage (a string that is not a
+    number, a negative value, over 100, NaN): such an item is kept but ranked after every item that states one."""
     c = item.properties.get("eo:cloud_cover")
-    return float(c) if isinstance(c, (int, float)) else 0.0
+    if c is None or isinstance(c, bool):
+        return None
+    try:
+        v = float(c)
+    except (TypeError, ValueError):
+        v = float("nan")
+    if not 0 <= v <= 100:  # NaN fails too
+        log.warning("item %s has eo:cloud_cover %r, not a percentage; treated as unknown (ranked last)",
+                    item.id, c)
+        return None
+    return v
+
+
+def _cloud(item: pystac.Item) -> float:
+    """Cloud cover for ranking: unknown counts as fully cloudy (ranked last), never as clear."""
+    c = cloud_cover(item)
+    return 100.0 if c is None else c
 
 
 def _footprint(item: pystac.Item):
@@ -227,11 +265,11 @@ def _matches(item: pystac.Item, aoi: Aoi, period: Period, max_cloud: float) -> b
     fp = _footprint(item)
     if fp is None or not fp.intersects(aoi.geometry):
         return False
-    cc = item.properties.get("eo:cloud_cover")
+    cc = cloud_cover(item)
     if cc is None:
-        log.debug("item %s has no eo:cloud_cover; kept", item.id)
+        log.debug("item %s has no usable eo:cloud_cover; kept", item.id)
         return True
-    return float(cc) <= max_cloud
+    return cc <= max_cloud
 
 
 def _parse(value) -> dt.datetime | None:
@@ -332,7 +370,7 @@ def scene_rows(items: list[pystac.Item]) -> list[dict]:
         {
             "id": it.id,
             "date": it.datetime.strftime("%Y-%m-%d %H:%M") if it.datetime else "",
-            "cloud_pct": round(_cloud(it), 1),
+            "cloud_pct": "" if cloud_cover(it) is None else round(cloud_cover(it), 1),
             "baseline": baseline(it) or "",
             "tile": mgrs_tile(it),
             "platform": it.properties.get("platform", ""),
