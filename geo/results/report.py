@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from pathlib import Path
 
 import geopandas as gpd
@@ -99,6 +100,17 @@ def map_image(rgb: np.ndarray, grid: GeoGrid, footprints: gpd.GeoDataFrame, path
     return path
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#|~])")
+
+
+def md_escape(text: str) -> str:
+    """``text`` as literal Markdown inline text: one line, HTML-significant characters as entities, Markdown
+    punctuation backslash-escaped (an AOI named ``<script>`` or ``[x](javascript:…)`` stays plain text)."""
+    text = " ".join(str(text).split())
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
 def _md_table(df: pd.DataFrame, cols: list[tuple[str, str]]) -> str:
     cols = [(c, n) for c, n in cols if c in df.columns]
     lines = ["| " + " | ".join(n for _, n in cols) + " |", "|" + "---|" * len(cols)]
@@ -148,7 +160,7 @@ def write_report(run_dir: str | Path, *, title: str, summary: pd.DataFrame, clai
     headline = (f"Footprint {summary.iloc[0]['period']} → {last['period']}: {_fmt('footprint_growth_pct', last['footprint_growth_pct'])} %; "
                 f"sites {int(summary.iloc[0]['site_count'])} → {int(last['site_count'])} "
                 f"({_fmt('site_count_growth_pct', last['site_count_growth_pct'])} %)") if last is not None else "No periods."
-    md = [f"# {title}", "", f"**{headline}**", "", "## Per period", "", _md_table(summary, _SHOW), "",
+    md = [f"# {md_escape(title)}", "", f"**{headline}**", "", "## Per period", "", _md_table(summary, _SHOW), "",
           "Areas are computed in the tile's UTM zone. A period whose clear fraction is below the threshold is flagged "
           "low confidence; its decreases are reported as uncertain, not as shrinkage.", "",
           "## Published claims against this measurement", "", _md_table(claims, _CLAIM_COLS), ""]
