@@ -8,6 +8,7 @@ and prints one line, never a traceback.
 from __future__ import annotations
 
 import errno
+import re
 
 
 def _rebuild(cls: type, message: str, state: dict) -> "MinewatchError":
@@ -121,6 +122,9 @@ def exit_code_for(exc: BaseException) -> int:
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
 
 
+_SHORT_WRITE = re.compile(r"\d+ requested and \d+ written")
+
+
 def disk_full_error(exc: BaseException, what: str = "the run folder") -> OutputError | None:
     """An :class:`OutputError` (exit 7) when ``exc`` says the disk is full, else None.
 
@@ -131,8 +135,10 @@ def disk_full_error(exc: BaseException, what: str = "the run folder") -> OutputE
     e: BaseException | None = exc
     while e is not None and id(e) not in seen:
         seen.add(id(e))
-        full = (isinstance(e, OSError) and e.errno in DISK_FULL_ERRNOS) or "database or disk is full" in str(e) \
-            or "No space left on device" in str(e)
+        text = str(e)
+        full = (isinstance(e, OSError) and e.errno in DISK_FULL_ERRNOS) or "database or disk is full" in text \
+            or "No space left on device" in text \
+            or (isinstance(e, OSError) and _SHORT_WRITE.search(text) is not None)  # numpy: a write cut short
         if full:
             if isinstance(e, OutputError) and "disk" in str(e):
                 return e

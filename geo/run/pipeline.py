@@ -160,8 +160,16 @@ def mark_failed(path: Path, manifest: dict, exc: BaseException) -> None:
     manifest["finished"] = dt.datetime.now(dt.timezone.utc).isoformat()
     try:
         write_json(path, manifest)
-    except OSError as err:
-        log.warning("could not mark %s as %s (%s)", path, manifest["status"], err)
+    except OSError as err:  # a full disk: overwrite in place, compact, when that needs no more room than the file has
+        text = json.dumps(manifest, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+        try:
+            if len(text) > path.stat().st_size:
+                raise OSError("no room")
+            with open(path, "r+b") as f:
+                f.write(text)
+                f.truncate()
+        except OSError:
+            log.warning("could not mark %s as %s (%s)", path, manifest["status"], err)
 
 
 def manifest_params(params: RunParams) -> dict:

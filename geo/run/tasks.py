@@ -130,9 +130,14 @@ class _DropComputeFailed(logging.Filter):
 
 
 def _quiet_worker_failures() -> None:
+    """In a Dask worker: no "Compute Failed" dumps, and GDAL's messages (e.g. ``_tiffSeekProc: No space left on
+    device``, already carried by the task's error) not printed bare by logging's last-resort handler."""
     worker_log = logging.getLogger("distributed.worker")
     if not any(isinstance(f, _DropComputeFailed) for f in worker_log.filters):
         worker_log.addFilter(_DropComputeFailed())
+    gdal_log = logging.getLogger("rasterio")
+    if not logging.getLogger().handlers and not gdal_log.handlers:
+        gdal_log.addHandler(logging.NullHandler())
 
 
 def task_allowlist(spec: TaskSpec):
