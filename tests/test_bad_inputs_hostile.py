@@ -114,3 +114,216 @@ def test_credentials_never_written(ds, tmp_path):
                 assert secret not in p.read_text(errors="replace"), p
     man = json.loads((out / "manifest.json").read_text())
     assert man["status"] == "complete" and man["parameters"]["search"]["provider"].startswith("http://127.0.0.1:")
+
+
+# -- redirects and ports: a listener on loopback proves that nothing reaches the foreign address ---------------
+
+class Listener:
+    """An HTTP server on 127.0.0.1 that records every request and answers with ``answer(handler)`` (default:
+    404). ``Listener.redirect_to(url)`` answers every GET with ``302 Location: url + path``."""
+
+    def __init__(self, answer=None):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests: list[str] = []
+        outer = self
+
+        class H(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                outer.requests.append(self.path)
+                if answer is None:
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                else:
+                    answer(self)
+
+            do_HEAD = do_GET
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @classmethod
+    def redirect_to(cls, target: str) -> "Listener":
+        def answer(h):
+            h.send_response(302)
+            h.send_header("Location", target + h.path)
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+        return cls(answer)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def test_allowlist_compares_host_and_port():
+    from geo.sources.remote import HostAllowlist
+
+    allow = HostAllowlist.of(["http://127.0.0.1:8001/api", "cogs.example.org", ".blob.example.net", "h.example:9000"])
+    assert allow.permits("http://127.0.0.1:8001/x.tif")
+    assert not allow.permits("http://127.0.0.1:8002/x.tif"), "same host, other port"
+    assert allow.permits("https://cogs.example.org/x.tif") and allow.permits("http://cogs.example.org:80/x.tif")
+    assert allow.permits("https://cogs.example.org:443/x.tif")
+    assert not allow.permits("https://cogs.example.org:8443/x.tif")
+    assert allow.permits("https://acct.blob.example.net/c/x.tif") and not allow.permits("https://blob.example.net.evil.io/")
+    assert allow.permits("http://h.example:9000/a") and not allow.permits("http://h.example/a")
+    assert not allow.permits("file:///etc/passwd") and not allow.permits("ftp://cogs.example.org/x.tif")
+
+
+def test_redirect_outside_allowlist_is_never_requested():
+    from geo.errors import exit_code_for
+    from geo.sources.remote import HostAllowlist, RedirectRefused, get
+
+    with Listener() as foreign:
+        with Listener.redirect_to(foreign.url) as asset_host:
+            allow = HostAllowlist.of([asset_host.url])
+            with pytest.raises(RedirectRefused) as exc:
+                get(asset_host.url + "/B04.tif", allow=allow)
+            with pytest.raises(RedirectRefused):  # no allowlist at all: only the same origin
+                get(asset_host.url + "/B04.tif")
+        assert foreign.requests == [], "the foreign address must receive no request"
+    assert exit_code_for(exc.value) == 3
+    assert_msg(str(exc.value), f"redirected to {foreign.url}/B04.tif", "add the host:port to [search] asset_hosts")
+
+
+def test_redirects_within_the_allowlist_are_followed():
+    from geo.sources.remote import HostAllowlist, get, resolve_redirects
+
+    def ok(h):
+        h.send_response(200)
+        h.send_header("Content-Length", "2")
+        h.end_headers()
+        h.wfile.write(b"ok")
+
+    with Listener(ok) as mirror, Listener.redirect_to(mirror.url) as front:
+        allow = HostAllowlist.of([front.url, mirror.url])
+        assert get(front.url + "/a.tif", allow=allow).content == b"ok"
+        assert resolve_redirects(front.url + "/a.tif", allow=allow) == mirror.url + "/a.tif"
+        assert mirror.requests == ["/a.tif", "/a.tif"]
+
+
+def test_redirect_loop_is_cut():
+    from geo.errors import StacError
+    from geo.sources.remote import RetryPolicy, get
+
+    def loop(h):
+        h.send_response(302)
+        h.send_header("Location", h.path + "x")
+        h.send_header("Content-Length", "0")
+        h.end_headers()
+
+    with Listener(loop) as srv:
+        with pytest.raises(StacError, match="redirected more than 3 times"):
+            get(srv.url + "/a", policy=RetryPolicy(max_redirects=3))
+        assert len(srv.requests) == 4
+
+
+def test_dripping_server_is_cut_at_the_deadline():
+    """A server that sends one byte every 0.3 s (never stalling the read timeout) is cut off at the deadline."""
+    import time
+
+    from geo.errors import StacError
+    from geo.sources.cog_ranges import RangeFile
+    from geo.sources.remote import RetryPolicy, get
+
+    def drip(h):
+        h.send_response(206 if "Range" in h.headers else 200)
+        h.send_header("Content-Length", "100000")
+        h.send_header("Content-Range", "bytes 0-99999/100000")
+        h.end_headers()
+        try:
+            for _ in range(100000):
+                h.wfile.write(b"x")
+                h.wfile.flush()
+                time.sleep(0.3)
+        except OSError:
+            pass
+
+    policy = RetryPolicy(attempts=2, backoff_s=0.05, timeout_s=2.0, deadline_s=1.0)
+    with Listener(drip) as srv:
+        t0 = time.monotonic()
+        with pytest.raises(StacError, match="deadline passed"):
+            get(srv.url + "/a.tif", policy=policy)
+        assert time.monotonic() - t0 < 6.0
+        t0 = time.monotonic()
+        with pytest.raises(StacError, match="deadline passed"):  # the COG range reader uses the same deadline
+            RangeFile(srv.url + "/b.tif", policy=policy, cache=None)
+        assert time.monotonic() - t0 < 6.0
+
+
+def test_range_answer_for_other_bytes_is_refused():
+    """A 206 whose Content-Range starts elsewhere than the range asked for is never used."""
+    from geo.errors import StacError
+    from geo.sources.cog_ranges import RangeFile
+    from geo.sources.remote import RetryPolicy
+
+    def wrong(h):
+        body = b"y" * 32768
+        h.send_response(206)
+        h.send_header("Content-Length", str(len(body)))
+        h.send_header("Content-Range", "bytes 1000-33767/100000")
+        h.end_headers()
+        h.wfile.write(body)
+
+    with Listener(wrong) as srv:
+        with pytest.raises(StacError) as exc:
+            RangeFile(srv.url + "/c.tif", policy=RetryPolicy(attempts=1), cache=None)
+    assert_msg(str(exc.value), "answered a range request for bytes 0-32767", "mishandles range requests")
+
+
+def _serve_with(ds, tmp_path, href_for):
+    from servers import RustacServer, rustac_binary
+
+    if rustac_binary() is None:
+        pytest.skip("rustac binary not found; install the dev extra (pip install rustac)")
+
+    def mutate(it):
+        for a in it["assets"].values():
+            if a.get("href", "").endswith(".tif"):
+                a["href"] = href_for(Path(a["href"]))
+
+    (tmp_path / "cat").mkdir(exist_ok=True)
+    return RustacServer([catalogue(ds, tmp_path / "cat", mutate)])
+
+
+def test_asset_on_api_host_but_other_port_is_refused(ds, tmp_path, capsys):
+    with Listener() as other_port:
+        with _serve_with(ds, tmp_path, lambda p: f"{other_port.url}/{p.name}") as api:
+            code, line = cli(run_args(ds, tmp_path / "run", api.url), capsys)
+        assert other_port.requests == [], "nothing may be fetched from another port of the API's host"
+    assert code == 3
+    assert_msg(line, f"host '127.0.0.1', port {other_port.url.rsplit(':', 1)[1]}", "check the --stac-url catalogue")
+    assert not (tmp_path / "run" / "tasks").exists()
+
+
+@pytest.mark.parametrize("executor", ["--sync", "dask"])
+def test_redirect_from_allowed_asset_host_to_foreign_port(ds, tmp_path, executor):
+    """An asset host the catalogue names answers 302 to another port on localhost: refused (exit 3) on the
+    default executor (Dask, several tasks) as in-process, and the foreign listener sees no request."""
+    with Listener() as foreign, Listener.redirect_to(foreign.url) as asset_host:
+        items = catalogue(ds, tmp_path, lambda it: it["assets"]["red"].update(href=f"{asset_host.url}/B04.tif"))
+        extra = ["--sync"] if executor == "--sync" else ["--tile-px", "100", "--workers", "2"]
+        args = ["run", "--aoi", ds.aoi_path, "--start", "2021", "--end", "2023", "--out", tmp_path / "run",
+                "--stac-url", items, *extra]
+        res = subprocess.run([sys.executable, "-m", "geo", "-q", *map(str, args)], capture_output=True, text=True,
+                             timeout=300, cwd=REPO)
+        assert foreign.requests == [], "the redirect target must never be requested"
+        assert asset_host.requests, "the allowed host was asked"
+    from tests.test_bad_inputs import one_line_error
+
+    line = one_line_error(res.stderr)
+    assert res.returncode == 3, res.stderr
+    assert_msg(line, f"redirected to {foreign.url}/B04.tif", "asset_hosts")
+    assert json.loads((tmp_path / "run" / "manifest.json").read_text())["status"] == "failed"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+import warnings
 
 import click
 
@@ -40,6 +41,8 @@ class MinewatchGroup(click.Group):
 def setup_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # a LocalCluster's HTTP server moves to a free port when another cluster holds 8787: not the user's concern
+    warnings.filterwarnings("ignore", message=r"Port \d+ is already in use", category=UserWarning)
     for noisy in ("rasterio", "urllib3", "distributed", "fiona", "pyogrio", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
