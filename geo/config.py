@@ -124,7 +124,7 @@ class DetectConfig:
         check_number("[detect] min_area_m2", self.min_area_m2, 0, unit=" m²")
         check_number("[detect] halo_px", self.halo_px, 0, 512, whole=True, unit=" pixels")
         if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
-            raise ConfigError(f"[detect] device must be auto, cpu or cuda, not {self.device!r}")
+            raise ConfigError(f"[detect] device must be auto, cpu or cuda, not {self.device!r}; fix it in the run config (--config)")
 
 
 @dataclass(frozen=True)

@@ -170,7 +170,8 @@ def load_model(weights: Path | str | None = None, *, device: str = "auto", fuse:
 
 #: Sentences of torch's load errors that advise turning the safe loader off: never passed on to users.
 _UNSAFE_ADVICE = ("weights_only", "re-running", "trusted source", "arbitrary code", "add_safe_globals",
-                  "safe_globals", "check the recommended steps", "please file an issue")
+                  "safe_globals", "check the recommended steps", "please file an issue", "can still be loaded",
+                  "two options", "trust the source", "pytorch 2.6")
 
 
 def _torch_reason(exc: BaseException) -> str:
