@@ -40,8 +40,11 @@ class RetryPolicy:
         backoff_s: first back-off delay in seconds; doubles on every retry (with ±25 % jitter).
         max_backoff_s: cap on one delay, seconds; also caps a server's ``Retry-After``.
         timeout_s: connect and read timeout of one try, seconds (a stalled server counts as a failure).
-        deadline_s: the most one try may take from request to last byte, seconds: a server that drips its
-            body (never stalling ``timeout_s``) is cut off here and the try counts as failed.
+        deadline_s: the most one try of a small request may take from request to last byte, seconds: a server
+            that drips its body (never stalling ``timeout_s``) is cut off here; such a try is retried once, not
+            ``attempts`` times. A large range gets ``min_rate_bps`` more time per byte asked for.
+        min_rate_bps: bytes per second a large answer must at least average (extends the deadline of a range
+            request by its length / this rate, so a slow but honest link is not cut off).
         max_redirects: redirect hops followed per request, each checked against the allowlist.
     """
 
@@ -49,7 +52,8 @@ class RetryPolicy:
     backoff_s: float = 0.5
     max_backoff_s: float = 30.0
     timeout_s: float = 30.0
-    deadline_s: float = 120.0
+    deadline_s: float = 30.0
+    min_rate_bps: float = 256 * 1024
     max_redirects: int = 5
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
@@ -201,6 +205,10 @@ class TransientHTTPError(Exception):
         self.retry_after = retry_after
 
 
+class DeadlinePassed(TransientHTTPError):
+    """A try whose body was still arriving at its deadline (internal): retried once only."""
+
+
 _TRANSIENT_EXC = (
     requests.exceptions.ConnectionError,
     requests.exceptions.Timeout,
@@ -246,17 +254,23 @@ def _read_body(resp: requests.Response, deadline: float) -> bytes:
     while True:
         if time.monotonic() > deadline:
             resp.close()
-            raise TransientHTTPError("deadline passed while the body was still arriving")
+            raise DeadlinePassed("deadline passed while the body was still arriving")
         chunk = resp.raw.read1(65536, decode_content=True)  # returns what has arrived, however little
         if not chunk:
             return b"".join(chunks)
         chunks.append(chunk)
 
 
+def _asked_bytes(headers: dict[str, str] | None) -> int:
+    """Bytes a ``Range: bytes=START-END`` header asks for (0 without one)."""
+    m = re.fullmatch(r"bytes=(\d+)-(\d+)", (headers or {}).get("Range", "").strip())
+    return int(m.group(2)) - int(m.group(1)) + 1 if m else 0
+
+
 def _one_try(url: str, headers: dict[str, str] | None, policy: RetryPolicy, allow: HostAllowlist | None,
              what: str) -> tuple[requests.Response, bytes]:
     """One GET of ``url`` with its redirects followed by hand, each hop checked before it is requested."""
-    deadline = time.monotonic() + policy.deadline_s
+    deadline = time.monotonic() + policy.deadline_s + _asked_bytes(headers) / policy.min_rate_bps
     target = url
     for _hop in range(policy.max_redirects + 1):
         resp = session().get(target, headers=headers, timeout=policy.timeout_s, allow_redirects=False, stream=True)
@@ -294,6 +308,7 @@ def get(
     """
     allow = allow if allow is not None else current_allowlist()
     last = "no try made"
+    cut = 0  # tries cut at their deadline
     for attempt in range(1, policy.attempts + 1):
         try:
             resp, body = _one_try(url, headers, policy, allow, what)  # a truncated body raises ChunkedEncodingError
@@ -317,8 +332,13 @@ def get(
             return resp
         except TransientHTTPError as exc:
             last, retry_after = str(exc), exc.retry_after
+            cut += isinstance(exc, DeadlinePassed)
         except _TRANSIENT_EXC as exc:
             last, retry_after = f"{exc.__class__.__name__}", None
+        if cut >= 2:  # a dripping server: one more try was its chance
+            raise StacError(f"{what} {redact(url)} failed: twice the body was still arriving at the deadline "
+                            f"({policy.deadline_s:g} s); the server is too slow or stalls on purpose — check the "
+                            "network/URL and rerun later (finished work is cached)")
         if attempt < policy.attempts:
             wait = policy.delay(attempt, retry_after)
             log.info("%s %s failed (%s); retry %d/%d in %.1f s", what, redact(url), last, attempt,
