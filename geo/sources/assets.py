@@ -6,6 +6,7 @@ scale/offset, else ``s2:processing_baseline`` (>= 04.00 → −1000 DN); never g
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
@@ -57,9 +58,17 @@ def scaling_for(item: pystac.Item, asset: pystac.Asset) -> Scaling:
     """
     if item.properties.get("earthsearch:boa_offset_applied") is True:
         return Scaling(1e-4, 0.0, "earthsearch:boa_offset_applied")
-    rb = asset.extra_fields.get("raster:bands") or []
+    rb = _raster_bands(asset)
     if rb and isinstance(rb[0], dict) and ("offset" in rb[0] or "scale" in rb[0]):
-        return Scaling(float(rb[0].get("scale", 1e-4)), float(rb[0].get("offset", 0.0)), "raster:bands")
+        try:
+            scale, offset = float(rb[0].get("scale", 1e-4)), float(rb[0].get("offset", 0.0))
+        except (TypeError, ValueError):
+            raise RasterError(f"item {item.id} states raster:bands scale/offset that are not numbers "
+                              f"({rb[0].get('scale')!r}, {rb[0].get('offset')!r}); fix the catalogue entry") from None
+        if not (math.isfinite(scale) and math.isfinite(offset)) or scale <= 0:
+            raise RasterError(f"item {item.id} states raster:bands scale {scale} and offset {offset}; a scale must be "
+                              "a positive number (0.0001 for L2A) — fix the catalogue entry")
+        return Scaling(scale, offset, "raster:bands")
     b = baseline(item)
     if b:
         try:
@@ -71,6 +80,12 @@ def scaling_for(item: pystac.Item, asset: pystac.Asset) -> Scaling:
         f"item {item.id} states neither raster:bands scale/offset nor s2:processing_baseline, so its "
         "reflectance offset is unknown; use a catalogue that publishes them (Earth Search v1, Planetary Computer)"
     )
+
+
+def _raster_bands(asset: pystac.Asset) -> list:
+    """The asset's ``raster:bands`` list ([] when absent or not a list)."""
+    rb = asset.extra_fields.get("raster:bands")
+    return rb if isinstance(rb, list) else []
 
 
 def _check_href(href: str) -> str:
@@ -89,6 +104,11 @@ def _check_href(href: str) -> str:
 
 def _local_path(href: str) -> str:
     return unquote(urlsplit(href).path) if href.lower().startswith("file:") else href
+
+
+#: ``raster:bands`` data types (STAC raster extension) that name a numpy/GDAL type.
+STAC_DATA_TYPES = frozenset({"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16",
+                             "float32", "float64"})
 
 
 @dataclass(frozen=True)
@@ -147,7 +167,9 @@ def _epsg_of(fields: dict) -> int | None:
 
 def expect_for(item: pystac.Item, asset: pystac.Asset, kind: str = "reflectance") -> AssetExpect:
     """The :class:`AssetExpect` of ``asset`` from its ``raster:bands`` and the asset's or item's projection."""
-    rb = asset.extra_fields.get("raster:bands") or []
+    rb = _raster_bands(asset)
     dtype = rb[0].get("data_type") if rb and isinstance(rb[0], dict) else None
+    if dtype not in STAC_DATA_TYPES:  # "other", a typo: nothing to check against
+        dtype = None
     epsg = _epsg_of(asset.extra_fields) or _epsg_of(item.properties)
     return AssetExpect(item.id, dtype if isinstance(dtype, str) else None, epsg, kind)
