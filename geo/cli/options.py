@@ -21,6 +21,34 @@ scheduler_opt = click.option("--scheduler", default=None, metavar="ADDRESS",
 tile_opt = click.option("--tile-px", type=click.IntRange(64, 8192), default=None, help="Tile edge in pixels (default 1024).")
 
 
+def check_scheduler(address: str | None) -> None:
+    """Refuse a ``--scheduler`` that is not ``tcp://host:port`` or that nothing answers on, before the run starts.
+
+    Raises:
+        UsageError: naming the address and what to pass instead (exit 2).
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    from geo.errors import UsageError
+
+    if address is None:
+        return
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme not in ("tcp", "tls") or not parts.hostname or port is None:
+        raise UsageError(f"--scheduler {address!r} is not a Dask scheduler address; give tcp://host:port "
+                         "(e.g. tcp://10.0.0.5:8786), or leave it out to start a local cluster")
+    try:
+        socket.create_connection((parts.hostname, port), timeout=5).close()
+    except OSError as exc:
+        raise UsageError(f"no Dask scheduler answers at {address} ({exc.strerror or exc.__class__.__name__}); start "
+                         "it (dask scheduler) or check the address, or leave --scheduler out to start a local cluster") from None
+
+
 def build_params(config_path: str | None, *, provider: str | None = None, max_cloud: float | None = None,
                  method: str | None = None, tile_px: int | None = None, collection: str | None = None) -> RunParams:
     """RunParams from an optional TOML file with CLI flags on top."""

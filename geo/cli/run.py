@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from geo.cli.options import (build_params, collection_opt, config_opt, max_cloud_opt, method_opt, scheduler_opt, tile_opt,
-                             workers_opt)
+from geo.cli.options import (build_params, check_scheduler, collection_opt, config_opt, max_cloud_opt, method_opt,
+                             scheduler_opt, tile_opt, workers_opt)
 from geo.cli.progress import TaskProgress
 from geo.periods import dry_seasons
 from geo.run.pipeline import RunRequest, run
@@ -49,6 +49,7 @@ def print_summary(result, echo=click.echo) -> None:
 def command(aoi_path, start, end, out_dir, provider, collection, max_cloud, method, workers, scheduler, tile_px, config_path, sync):
     """Measure mining footprints in AOI for each dry season from START to END."""
     periods = tuple(dry_seasons(start, end))
+    check_scheduler(None if sync else scheduler)
     params = build_params(config_path, provider=provider, max_cloud=max_cloud, method=method, tile_px=tile_px,
                           collection=collection)
     req = RunRequest(Path(aoi_path), periods, Path(out_dir), params, executor="sync" if sync else "dask",
