@@ -328,3 +328,21 @@ def test_redirect_from_allowed_asset_host_to_foreign_port(ds, tmp_path, executor
     assert res.returncode == 3, res.stderr
     assert_msg(line, f"redirected to {foreign.url}/B04.tif", "asset_hosts")
     assert json.loads((tmp_path / "run" / "manifest.json").read_text())["status"] == "failed"
+
+
+def test_stac_api_redirect_to_foreign_port_is_never_requested(tmp_path):
+    from geo.aoi import read_aoi
+    from geo.errors import exit_code_for
+    from geo.periods import parse_interval
+    from geo.sources.providers import Provider
+    from geo.sources.remote import RedirectRefused, RetryPolicy
+    from geo.sources.stac import search
+    from tests.test_bad_inputs import SQUARE, aoi_file
+
+    aoi = read_aoi(aoi_file(tmp_path, SQUARE))
+    with Listener() as foreign, Listener.redirect_to(foreign.url) as api:
+        with pytest.raises(RedirectRefused) as exc:
+            search(aoi, parse_interval("2021-11/2022-04"), provider=Provider("api", api.url, policy=RetryPolicy(attempts=1)))
+        assert foreign.requests == [] and api.requests
+    assert exit_code_for(exc.value) == 3
+    assert_msg(str(exc.value), f"redirected to {foreign.url}/", "check the catalogue")

@@ -236,19 +236,19 @@ def session() -> requests.Session:
     return s
 
 
-def _check_hop(first: str, target: str, allow: HostAllowlist | None, what: str) -> None:
+def check_hop(first: str, target: str, allow: HostAllowlist | None, what: str) -> None:
     ok = allow.permits(target) if allow is not None else _same_site(first, target)
     if not ok:
         scheme, host, port = origin(target)
         raise RedirectRefused(
             f"{what} {redact(first)} redirected to {redact(target)} (scheme {scheme!r}, host {host!r}, port {port}), "
-            f"which is not an allowed asset host ({allow.describe() if allow is not None else 'same host only'}); "
+            f"which is not an allowed host ({allow.describe() if allow is not None else 'same host only'}); "
             "nothing was requested there — check the catalogue, or add the host:port to [search] asset_hosts "
             "if you trust it"
         )
 
 
-def _read_body(resp: requests.Response, deadline: float) -> bytes:
+def read_body(resp: requests.Response, deadline: float) -> bytes:
     """The whole body of a streamed response, or TransientHTTPError once ``deadline`` (monotonic) passes."""
     chunks = []
     while True:
@@ -277,11 +277,11 @@ def _one_try(url: str, headers: dict[str, str] | None, policy: RetryPolicy, allo
         if resp.is_redirect and resp.headers.get("Location"):
             nxt = urljoin(target, resp.headers["Location"])
             resp.close()
-            _check_hop(url, nxt, allow, what)
+            check_hop(url, nxt, allow, what)
             log.debug("%s %s redirected to %s", what, redact(target), redact(nxt))
             target = nxt
             continue
-        body = _read_body(resp, deadline)
+        body = read_body(resp, deadline)
         resp._content = body  # later .content calls return it
         return resp, body
     raise StacError(f"{what} {redact(url)} redirected more than {policy.max_redirects} times; check the URL")

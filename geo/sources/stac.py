@@ -19,10 +19,12 @@ import json
 import logging
 import time
 from pathlib import Path
+from urllib.parse import urljoin
 
 import pystac
 import requests
 import shapely
+import urllib3
 from requests import Request
 from pystac_client import Client
 from pystac_client.conformance import ConformanceClasses
@@ -34,7 +36,8 @@ from geo.aoi import Aoi
 from geo.errors import StacError
 from geo.periods import Period
 from geo.sources.providers import PROVIDERS, SIGNER_PROPERTY, Provider, mark_item, resolve_provider
-from geo.sources.remote import RETRY_STATUSES, RetryPolicy, TransientHTTPError, parse_retry_after, redact
+from geo.sources.remote import (RETRY_STATUSES, RetryPolicy, TransientHTTPError, check_hop, current_allowlist,
+                                parse_retry_after, read_body, redact)
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,23 @@ class _RetryingStacIO(StacApiIO):
         super().__init__(timeout=policy.timeout_s, max_retries=None)
         self.policy = policy
 
+    def _send(self, href: str, prepped) -> tuple[requests.Response, bytes]:
+        """Send ``prepped``, redirects followed by hand (each hop checked by :func:`check_hop` before it is
+        requested; 301/302/303 turn a POST into a GET); the whole try ends by the policy's deadline."""
+        deadline = time.monotonic() + self.policy.deadline_s
+        for _hop in range(self.policy.max_redirects + 1):
+            resp = self.session.send(prepped, timeout=self.timeout, allow_redirects=False, stream=True)
+            if not (resp.is_redirect and resp.headers.get("Location")):
+                resp._content = read_body(resp, deadline)
+                return resp, resp._content
+            nxt, keep = urljoin(prepped.url, resp.headers["Location"]), resp.status_code in (307, 308)
+            resp.close()
+            check_hop(href, nxt, current_allowlist(), "STAC API")
+            prepped = self.session.prepare_request(Request(method=prepped.method if keep else "GET", url=nxt,
+                                                           data=prepped.body if keep else None,
+                                                           headers=dict(prepped.headers) if keep else None))
+        raise StacError(f"STAC API {redact(href)} redirected more than {self.policy.max_redirects} times; check the URL")
+
     def request(self, href, method=None, headers=None, parameters=None) -> str:  # noqa: D401
         method = (method or "GET").upper()
         last = "no try made"
@@ -59,8 +79,7 @@ class _RetryingStacIO(StacApiIO):
             prepped = self.session.prepare_request(req)
             retry_after = None
             try:
-                resp = self.session.send(prepped, timeout=self.timeout)
-                body = resp.content
+                resp, body = self._send(href, prepped)
                 if resp.status_code in RETRY_STATUSES:
                     raise TransientHTTPError(f"HTTP {resp.status_code}",
                                              parse_retry_after(resp.headers.get("Retry-After")))
@@ -72,7 +91,7 @@ class _RetryingStacIO(StacApiIO):
                 return text
             except TransientHTTPError as exc:
                 last, retry_after = str(exc), exc.retry_after
-            except (requests.exceptions.RequestException, ValueError) as exc:
+            except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, ValueError) as exc:
                 last = exc.__class__.__name__
             if attempt < self.policy.attempts:
                 wait = self.policy.delay(attempt, retry_after)
@@ -228,8 +247,7 @@ def _check_collection(client: Client, prov: Provider) -> None:
 # -- filters and de-duplication ----------------------------------------------------------------
 
 def cloud_cover(item: pystac.Item) -> float | None:
-    """``eo:cloud_cover`` as a percentage, or None when absent or not a percentage (a string that is not a
-    number, a negative value, over 100, NaN): such an item is kept but ranked after every item that states one."""
+    """``eo:cloud_cover`` as a percentage; None when absent or not one (a non-number string, < 0, > 100, NaN)."""
     c = item.properties.get("eo:cloud_cover")
     if c is None or isinstance(c, bool):
         return None
