@@ -10,12 +10,10 @@ Layout of a run folder::
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import json
 import logging
-import os
 import platform
 import shutil
 from dataclasses import dataclass, field
@@ -30,6 +28,7 @@ from geo.aoi import Aoi, analysis_grid, read_aoi, reproject_geometry, split_tile
 from geo.config import RunParams
 from geo.errors import NoDataError, OutputError, StacError
 from geo.run.executor import Progress, run_tasks
+from geo.run.runfolder import LOCK_NAME, guard_run_folder, hold_run_folder, lock_run_dir, record_manifest  # noqa: F401
 from geo.fsutil import remove_partials, write_json
 from geo.periods import Period
 from geo.run.tasks import TaskSpec, is_done, run_task
@@ -94,82 +93,6 @@ def check_run_dir(out_dir: Path, aoi_hash: str) -> dict | None:
             "choose another --out folder or delete that one"
         )
     return old
-
-
-#: Lock file of a run folder: held (``flock``) by the process running into it, released when it ends or dies.
-LOCK_NAME = ".minewatch.lock"
-
-
-class RunLock:
-    """The run folder's lock, held by this process (``flock`` on :data:`LOCK_NAME`; the kernel releases it
-    if the process dies). :meth:`close` removes the file and releases the lock."""
-
-    def __init__(self, path: Path, f):
-        self.path, self._f = path, f
-
-    def close(self) -> None:
-        if self._f is not None:
-            with contextlib.suppress(OSError):
-                self.path.unlink()
-            self._f.close()
-            self._f = None
-
-
-def lock_run_dir(out: Path) -> RunLock:
-    """Hold the run folder's lock for this process.
-
-    Raises:
-        OutputError: another process holds it (two runs into one ``--out`` at once would mix their tasks).
-    """
-    import fcntl
-
-    path = out / LOCK_NAME
-    while True:
-        try:
-            f = open(path, "a+")
-        except OSError as exc:
-            raise OutputError(f"cannot create the lock file in run folder {out} ({exc.strerror}); "
-                              "choose a writable --out") from None
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            f.seek(0)
-            holder = f.read().strip() or "unknown"
-            f.close()
-            raise OutputError(f"another minewatch run (process {holder}) is writing into {out}; wait for it to "
-                              "finish or choose another --out folder") from None
-        try:  # the holder before us may have removed the file after we opened it: lock the file now there
-            same = os.stat(path).st_ino == os.fstat(f.fileno()).st_ino
-        except OSError:
-            same = False
-        if same:
-            break
-        f.close()
-    f.seek(0)
-    f.truncate()
-    f.write(str(os.getpid()))
-    f.flush()
-    return RunLock(path, f)
-
-
-def mark_failed(path: Path, manifest: dict, exc: BaseException) -> None:
-    """Record in ``manifest.json`` that the run stopped (``"status": "failed"``, or ``"interrupted"`` on Ctrl-C),
-    with the one-line reason; best effort (a full disk may refuse even this)."""
-    manifest["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-    manifest["error"] = " ".join(f"{type(exc).__name__}: {exc}".split())[:1000]
-    manifest["finished"] = dt.datetime.now(dt.timezone.utc).isoformat()
-    try:
-        write_json(path, manifest)
-    except OSError as err:  # a full disk: overwrite in place, compact, when that needs no more room than the file has
-        text = json.dumps(manifest, separators=(",", ":"), ensure_ascii=False, default=str).encode()
-        try:
-            if len(text) > path.stat().st_size:
-                raise OSError("no room")
-            with open(path, "r+b") as f:
-                f.write(text)
-                f.truncate()
-        except OSError:
-            log.warning("could not mark %s as %s (%s)", path, manifest["status"], err)
 
 
 def manifest_params(params: RunParams) -> dict:
@@ -330,6 +253,7 @@ def search_all(aoi: Aoi, req: RunRequest) -> dict[str, list[dict]]:
     return found
 
 
+@guard_run_folder
 def run(req: RunRequest, *, progress: Progress | None = None) -> RunResult:
     """Run (or resume) the job described by ``req``; returns where the outputs are."""
     from geo.results.outputs import build_outputs
@@ -343,39 +267,34 @@ def run(req: RunRequest, *, progress: Progress | None = None) -> RunResult:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create run folder {out} ({exc.strerror}); choose a writable --out") from None
-    lock = lock_run_dir(out)
-    try:
-        for folder in (out, req.cache_dir):  # temporaries of a killed run are never finished, only redone
-            if folder is not None and (n := remove_partials(folder)):
-                log.info("removed %d unfinished temporary file(s) left in %s by an interrupted run", n, folder)
-        manifest = {
-            "tool": "minewatch", "status": "running", "started": started.isoformat(),
-            "inputs": {"aoi_path": str(req.aoi_path), "aoi_sha256": aoi_hash, "aoi_name": aoi.name,
-                       "aoi_area_km2": round(aoi.area_km2(), 3), "periods": [p.label for p in req.periods],
-                       "period_dates": {p.label: [p.start.isoformat(), p.end.isoformat()] for p in req.periods}},
-            "parameters": manifest_params(req.params), "versions": _versions(),
-        }
-        write_json(out / "manifest.json", manifest)
-        try:
-            items_by_period = search_all(aoi, req)
-            manifest["scenes"] = {k: sorted(i["id"] for i in v) for k, v in items_by_period.items()}
-            specs = plan_tasks(aoi, req, items_by_period)
-            prune_stale(out, specs)
-            todo = [s for s in specs if not is_done(s)]
-            log.info("%d tasks: %d to run, %d already done", len(specs), len(todo), len(specs) - len(todo))
-            manifest["tasks"] = {"total": len(specs), "run": len(todo), "skipped": len(specs) - len(todo)}
-            write_json(out / "manifest.json", manifest)
-            run_tasks(run_task, todo, executor=req.executor, workers=req.workers, scheduler=req.scheduler, progress=progress)
-            _check_any_clear(specs, aoi, items_by_period)
-            paths = build_outputs(out, aoi, req, items_by_period)
-            manifest["status"] = "complete"
-            manifest["finished"] = dt.datetime.now(dt.timezone.utc).isoformat()
-            manifest["outputs"] = sorted(str(p.relative_to(out)) for p in out.iterdir() if p.is_file() and p.name != "manifest.json" and not p.name.startswith("."))
-            write_json(out / "manifest.json", manifest)
-        except BaseException as exc:
-            mark_failed(out / "manifest.json", manifest, exc)
-            raise
-    finally:
-        lock.close()
+    hold_run_folder(out)  # refuses a folder another run is writing into; released by @guard_run_folder
+    for folder in (out, req.cache_dir):  # temporaries of a killed run are never finished, only redone
+        if folder is not None and (n := remove_partials(folder)):
+            log.info("removed %d unfinished temporary file(s) left in %s by an interrupted run", n, folder)
+    manifest = {
+        "tool": "minewatch", "status": "running", "started": started.isoformat(),
+        "inputs": {"aoi_path": str(req.aoi_path), "aoi_sha256": aoi_hash, "aoi_name": aoi.name,
+                   "aoi_area_km2": round(aoi.area_km2(), 3), "periods": [p.label for p in req.periods],
+                   "period_dates": {p.label: [p.start.isoformat(), p.end.isoformat()] for p in req.periods}},
+        "parameters": manifest_params(req.params), "versions": _versions(),
+    }
+    write_json(out / "manifest.json", manifest)
+    record_manifest(out / "manifest.json", manifest)  # marked "failed" by @guard_run_folder if the run stops
+    items_by_period = search_all(aoi, req)
+    manifest["scenes"] = {k: sorted(i["id"] for i in v) for k, v in items_by_period.items()}
+    specs = plan_tasks(aoi, req, items_by_period)
+    prune_stale(out, specs)
+    todo = [s for s in specs if not is_done(s)]
+    log.info("%d tasks: %d to run, %d already done", len(specs), len(todo), len(specs) - len(todo))
+    manifest["tasks"] = {"total": len(specs), "run": len(todo), "skipped": len(specs) - len(todo)}
+    write_json(out / "manifest.json", manifest)
+    run_tasks(run_task, todo, executor=req.executor, workers=req.workers, scheduler=req.scheduler, progress=progress)
+    _check_any_clear(specs, aoi, items_by_period)
+    paths = build_outputs(out, aoi, req, items_by_period)
+    manifest["status"] = "complete"
+    manifest["finished"] = dt.datetime.now(dt.timezone.utc).isoformat()
+    manifest["outputs"] = sorted(str(p.relative_to(out)) for p in out.iterdir() if p.is_file() and p.name != "manifest.json"
+                                 and not p.name.startswith("."))
+    write_json(out / "manifest.json", manifest)
     return RunResult(out, paths["summary_csv"], paths["report_md"], paths["report_html"], out / "manifest.json",
                      len(todo), len(specs) - len(todo))
