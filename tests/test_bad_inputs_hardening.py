@@ -134,6 +134,21 @@ def test_corrupt_cog_on_every_executor(ds, tmp_path, executor):
     assert man["status"] == "failed" and "cannot read" in man["error"], "a failed run must not stay 'running'"
 
 
+def test_cog_server_down_on_dask(ds, tmp_path):
+    """The COG host stops answering (nothing listens on its port): exit 3 and one line on Dask, not exit 1."""
+    from tests.test_bad_inputs import free_port
+
+    port = free_port()
+    items = catalogue(ds, tmp_path, lambda it: it["assets"]["red"].update(href=f"http://127.0.0.1:{port}/{it['id']}.tif"))
+    args = ["run", "--aoi", ds.aoi_path, "--start", "2021", "--end", "2021", "--out", tmp_path / "run",
+            "--stac-url", items, "--method", "rules", *DASK]
+    res = subprocess.run([sys.executable, "-m", "geo", "-q", *map(str, args)], capture_output=True, text=True,
+                         timeout=300, cwd=REPO)
+    assert res.returncode == 3, res.stderr
+    assert_msg(one_line_error(res.stderr), "failed after 5 tries (last: ConnectionError)", "rerun later")
+    assert _manifest(tmp_path / "run")["status"] == "failed"
+
+
 # -- a COG that contradicts its item (exit 4) ----------------------------------------------------------------
 
 @pytest.mark.parametrize("executor", ["dask", "sync"])
