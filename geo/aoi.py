@@ -77,6 +77,9 @@ def _load_json(path: Path) -> dict:
         raise AoiError(f"AOI file {path} is empty; it must hold a GeoJSON FeatureCollection of polygons")
     try:
         return json.loads(text)
+    except RecursionError:
+        raise AoiError(f"AOI file {path} nests its JSON too deeply to be GeoJSON (arrays or objects inside each "
+                       "other thousands of levels deep); fix the file or re-export it as GeoJSON") from None
     except json.JSONDecodeError as exc:
         raise AoiError(
             f"AOI file {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "

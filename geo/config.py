@@ -22,6 +22,23 @@ log = logging.getLogger(__name__)
 DEFAULT_CLEAR_CLASSES: frozenset[int] = frozenset({2, 4, 5, 6, 7})
 
 
+def check_number(name: str, value, lo: float | None = None, hi: float | None = None, *, whole: bool = False,
+                 lo_open: bool = False, unit: str = "") -> None:
+    """Raise :class:`ConfigError` unless ``value`` is a number (a whole one if ``whole``) within ``lo``–``hi``
+    (``lo`` excluded when ``lo_open``). Settings are checked so, before any network request or allocation."""
+    import math
+
+    kind = "a whole number" if whole else "a number"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (whole and not isinstance(value, int)) \
+            or not math.isfinite(value):
+        raise ConfigError(f"{name} must be {kind}, got {value!r}; fix it in the run config (--config)")
+    low_bad = lo is not None and (value <= lo if lo_open else value < lo)
+    if low_bad or (hi is not None and value > hi):
+        parts = [] if lo is None else [f"{'greater than' if lo_open else 'at least'} {lo:g}{unit}"]
+        parts += [] if hi is None else [f"at most {hi:g}{unit}"]
+        raise ConfigError(f"{name} must be {' and '.join(parts)}, got {value!r}; fix it in the run config (--config)")
+
+
 @dataclass(frozen=True)
 class CloudMaskConfig:
     """How SCL is turned into a clear mask.
@@ -33,6 +50,11 @@ class CloudMaskConfig:
 
     clear_classes: frozenset[int] = DEFAULT_CLEAR_CLASSES
     buffer_px: int = 2
+
+    def __post_init__(self) -> None:
+        check_number("[cloud] buffer_px", self.buffer_px, 0, 100, whole=True, unit=" pixels")
+        for c in self.clear_classes:
+            check_number("[cloud] clear_classes entry", c, 0, 11, whole=True, unit=" (an SCL class)")
 
 
 @dataclass(frozen=True)
@@ -53,8 +75,9 @@ class SiteConfig:
     extent: str = "hull"
 
     def __post_init__(self) -> None:
-        if self.link_distance_m < 0:
-            raise ValueError("link_distance_m must be >= 0 metres")
+        check_number("[sites] link_distance_m", self.link_distance_m, 0, 100_000, unit=" m")
+        check_number("[sites] min_ponds", self.min_ponds, 0, whole=True)
+        check_number("[sites] min_footprint_m2", self.min_footprint_m2, 0, unit=" m²")
         if self.extent not in ("hull", "buffer"):
             raise ValueError(f"site extent must be 'hull' or 'buffer', not {self.extent!r}")
 
@@ -72,6 +95,10 @@ class ChangeConfig:
 
     min_clear_fraction: float = 0.8
     expand_ratio: float = 0.1
+
+    def __post_init__(self) -> None:
+        check_number("[change] min_clear_fraction", self.min_clear_fraction, 0, 1)
+        check_number("[change] expand_ratio", self.expand_ratio, 0, 100)
 
 
 @dataclass(frozen=True)
@@ -97,6 +124,10 @@ class DetectConfig:
     def __post_init__(self) -> None:
         if self.method not in ("rules", "model", "fused"):
             raise ConfigError(f"detection method must be rules, model or fused, not {self.method!r}")
+        check_number("[detect] min_area_m2", self.min_area_m2, 0, unit=" m²")
+        check_number("[detect] halo_px", self.halo_px, 0, 512, whole=True, unit=" pixels")
+        if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
+            raise ConfigError(f"[detect] device must be auto, cpu or cuda, not {self.device!r}; fix it in the run config (--config)")
 
 
 @dataclass(frozen=True)
@@ -106,17 +137,21 @@ class SearchConfig:
     Attributes:
         provider: ``earth-search``, ``planetary-computer``, a STAC API URL, or a local ItemCollection JSON path.
         max_cloud: scenes with more scene cloud cover (percent, 0–100) are skipped.
-        asset_hosts: extra host names (``.example.org`` matches sub-domains) whose http(s) asset hrefs may be
-            read, besides the STAC API's own host and the provider profile's known hosts.
+        asset_hosts: extra hosts whose http(s) asset hrefs may be read (and redirected to), besides the STAC
+            API's own host and port and the provider profile's known hosts: ``host`` (ports 80/443),
+            ``host:port``, ``.example.org`` (any sub-domain).
+        collection: STAC collection to search; empty for the provider's own (``sentinel-2-l2a``).
     """
 
     provider: str = "earth-search"
     max_cloud: float = 80.0
     asset_hosts: tuple[str, ...] = ()
+    collection: str = ""
 
     def __post_init__(self) -> None:
-        if not 0 <= self.max_cloud <= 100:
-            raise ConfigError(f"max_cloud is a percentage (0–100), got {self.max_cloud}")
+        if isinstance(self.max_cloud, bool) or not isinstance(self.max_cloud, (int, float)) \
+                or not 0 <= self.max_cloud <= 100:
+            raise ConfigError(f"max_cloud is a percentage (0–100), got {self.max_cloud!r}")
 
 
 @dataclass(frozen=True)
@@ -139,8 +174,12 @@ class RunParams:
     io_threads: int = 4
 
     def __post_init__(self) -> None:
+        check_number("resolution_m", self.resolution_m, 0, 1000, lo_open=True, unit=" metres")
+        check_number("tile_px", self.tile_px, None, None, whole=True)
         if self.tile_px < 64:
             raise ConfigError(f"tile_px must be at least 64 pixels, got {self.tile_px}")
+        check_number("tile_px", self.tile_px, 64, 8192, whole=True, unit=" pixels")
+        check_number("io_threads", self.io_threads, 1, 64, whole=True)
         if not 1 <= self.io_threads <= 64:
             raise ConfigError(f"io_threads must be 1–64, got {self.io_threads}")
 
@@ -179,6 +218,8 @@ def _build(cls, table: dict, where: str, *, strict: bool = True):
         kwargs[k] = v
     try:
         return cls(**kwargs)
+    except ConfigError:
+        raise
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"[{where}] {exc}") from None
 

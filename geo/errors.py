@@ -7,9 +7,27 @@ and prints one line, never a traceback.
 
 from __future__ import annotations
 
+import errno
+import re
+
+
+def _rebuild(cls: type, message: str, state: dict) -> "MinewatchError":
+    """Unpickle a :class:`MinewatchError` without calling its ``__init__`` (whatever its signature)."""
+    exc = cls.__new__(cls, message)
+    Exception.__init__(exc, message)
+    exc.__dict__.update(state)
+    return exc
+
 
 class MinewatchError(Exception):
-    """Base class of every error minewatch raises on purpose."""
+    """Base class of every error minewatch raises on purpose.
+
+    Instances pickle with their class, message and attributes only (never their chained cause, which may be
+    a library's unpicklable error), so they keep their type and exit code when a Dask worker sends them back.
+    """
+
+    def __reduce__(self):
+        return _rebuild, (type(self), str(self), dict(self.__dict__))
 
 
 class UsageError(MinewatchError, ValueError):
@@ -43,8 +61,6 @@ class AccessDeniedError(StacError):
         super().__init__(message)
         self.status = status
 
-    def __reduce__(self):  # keep the status when a worker process sends the error back
-        return type(self), (str(self), self.status)
 
 
 class NoDataError(MinewatchError, RuntimeError):
@@ -65,6 +81,10 @@ class WeightsError(MinewatchError, ValueError):
 
 class OutputError(MinewatchError, OSError):
     """The run folder cannot be written (not writable, disk full, belongs to another run)."""
+
+
+class UnexpectedError(MinewatchError, RuntimeError):
+    """An error minewatch did not foresee (a bug), carried back from a task as class name and message. Exit code 1."""
 
 
 class MinewatchWarning(UserWarning):
@@ -96,3 +116,59 @@ def exit_code_for(exc: BaseException) -> int:
         if isinstance(exc, cls):
             return code
     return 1
+
+
+#: ``errno`` values meaning "the disk is full" (no space, quota exceeded).
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
+
+
+_SHORT_WRITE = re.compile(r"\d+ requested and \d+ written")
+
+
+def disk_full_error(exc: BaseException, what: str = "the run folder") -> OutputError | None:
+    """An :class:`OutputError` (exit 7) when ``exc`` says the disk is full, else None.
+
+    Recognises ``OSError`` with ENOSPC/EDQUOT (anywhere in its chain) and SQLite's
+    ``database or disk is full`` (GeoPackage writes).
+    """
+    seen = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        text = str(e)
+        full = (isinstance(e, OSError) and e.errno in DISK_FULL_ERRNOS) or "database or disk is full" in text \
+            or "No space left on device" in text \
+            or (isinstance(e, OSError) and _SHORT_WRITE.search(text) is not None)  # numpy: a write cut short
+        if full:
+            if isinstance(e, OutputError) and "disk" in str(e):
+                return e
+            return OutputError(f"could not write {what}: the disk is full (No space left on device); "
+                               "free disk space or choose another --out, then rerun (finished tasks are kept)")
+        e = e.__cause__ or e.__context__
+    return None
+
+
+def portable_error(exc: BaseException, where: str = "") -> BaseException:
+    """``exc`` made safe to cross a process boundary with its class and exit code.
+
+    A :class:`MinewatchError` loses its chained cause (often a library's unpicklable error); a full disk
+    becomes an :class:`OutputError`; any other ``Exception`` becomes an :class:`UnexpectedError` naming its
+    class and message (and the code line it came from). ``KeyboardInterrupt`` and other non-``Exception``
+    signals pass unchanged.
+    """
+    if not isinstance(exc, Exception):
+        return exc
+    full = disk_full_error(exc)
+    if full is not None:
+        exc = full
+    elif not isinstance(exc, MinewatchError):
+        tb, at = exc.__traceback__, ""
+        while tb is not None:
+            at = f" at {tb.tb_frame.f_code.co_filename.rsplit('/', 2)[-1]}:{tb.tb_lineno}"
+            tb = tb.tb_next
+        text = " ".join(str(exc).split())[:500]
+        exc = UnexpectedError(f"{where}{type(exc).__name__}: {text}{at}; this is a bug, please report it with the "
+                              "command line (finished tasks are kept: rerun to resume)")
+    exc.__cause__ = exc.__context__ = None
+    exc.__suppress_context__ = True
+    return exc

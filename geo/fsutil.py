@@ -52,6 +52,29 @@ def _cleanup(p: Path) -> None:
             side.unlink()
 
 
+#: Free bytes kept in hand beyond a write's own size (file-system metadata, GDAL side-cars).
+ROOM_MARGIN = 256 * 1024
+
+
+def ensure_room(folder: str | Path, nbytes: int, what: str | Path | None = None) -> None:
+    """Refuse, before writing, a write of up to ``nbytes`` into ``folder`` that the disk has no room for: a
+    writer that runs out of space part-way (GDAL, libtiff) prints its own messages and a vague error.
+
+    Raises:
+        OutputError: the disk is full, naming the folder and what was needed.
+    """
+    import shutil
+
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return  # the writer will say what is wrong with the folder
+    if free < nbytes + ROOM_MARGIN:
+        raise OutputError(f"could not write {what or folder}: the disk is full (No space left on device; "
+                          f"{free / 2**20:.1f} MiB free, up to {(nbytes + ROOM_MARGIN) / 2**20:.1f} MiB needed); "
+                          "free disk space or choose another --out, then rerun (finished tasks are kept)")
+
+
 def write_text(path: str | Path, text: str) -> None:
     """Write text atomically (UTF-8)."""
     with atomic_path(path) as tmp:

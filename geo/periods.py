@@ -73,15 +73,33 @@ def dry_seasons(start_year: int, end_year: int, *, today: dt.date | None = None)
     return [dry_season(y) for y in range(start_year, end_year + 1)]
 
 
+def _partial_date(text: str, *, end: bool) -> dt.date:
+    """An ISO date, or a STAC-style partial one: ``YYYY-MM`` (its first day, or its last when ``end``) or
+    ``YYYY`` (1 January, or 31 December when ``end``)."""
+    import calendar
+
+    text = text.strip()
+    if len(text) == 4 and text.isdigit():
+        return dt.date(int(text), 12, 31) if end else dt.date(int(text), 1, 1)
+    if len(text) == 7 and text[4] == "-" and text[:4].isdigit() and text[5:].isdigit():
+        y, m = int(text[:4]), int(text[5:])
+        if not 1 <= m <= 12:
+            raise ValueError(text)
+        return dt.date(y, m, calendar.monthrange(y, m)[1] if end else 1)
+    return dt.date.fromisoformat(text)
+
+
 def parse_interval(text: str) -> Period:
-    """Parse ``START/END`` (ISO dates, e.g. ``2023-11-01/2024-04-30``) into a :class:`Period`."""
+    """Parse ``START/END`` (ISO dates, e.g. ``2023-11-01/2024-04-30``; STAC-style partial dates ``2023-11/2024-04``
+    or ``2023/2024`` cover whole months or years) into a :class:`Period`."""
     parts = text.split("/")
     if len(parts) != 2:
         raise PeriodError(f"period {text!r} must look like 2023-11-01/2024-04-30 (START/END, ISO dates)")
     try:
-        start, end = (dt.date.fromisoformat(p.strip()) for p in parts)
+        start, end = _partial_date(parts[0], end=False), _partial_date(parts[1], end=True)
     except ValueError:
-        raise PeriodError(f"period {text!r} holds a malformed date; write dates as YYYY-MM-DD") from None
+        raise PeriodError(f"period {text!r} holds a malformed date; write dates as YYYY-MM-DD "
+                          "(or YYYY-MM / YYYY for whole months / years)") from None
     if end < start:  # name the text as written, not the file-name label Period would show
         raise PeriodError(f"period {text!r} ends ({end}) before it starts ({start}); "
                           "write START/END with the earlier date first")

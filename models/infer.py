@@ -155,7 +155,7 @@ def load_model(weights: Path | str | None = None, *, device: str = "auto", fuse:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError,
             IndexError, KeyError, ValueError) as exc:  # garbage bytes reach the unpickler's internals
-        raise WeightsError(f"cannot load {path} safely ({type(exc).__name__}: {str(exc)[:200]}); "
+        raise WeightsError(f"cannot load {path} safely ({type(exc).__name__}: {_torch_reason(exc)}); "
                            "the file is corrupt or not a plain state dict") from None
     model = UNet(cfg)
     try:
@@ -184,6 +184,21 @@ def describe_weights(weights: Path | str | None = None, *, device: str = "auto")
     _, card = load_model(path, device="cpu", fuse=False)
     return {"path": str(path), "sha256": sha256(path), "name": card.name, "version": card.version,
             "parent": (card.extra or {}).get("parent")}
+
+
+#: Sentences of torch's load errors that advise turning the safe loader off: never passed on to users.
+_UNSAFE_ADVICE = ("weights_only", "re-running", "trusted source", "arbitrary code", "add_safe_globals",
+                  "safe_globals", "check the recommended steps", "please file an issue", "can still be loaded",
+                  "two options", "trust the source", "pytorch 2.6")
+
+
+def _torch_reason(exc: BaseException) -> str:
+    """The cause in a torch load error, without torch's advice to re-run with ``weights_only=False``."""
+    import re
+
+    parts = re.split(r"(?<=[.:])\s+|\n+", str(exc))
+    keep = [p.strip() for p in parts if p.strip() and not any(a in p.lower() for a in _UNSAFE_ADVICE)]
+    return " ".join(" ".join(keep).split())[:200] or "not a plain tensor file"
 
 
 def _ramp(n: int, overlap: int) -> np.ndarray:

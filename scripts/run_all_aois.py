@@ -38,7 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     if "--" in argv:
         i = argv.index("--")
         argv, extra = argv[:i], argv[i + 1 :]
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        usage="%(prog)s [--aoi FILE ...] --start YEAR --end YEAR --out DIR [-- <minewatch run flags>]",
+        epilog="Arguments after -- are passed to 'minewatch run' unchanged, e.g. "
+               "'-- --max-cloud 60 --stac-url planetary-computer'. Exit code 0 when every AOI succeeded, "
+               "1 when at least one failed (the others still ran).")
     ap.add_argument("--aoi", action="append", type=Path, help="AOI file (repeatable). Default: every aoi/*.geojson")
     ap.add_argument("--aoi-dir", type=Path, default=REPO / "aoi", help="folder of AOI GeoJSON files")
     ap.add_argument("--start", type=int, required=True, help="first dry season (year it begins)")
@@ -69,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         last_line = errors[-1] if errors else (lines[-1] if lines else "")
         status_rows.append({"aoi": aoi.stem, "exit_code": rc, "seconds": round(secs, 1),
                             "status": "ok" if rc == 0 else "failed", "message": last_line if rc else ""})
-        print(f"    {'ok' if rc == 0 else f'FAILED (exit {rc}): {last_line}'} in {secs:.0f} s", file=sys.stderr, flush=True)
+        outcome = f"ok after {secs:.0f} s" if rc == 0 else f"FAILED (exit {rc}) after {secs:.0f} s: {last_line}"
+        print(f"    {outcome}", file=sys.stderr, flush=True)
         summary = run_dir / "summary.csv"
         if rc == 0 and summary.exists():
             with open(summary, newline="", encoding="utf-8") as f:
@@ -79,14 +85,16 @@ def main(argv: list[str] | None = None) -> int:
         w = csv.DictWriter(f, fieldnames=["aoi", "status", "exit_code", "seconds", "message"])
         w.writeheader()
         w.writerows(status_rows)
+    tables = [args.out / "batch_status.csv"]
     if summary_rows:
+        tables.append(args.out / "batch_summary.csv")
         fields = list(summary_rows[0].keys())
         with open(args.out / "batch_summary.csv", "w", newline="", encoding="utf-8") as f:
             w = csv.DictWriter(f, fieldnames=fields)
             w.writeheader()
             w.writerows(summary_rows)
     failed = [r["aoi"] for r in status_rows if r["status"] != "ok"]
-    print(f"{len(aois) - len(failed)}/{len(aois)} AOIs succeeded; table: {args.out / 'batch_summary.csv'}"
+    print(f"{len(aois) - len(failed)}/{len(aois)} AOIs succeeded; tables: {', '.join(map(str, tables))}"
           + (f"; failed: {', '.join(failed)}" if failed else ""), file=sys.stderr)
     return 1 if failed else 0
 

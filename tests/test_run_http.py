@@ -43,8 +43,11 @@ def test_run_over_stac_api_equals_local_catalogue(tmp_path, archive):
             for a in f["assets"].values():
                 a["href"] = rs.url + "/" + str(Path(a["href"]).resolve().relative_to(archive.root.resolve()))
         (tmp_path / "items_http.json").write_text(json.dumps(doc))
+        cfg = tmp_path / "trust.toml"  # the COG server listens on another port than the API: vouch for it
+        cfg.write_text(f'[search]\nasset_hosts = ["{rs.url.split("://", 1)[1]}"]\n')
         with RustacServer([tmp_path / "items_http.json"]) as api:
-            assert _run(["-q", "run", *common, "--out", str(tmp_path / "http"), "--stac-url", api.url]) == 0
+            assert _run(["-q", "run", *common, "--out", str(tmp_path / "http"), "--stac-url", api.url,
+                         "--config", str(cfg)]) == 0
     local = pd.read_csv(tmp_path / "local" / "summary.csv")
     http = pd.read_csv(tmp_path / "http" / "summary.csv")
     pd.testing.assert_frame_equal(local, http)
@@ -81,7 +84,8 @@ def pc_stand_in(archive, tmp_path_factory):
         port = free_port()
         with FaultProxy(f"http://127.0.0.1:{port}") as api, \
                 RustacServer([root / "items_pc.json"], public_url=api.url, port=port):
-            prov = with_url(PROVIDERS["planetary-computer"], api.url, token_url=f"{files.url}/api/sas/v1/token")
+            prov = with_url(PROVIDERS["planetary-computer"], api.url, token_url=f"{files.url}/api/sas/v1/token",
+                            asset_hosts=(files.url,))  # the blob-store stand-in, as .blob.core.windows.net
             yield SimpleNamespace(files=files, api=api, tokens=files.tokens, provider=prov)
 
 

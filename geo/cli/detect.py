@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from geo.errors import CrsError, UsageError
+from geo.errors import CrsError, NoDataError, UsageError
 
 
 def _area_in_utm(gdf):
@@ -35,6 +35,9 @@ def detect_image(image: Path, *, method: str = "rules", offset: float | None = N
                        "reproject it to its UTM zone first (gdalwarp -t_srs EPSG:326NN)")
     rules = RuleThresholds()
     valid = np.all(np.isfinite(scene.data), axis=0)
+    if not valid.any():
+        raise NoDataError(f"{image} has no valid pixel (every pixel is nodata, DN 0 or the nodata value, in some "
+                          "band); check its nodata value and that it holds L2A digital numbers, or export it again")
     # one image (or an already-made composite): count every valid pixel as fully observed
     clear = np.where(valid, rules.full_confidence_clear_count, 0).astype(np.uint16)
     comp = Composite(scene.data, clear, scene.bands, scene.grid)

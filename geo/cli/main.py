@@ -5,11 +5,12 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+import warnings
 
 import click
 
 from geo import __version__
-from geo.errors import MinewatchError, exit_code_for
+from geo.errors import MinewatchError, disk_full_error, exit_code_for
 
 #: Subcommand modules under ``geo.cli``; each defines ``command`` (a click command).
 SUBCOMMANDS = ("demo", "run", "change", "sample", "estimate", "search", "detect", "train", "evaluate")
@@ -27,11 +28,21 @@ class MinewatchGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("Interrupted; finished results are kept, rerun the same command to resume.", err=True)
             ctx.exit(130)
+        except click.exceptions.Exit:
+            raise
+        except Exception as exc:  # a full disk met outside minewatch's own writers (GDAL, SQLite, numpy)
+            full = disk_full_error(exc)
+            if full is None:
+                raise
+            click.echo(f"Error: {' '.join(str(full).split())}", err=True)
+            ctx.exit(exit_code_for(full))
 
 
 def setup_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # a LocalCluster's HTTP server moves to a free port when another cluster holds 8787: not the user's concern
+    warnings.filterwarnings("ignore", message=r"Port \d+ is already in use", category=UserWarning)
     for noisy in ("rasterio", "urllib3", "distributed", "fiona", "pyogrio", "matplotlib", "PIL"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 

@@ -9,7 +9,9 @@ from geo.config import DetectConfig, RunParams, params_from_toml
 config_opt = click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
                           help="TOML run file ([search], [cloud], [detect], [sites], [change]); flags override it.")
 max_cloud_opt = click.option("--max-cloud", type=click.FloatRange(0, 100), default=None,
-                             help="Skip scenes with more cloud cover (%%). Default 80.")
+                             help="Skip scenes with more cloud cover (%). Default 80.")
+collection_opt = click.option("--collection", default=None, metavar="ID",
+                              help="STAC collection to search (default: the provider's, sentinel-2-l2a).")
 method_opt = click.option("--method", type=click.Choice(["rules", "model", "fused"]), default=None,
                           help="Detector: U-Net fused with spectral rules (default), the U-Net alone, or the rules alone.")
 workers_opt = click.option("--workers", type=click.IntRange(1, 256), default=None,
@@ -22,8 +24,37 @@ weights_opt = click.option("--weights", "weights", type=click.Path(dir_okay=Fals
 tile_opt = click.option("--tile-px", type=click.IntRange(64, 8192), default=None, help="Tile edge in pixels (default 1024).")
 
 
+def check_scheduler(address: str | None) -> None:
+    """Refuse a ``--scheduler`` that is not ``tcp://host:port`` or that nothing answers on, before the run starts.
+
+    Raises:
+        UsageError: naming the address and what to pass instead (exit 2).
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    from geo.errors import UsageError
+
+    if address is None:
+        return
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme not in ("tcp", "tls") or not parts.hostname or port is None:
+        raise UsageError(f"--scheduler {address!r} is not a Dask scheduler address; give tcp://host:port "
+                         "(e.g. tcp://10.0.0.5:8786), or leave it out to start a local cluster")
+    try:
+        socket.create_connection((parts.hostname, port), timeout=5).close()
+    except OSError as exc:
+        raise UsageError(f"no Dask scheduler answers at {address} ({exc.strerror or exc.__class__.__name__}); start "
+                         "it (dask scheduler) or check the address, or leave --scheduler out to start a local cluster") from None
+
+
 def build_params(config_path: str | None, *, provider: str | None = None, max_cloud: float | None = None,
-                 method: str | None = None, tile_px: int | None = None, weights: str | None = None) -> RunParams:
+                 method: str | None = None, tile_px: int | None = None, weights: str | None = None,
+                 collection: str | None = None) -> RunParams:
     """RunParams from an optional TOML file with CLI flags on top."""
     import dataclasses
 
@@ -32,6 +63,8 @@ def build_params(config_path: str | None, *, provider: str | None = None, max_cl
     if provider is not None or max_cloud is not None:
         search = dataclasses.replace(search, provider=provider if provider is not None else search.provider,
                                      max_cloud=max_cloud if max_cloud is not None else search.max_cloud)
+    if collection:
+        search = dataclasses.replace(search, collection=collection)
     detect = params.detect if method is None else dataclasses.replace(params.detect, method=method)
     if weights is not None:
         from pathlib import Path

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from geo.cli.options import (build_params, config_opt, max_cloud_opt, method_opt, scheduler_opt, tile_opt,
-                             weights_opt, workers_opt)
+from geo.cli.options import (build_params, check_scheduler, collection_opt, config_opt, max_cloud_opt, method_opt,
+                             scheduler_opt, tile_opt, weights_opt, workers_opt)
 from geo.cli.progress import TaskProgress
 from geo.periods import dry_seasons
 from geo.run.pipeline import RunRequest, run
@@ -38,6 +38,7 @@ def print_summary(result, echo=click.echo) -> None:
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Run folder (reruns resume).")
 @click.option("--stac-url", "--provider", "provider", default=None,
               help="earth-search (default), planetary-computer, a STAC API URL, or a local ItemCollection JSON.")
+@collection_opt
 @max_cloud_opt
 @method_opt
 @weights_opt
@@ -46,12 +47,13 @@ def print_summary(result, echo=click.echo) -> None:
 @tile_opt
 @config_opt
 @click.option("--sync", is_flag=True, help="Run tasks in this process instead of on Dask.")
-def command(aoi_path, start, end, out_dir, provider, max_cloud, method, weights, workers, scheduler, tile_px, config_path,
-            sync):
+def command(aoi_path, start, end, out_dir, provider, collection, max_cloud, method, weights, workers, scheduler, tile_px,
+            config_path, sync):
     """Measure mining footprints in AOI for each dry season from START to END."""
     periods = tuple(dry_seasons(start, end))
+    check_scheduler(None if sync else scheduler)
     params = build_params(config_path, provider=provider, max_cloud=max_cloud, method=method, tile_px=tile_px,
-                          weights=weights)
+                          weights=weights, collection=collection)
     req = RunRequest(Path(aoi_path), periods, Path(out_dir), params, executor="sync" if sync else "dask",
                      workers=workers, scheduler=scheduler)
     bar = TaskProgress()

@@ -26,16 +26,19 @@ def format_table(rows: list[dict]) -> str:
 
 @click.command("search")
 @click.option("--aoi", "aoi_path", required=True, type=click.Path(), help="AOI GeoJSON (EPSG:4326 polygons).")
-@click.option("--period", required=True, help="START/END as ISO dates, e.g. 2023-11-01/2024-04-30.")
+@click.option("--period", required=True,
+              help="START/END as ISO dates, e.g. 2023-11-01/2024-04-30 (or whole months: 2023-11/2024-04).")
 @click.option("--max-cloud", type=click.FloatRange(0, 100), default=80.0, show_default=True,
               help="Skip scenes with more cloud cover (%).")
 @click.option("--provider", "--stac-url", "provider", default="earth-search", show_default=True,
               help="earth-search, planetary-computer, a STAC API URL, or a local ItemCollection JSON.")
+@click.option("--collection", default=None, metavar="ID",
+              help="STAC collection to search (default: the provider's, sentinel-2-l2a).")
 @click.option("--limit", type=click.IntRange(1), default=None, help="Keep at most N scenes (least cloudy).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
               help="Also write the scenes as a STAC ItemCollection JSON.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None, help="Also write the table as CSV.")
-def command(aoi_path, period, max_cloud, provider, limit, json_path, csv_path):
+def command(aoi_path, period, max_cloud, provider, collection, limit, json_path, csv_path):
     """Search Sentinel-2 L2A scenes over AOI in PERIOD and print id, date, cloud %, baseline and tile."""
     from geo.aoi import read_aoi
     from geo.periods import parse_interval
@@ -43,7 +46,7 @@ def command(aoi_path, period, max_cloud, provider, limit, json_path, csv_path):
 
     aoi = read_aoi(aoi_path)
     per = parse_interval(period)
-    items = search(aoi, per, provider=provider, max_cloud=max_cloud, limit=limit)
+    items = search(aoi, per, provider=provider, max_cloud=max_cloud, limit=limit, collection=collection)
     rows = scene_rows(items)
     click.echo(format_table(rows))
     click.echo(f"{len(rows)} scene(s) over {aoi.name}, {per.start}–{per.end}, cloud <= {max_cloud:g} %", err=True)

@@ -14,7 +14,7 @@ import rasterio
 import shapely
 
 from geo.errors import CrsError, OutputError
-from geo.fsutil import atomic_path
+from geo.fsutil import atomic_path, ensure_room
 from geo.grid import GeoGrid
 from geo.results.styles import write_layer_styles
 
@@ -99,11 +99,17 @@ def write_raster(array: np.ndarray, grid: GeoGrid, path: str | Path, *, nodata: 
     }
     if grid.width >= 256 and grid.height >= 256:
         profile.update(tiled=True, blockxsize=256, blockysize=256)
-    with atomic_path(path) as tmp:
-        with rasterio.open(tmp, "w", **profile) as dst:
-            dst.write(arr)
-            for i, d in enumerate(descriptions or (), start=1):
-                dst.set_band_description(i, d)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_room(path.parent, arr.nbytes, path)  # before GDAL starts: it would fail part-way, noisily
+    try:
+        with atomic_path(path) as tmp:
+            with rasterio.open(tmp, "w", **profile) as dst:
+                dst.write(arr)
+                for i, d in enumerate(descriptions or (), start=1):
+                    dst.set_band_description(i, d)
+    except rasterio.errors.RasterioIOError:  # "Write failed": the disk filled up meanwhile?
+        ensure_room(path.parent, arr.nbytes, path)
+        raise
     return path
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from pathlib import Path
 
 import geopandas as gpd
@@ -121,6 +122,17 @@ def map_image(rgb: np.ndarray, grid: GeoGrid, footprints: gpd.GeoDataFrame, path
     return path
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#|~])")
+
+
+def md_escape(text: str) -> str:
+    """``text`` as literal Markdown inline text: one line, HTML-significant characters as entities, Markdown
+    punctuation backslash-escaped (an AOI named ``<script>`` or ``[x](javascript:…)`` stays plain text)."""
+    text = " ".join(str(text).split())
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
 def _md_table(df: pd.DataFrame, cols: list[tuple[str, str]]) -> str:
     cols = [(c, n) for c, n in cols if c in df.columns]
     lines = ["| " + " | ".join(n for _, n in cols) + " |", "|" + "---|" * len(cols)]
@@ -187,7 +199,7 @@ def write_report(run_dir: str | Path, *, title: str, summary: pd.DataFrame, clai
     labeller = ""
     if estimate is not None and "labelled_by" in estimate and len(estimate):
         labeller = f"Reference labels: {estimate['labelled_by'].iloc[0]}."
-    md = [f"# {title}", "", *rs.banner_md(simulated), f"**{headline}**", "", "## Per period", "",
+    md = [f"# {md_escape(title)}", "", *rs.banner_md(simulated), f"**{headline}**", "", "## Per period", "",
           "Values in brackets are 95 % intervals.", "", _md_table(shown, _SHOW), "",
           "Areas are computed in the tile's UTM zone. A period whose clear fraction is below the threshold is flagged "
           "low confidence; its decreases are reported as uncertain, not as shrinkage.", "",

@@ -10,6 +10,8 @@ import sqlite3
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
+from geo.errors import disk_full_error
+
 #: Fill colours (R,G,B,A) by category value, per styled attribute.
 FOOTPRINT_COLOURS = {"leaching_pond": ("Leaching pond", "0,200,220,230", "0,80,110,255"),
                      "cleared_land": ("Cleared land", "230,120,40,150", "150,60,10,255")}
@@ -138,5 +140,10 @@ def write_layer_styles(gpkg: str | Path, styles: dict[str, str]) -> None:
                 (layer, geom_col[0] if geom_col else "geom", f"minewatch {layer}", qml, "minewatch default style"),
             )
         con.commit()
+    except sqlite3.OperationalError as exc:  # "database or disk is full"
+        full = disk_full_error(exc, str(gpkg))
+        if full is not None:
+            raise full from None
+        raise
     finally:
         con.close()

@@ -29,6 +29,7 @@ from geo.aoi import Aoi, analysis_grid, read_aoi, reproject_geometry, split_tile
 from geo.config import RunParams
 from geo.errors import NoDataError, OutputError, StacError
 from geo.run.executor import Progress, run_tasks
+from geo.run.runfolder import LOCK_NAME, guard_run_folder, hold_run_folder, lock_run_dir, record_manifest  # noqa: F401
 from geo.fsutil import remove_partials, write_json
 from geo.periods import Period
 from geo.run.tasks import TaskSpec, is_done, run_task
@@ -186,21 +187,21 @@ def plan_tasks(aoi: Aoi, req: RunRequest, items_by_period: dict[str, list[dict]]
     return specs
 
 
-#: Hosts that serve the assets of each built-in provider profile (besides the API's own host).
-ASSET_HOSTS = {
-    "earth-search": ("sentinel-cogs.s3.us-west-2.amazonaws.com", "sentinel-cogs.s3.amazonaws.com"),
-    "planetary-computer": (".blob.core.windows.net",),
-}
+#: Hosts that serve the assets of each built-in provider profile (besides the API's own host): the profiles'
+#: ``asset_hosts`` (:data:`geo.sources.providers.PROVIDERS`).
+ASSET_HOSTS = {"earth-search": ("sentinel-cogs.s3.us-west-2.amazonaws.com", "sentinel-cogs.s3.amazonaws.com"),
+               "planetary-computer": (".blob.core.windows.net",)}
 
 
 def check_asset_hrefs(items: list, provider: str, extra_hosts: tuple[str, ...] = ()) -> None:
     """Refuse assets the configured provider does not vouch for, before any byte is read.
 
     Only the assets a task reads (the stored bands and SCL) are checked. A STAC API's items may point
-    only at http(s) hrefs on the API's own host or the profile's known asset hosts (a leading ``.``
-    matches sub-domains); a local ItemCollection at local files or http(s). Other schemes
-    (``s3://``, ``ftp://``, ``file://`` from a remote API) are refused. ``extra_hosts`` (config
-    ``[search] asset_hosts``) adds hosts the user vouches for.
+    only at http(s) hrefs whose host AND port the provider's allowlist permits
+    (:func:`geo.sources.providers.asset_allowlist`: the API's own host:port, the profile's asset hosts, a
+    leading ``.`` matching sub-domains, default ports 80/443); a local ItemCollection at local files or
+    http(s). Other schemes (``s3://``, ``ftp://``, ``file://`` from a remote API) are refused. ``extra_hosts``
+    (config ``[search] asset_hosts``, ``host`` or ``host:port``) adds hosts the user vouches for.
 
     Raises:
         StacError: naming the item, the asset and the host, and what to check.
@@ -208,31 +209,30 @@ def check_asset_hrefs(items: list, provider: str, extra_hosts: tuple[str, ...] =
     from urllib.parse import urlsplit
 
     from geo.sources.assets import asset_for
-    from geo.sources.providers import resolve_provider
-    from geo.sources.remote import redact
+    from geo.sources.providers import asset_allowlist, resolve_provider
+    from geo.sources.remote import origin, redact
     from geo.run.tasks import STORED_BANDS
 
     prov = resolve_provider(provider)
     local = prov.local_path is not None
-    hosts = {h.lower() for h in (*ASSET_HOSTS.get(prov.name, ()), *extra_hosts)}
-    if prov.url:
-        hosts.add((urlsplit(prov.url).hostname or "").lower())
+    allow = asset_allowlist(prov, extra_hosts)
     for it in items:
         for band in (*STORED_BANDS, "SCL"):
             key, asset = asset_for(it, band, prov.asset_keys)
             href = str(asset.href)
-            parts = urlsplit(href)
-            scheme = parts.scheme.lower()
+            scheme = urlsplit(href).scheme.lower()
             if local and (scheme in ("", "file", "http", "https") or (len(scheme) == 1 and href[1:2] == ":")):
                 continue
-            host = (parts.hostname or "").lower()
-            if scheme in ("http", "https") and any(host == h or (h.startswith(".") and host.endswith(h)) for h in hosts):
+            if allow.permits(href):
                 continue
-            where = f"host {host!r}" if scheme in ("http", "https") else f"scheme {scheme or 'local file'!r}"
+            _s, host, port = origin(href)
+            where = f"host {host!r}, port {port}" if scheme in ("http", "https") else \
+                f"scheme {scheme or 'local file'!r}"
             raise StacError(
                 f"item {it.id!r} asset {key!r} points at {redact(href)} ({where}), which provider "
                 f"{prov.name} does not serve; minewatch reads only http(s) assets from "
-                f"{', '.join(sorted(hosts)) or 'the API host'} — check the --stac-url catalogue"
+                f"{allow.describe()} — check the --stac-url catalogue (or add a host you trust, as host:port, "
+                "to [search] asset_hosts)"
             )
 
 
@@ -242,7 +242,8 @@ def search_all(aoi: Aoi, req: RunRequest) -> dict[str, list[dict]]:
 
     found = {}
     for p in req.periods:
-        items = search(aoi, p, provider=req.params.search.provider, max_cloud=req.params.search.max_cloud)
+        items = search(aoi, p, provider=req.params.search.provider, max_cloud=req.params.search.max_cloud,
+                       collection=req.params.search.collection or None)
         log.info("period %s: %d scenes", p.label, len(items))
         check_asset_hrefs(items, req.params.search.provider, req.params.search.asset_hosts)
         found[p.label] = [i.to_dict(transform_hrefs=False) for i in items]
@@ -267,6 +268,7 @@ def check_weights(params: RunParams) -> dict | None:
     return describe_weights(params.detect.weights or None, device=params.detect.device)
 
 
+@guard_run_folder
 def run(req: RunRequest, *, progress: Progress | None = None) -> RunResult:
     """Run (or resume) the job described by ``req``; returns where the outputs are."""
     from geo.results.outputs import build_outputs, is_simulated
@@ -285,6 +287,7 @@ def run(req: RunRequest, *, progress: Progress | None = None) -> RunResult:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create run folder {out} ({exc.strerror}); choose a writable --out") from None
+    hold_run_folder(out)  # refuses a folder another run is writing into; released by @guard_run_folder
     for folder in (out, req.cache_dir):  # temporaries of a killed run are never finished, only redone
         if folder is not None and (n := remove_partials(folder)):
             log.info("removed %d unfinished temporary file(s) left in %s by an interrupted run", n, folder)
@@ -296,6 +299,7 @@ def run(req: RunRequest, *, progress: Progress | None = None) -> RunResult:
         "parameters": manifest_params(req.params), "versions": _versions(), "weights": weights,
     }
     write_json(out / "manifest.json", manifest)
+    record_manifest(out / "manifest.json", manifest)  # marked "failed" by @guard_run_folder if the run stops
     items_by_period = search_all(aoi, req)
     manifest["scenes"] = {k: sorted(i["id"] for i in v) for k, v in items_by_period.items()}
     manifest["simulated"] = is_simulated(items_by_period)  # any item marked minewatch:simulated/synthetic
@@ -310,7 +314,8 @@ def run(req: RunRequest, *, progress: Progress | None = None) -> RunResult:
     paths = build_outputs(out, aoi, req, items_by_period)
     manifest["status"] = "complete"
     manifest["finished"] = dt.datetime.now(dt.timezone.utc).isoformat()
-    manifest["outputs"] = sorted(str(p.relative_to(out)) for p in out.iterdir() if p.is_file() and p.name != "manifest.json")
+    manifest["outputs"] = sorted(str(p.relative_to(out)) for p in out.iterdir() if p.is_file() and p.name != "manifest.json"
+                                 and not p.name.startswith("."))
     write_json(out / "manifest.json", manifest)
     return RunResult(out, paths["summary_csv"], paths["report_md"], paths["report_html"], out / "manifest.json",
                      len(todo), len(specs) - len(todo))

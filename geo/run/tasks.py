@@ -20,6 +20,7 @@ from affine import Affine
 from geo.stages.cloud import scl_clear_mask
 from geo.stages.composite import median_composite
 from geo.config import RunParams
+from geo.errors import portable_error
 from geo.results.export import write_raster
 from geo.results.rasters import write_classmap, write_confidence
 from geo.stages.vectorize import NOT_OBSERVED
@@ -111,7 +112,51 @@ def composite_for(spec: TaskSpec, load_grid: GeoGrid) -> tuple[Composite, int]:
 
 
 def run_task(spec: TaskSpec) -> dict:
-    """Process one task and return its small stats dict (also written to ``done.json``)."""
+    """Process one task and return its small stats dict (also written to ``done.json``).
+
+    Its http(s) reads follow redirects only to the hosts its run allows (:func:`task_allowlist`). Errors leave
+    it portable (:func:`geo.errors.portable_error`): with their class and exit code across any executor, a full
+    disk as :class:`~geo.errors.OutputError`, anything unforeseen as :class:`~geo.errors.UnexpectedError`.
+    """
+    from geo.sources.remote import use_allowlist
+
+    _quiet_worker_failures()
+    try:
+        with use_allowlist(task_allowlist(spec)):
+            return _run_task(spec)
+    except Exception as exc:  # noqa: BLE001 — re-raised below, outside this handler (no chained context)
+        err = portable_error(exc, f"task {spec.period}/{spec.tile_id} failed with ")
+    raise err
+
+
+class _DropComputeFailed(logging.Filter):
+    """Drops a Dask worker's "Compute Failed" dump of a task error: the error itself travels back to the
+    client, which reports it as one line (a multi-kilobyte dump per task would bury it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Compute Failed")
+
+
+def _quiet_worker_failures() -> None:
+    """In a Dask worker: no "Compute Failed" dumps, and GDAL's messages (e.g. ``_tiffSeekProc: No space left on
+    device``, already carried by the task's error) not printed bare by logging's last-resort handler."""
+    worker_log = logging.getLogger("distributed.worker")
+    if not any(isinstance(f, _DropComputeFailed) for f in worker_log.filters):
+        worker_log.addFilter(_DropComputeFailed())
+    gdal_log = logging.getLogger("rasterio")
+    if not logging.getLogger().handlers and not gdal_log.handlers:
+        gdal_log.addHandler(logging.NullHandler())
+
+
+def task_allowlist(spec: TaskSpec):
+    """The hosts (and ports) this task may read from or be redirected to: its provider's (:func:`geo.sources.
+    providers.asset_allowlist`; for a local catalogue, the hosts its own items name)."""
+    from geo.sources.providers import asset_allowlist
+
+    return asset_allowlist(spec.params.search.provider, spec.params.search.asset_hosts, spec.items)
+
+
+def _run_task(spec: TaskSpec) -> dict:
     from geo.stages.detect import FusionConfig, classify
 
     out = Path(spec.out_dir)

@@ -6,6 +6,7 @@ scale/offset, else ``s2:processing_baseline`` (>= 04.00 → −1000 DN); never g
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
@@ -13,7 +14,7 @@ from urllib.parse import unquote, urlsplit
 import pystac
 
 from geo.bands import band
-from geo.errors import RasterError
+from geo.errors import CrsError, RasterError
 from geo.sources.remote import redact
 from geo.sources.stac import baseline
 
@@ -57,9 +58,17 @@ def scaling_for(item: pystac.Item, asset: pystac.Asset) -> Scaling:
     """
     if item.properties.get("earthsearch:boa_offset_applied") is True:
         return Scaling(1e-4, 0.0, "earthsearch:boa_offset_applied")
-    rb = asset.extra_fields.get("raster:bands") or []
+    rb = _raster_bands(asset)
     if rb and isinstance(rb[0], dict) and ("offset" in rb[0] or "scale" in rb[0]):
-        return Scaling(float(rb[0].get("scale", 1e-4)), float(rb[0].get("offset", 0.0)), "raster:bands")
+        try:
+            scale, offset = float(rb[0].get("scale", 1e-4)), float(rb[0].get("offset", 0.0))
+        except (TypeError, ValueError):
+            raise RasterError(f"item {item.id} states raster:bands scale/offset that are not numbers "
+                              f"({rb[0].get('scale')!r}, {rb[0].get('offset')!r}); fix the catalogue entry") from None
+        if not (math.isfinite(scale) and math.isfinite(offset)) or scale <= 0:
+            raise RasterError(f"item {item.id} states raster:bands scale {scale} and offset {offset}; a scale must be "
+                              "a positive number (0.0001 for L2A) — fix the catalogue entry")
+        return Scaling(scale, offset, "raster:bands")
     b = baseline(item)
     if b:
         try:
@@ -71,6 +80,12 @@ def scaling_for(item: pystac.Item, asset: pystac.Asset) -> Scaling:
         f"item {item.id} states neither raster:bands scale/offset nor s2:processing_baseline, so its "
         "reflectance offset is unknown; use a catalogue that publishes them (Earth Search v1, Planetary Computer)"
     )
+
+
+def _raster_bands(asset: pystac.Asset) -> list:
+    """The asset's ``raster:bands`` list ([] when absent or not a list)."""
+    rb = asset.extra_fields.get("raster:bands")
+    return rb if isinstance(rb, list) else []
 
 
 def _check_href(href: str) -> str:
@@ -89,3 +104,72 @@ def _check_href(href: str) -> str:
 
 def _local_path(href: str) -> str:
     return unquote(urlsplit(href).path) if href.lower().startswith("file:") else href
+
+
+#: ``raster:bands`` data types (STAC raster extension) that name a numpy/GDAL type.
+STAC_DATA_TYPES = frozenset({"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16",
+                             "float32", "float64"})
+
+
+@dataclass(frozen=True)
+class AssetExpect:
+    """What an item says about one asset's pixels, checked against the file once it is open.
+
+    Attributes:
+        item_id: the item (for messages).
+        data_type: ``raster:bands[0].data_type`` (``uint16`` for L2A reflectance, ``uint8`` for SCL), if stated.
+        epsg: the CRS the item states (``proj:epsg`` / ``proj:code`` of the asset, else of the item), if any.
+        kind: ``"reflectance"`` or ``"scl"``.
+    """
+
+    item_id: str
+    data_type: str | None
+    epsg: int | None
+    kind: str = "reflectance"
+
+    def check(self, src, href: str) -> None:
+        """Refuse a file whose data type or CRS contradicts its item, or reflectance that is not digital numbers.
+
+        Raises:
+            RasterError: data type differs from ``raster:bands`` (e.g. float32 0–1 where the item says uint16),
+                or a float reflectance asset where none is stated. CrsError: CRS differs from ``proj:epsg``.
+        """
+        got = src.dtypes[0]
+        if self.data_type and got != self.data_type:
+            raise RasterError(
+                f"{redact(href)} holds {got} pixels but item {self.item_id} says raster:bands data_type "
+                f"{self.data_type}; the file was replaced or the catalogue is wrong, and reading it would change the "
+                "results — fix the catalogue entry or re-export the COG as the item describes it"
+            )
+        if not self.data_type and self.kind == "reflectance" and got.startswith("float"):
+            raise RasterError(
+                f"{redact(href)} holds {got} pixels, not Sentinel-2 L2A digital numbers (uint16), and item "
+                f"{self.item_id} states no raster:bands data_type; minewatch cannot tell its scaling — use the "
+                "catalogue's L2A COGs (uint16 DN)"
+            )
+        crs_epsg = src.crs.to_epsg() if src.crs is not None else None
+        if self.epsg and crs_epsg and crs_epsg != self.epsg:
+            raise CrsError(
+                f"{redact(href)} is in EPSG:{crs_epsg} but item {self.item_id} says EPSG:{self.epsg} (proj:epsg); "
+                "the file was replaced or the catalogue is wrong — fix the catalogue entry"
+            )
+
+
+def _epsg_of(fields: dict) -> int | None:
+    code = fields.get("proj:epsg")
+    if code is None and isinstance(fields.get("proj:code"), str) and fields["proj:code"].upper().startswith("EPSG:"):
+        code = fields["proj:code"].split(":", 1)[1]
+    try:
+        return int(code) if code is not None and not isinstance(code, bool) else None
+    except (TypeError, ValueError):
+        return None
+
+
+def expect_for(item: pystac.Item, asset: pystac.Asset, kind: str = "reflectance") -> AssetExpect:
+    """The :class:`AssetExpect` of ``asset`` from its ``raster:bands`` and the asset's or item's projection."""
+    rb = _raster_bands(asset)
+    dtype = rb[0].get("data_type") if rb and isinstance(rb[0], dict) else None
+    if dtype not in STAC_DATA_TYPES:  # "other", a typo: nothing to check against
+        dtype = None
+    epsg = _epsg_of(asset.extra_fields) or _epsg_of(item.properties)
+    return AssetExpect(item.id, dtype if isinstance(dtype, str) else None, epsg, kind)

@@ -17,6 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from geo.errors import disk_full_error
+from geo.fsutil import ensure_room
+
 log = logging.getLogger(__name__)
 
 #: Bump when the meaning of cached arrays changes (invalidates old entries).
@@ -64,6 +67,7 @@ class WindowCache:
     def put(self, key: str, arr: np.ndarray) -> Path:
         p = self.path(key)
         p.parent.mkdir(parents=True, exist_ok=True)
+        ensure_room(p.parent, arr.nbytes, f"the window cache {self.root}")
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npy", dir=p.parent)
         try:
             with os.fdopen(fd, "wb") as f:
@@ -71,8 +75,11 @@ class WindowCache:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, p)
-        except BaseException:
+        except BaseException as exc:
             Path(tmp).unlink(missing_ok=True)
+            full = disk_full_error(exc, f"the window cache {self.root}")
+            if full is not None:
+                raise full from None
             raise
         return p
 

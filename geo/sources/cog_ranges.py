@@ -238,7 +238,13 @@ class RangeFile:
 
     def _check_file(self, resp: requests.Response, start: int, end: int) -> None:
         """Learn the size (first request) or check that the file is the one the cached header describes."""
-        total = resp.headers.get("Content-Range", "").rpartition("/")[2]
+        crange = resp.headers.get("Content-Range", "")
+        total = crange.rpartition("/")[2]
+        first = crange.removeprefix("bytes").strip().partition("-")[0]
+        if not first.isdigit() or int(first) != start:
+            raise StacError(f"{redact(self.url)} answered a range request for bytes {start}-{end} with "
+                            f"Content-Range {crange[:60]!r}; the server mishandles range requests — use another "
+                            "host or mirror for these COGs")
         validator = resp.headers.get("ETag") or resp.headers.get("Last-Modified")
         if self.size < 0:
             if not total.isdigit():

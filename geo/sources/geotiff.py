@@ -29,6 +29,40 @@ class Scene:
     name: str = ""
 
 
+#: Bytes of working memory per pixel and band beyond the raw DN (float32 reflectance, masks, model inputs).
+WORK_BYTES_PER_PX_BAND = 12
+
+
+def available_memory() -> int:
+    """Bytes of memory this process may still take (``MemAvailable``, else physical memory)."""
+    import os
+
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 8 << 30
+
+
+def check_fits_memory(path, width: int, height: int, bands: int, itemsize: int) -> None:
+    """Refuse, before allocating anything, an image whose reading and classifying would not fit in memory.
+
+    Raises:
+        RasterError: naming the size, the memory needed and available, and how to cut the image.
+    """
+    need = width * height * bands * (itemsize + WORK_BYTES_PER_PX_BAND)
+    have = available_memory()
+    if need > have:
+        raise RasterError(f"{path} is {width:,} × {height:,} px × {bands} bands: detecting on it needs about "
+                          f"{need / 2**30:,.1f} GiB of memory, more than the {have / 2**30:,.1f} GiB available; cut it "
+                          "into tiles (gdal_translate -srcwin) or use 'minewatch run', which works tile by tile")
+
+
 def read_geotiff(path: Path, *, offset: float | None = None, scale: float = 1e-4,
                  bands: tuple[str, ...] = ANALYSIS_BANDS) -> Scene:
     """Read a multi-band GeoTIFF whose band descriptions name Sentinel-2 bands.
@@ -67,6 +101,7 @@ def read_geotiff(path: Path, *, offset: float | None = None, scale: float = 1e-4
             tag = src.tags().get("offset") or src.tags(have.index(bands[0]) + 1).get("offset")
             offset = float(tag) if tag is not None else 0.0
         idx = [have.index(b) + 1 for b in bands]
+        check_fits_memory(path, src.width, src.height, len(idx), np.dtype(src.dtypes[idx[0] - 1]).itemsize)
         raw = src.read(idx)
         nodata = src.nodata if src.nodata is not None else 0
         data = ((raw.astype(np.float32) + np.float32(offset)) * np.float32(scale))

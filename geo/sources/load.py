@@ -35,8 +35,8 @@ from geo.sources.cog_ranges import RangeFile, RemoteFileChanged, use_range_threa
 from geo.sources.gdal_http import GDAL_ENV, choose_reader, gdal_options, http_error
 from geo.grid import GeoGrid
 from geo.sources.providers import Signer, read_signed
-from geo.sources.remote import DEFAULT_POLICY, ByteCounter, RetryPolicy, redact
-from geo.sources.assets import _check_href, _local_path, asset_for, scaling_for
+from geo.sources.remote import DEFAULT_POLICY, ByteCounter, RetryPolicy, redact, resolve_redirects
+from geo.sources.assets import AssetExpect, _check_href, _local_path, asset_for, expect_for, scaling_for
 from geo.sources.stac import datatake_key
 from geo.stack import ReflectanceStack
 
@@ -74,6 +74,7 @@ def read_window(
     signer: Signer | None = None,
     reader: str | None = None,
     gdal_env: dict[str, str] | None = None,
+    expect: AssetExpect | None = None,
 ) -> np.ndarray:
     """Warp the part of one single-band raster that covers ``grid`` onto it.
 
@@ -83,7 +84,8 @@ def read_window(
 
     Returns float32 DN with NaN for nodata (``kind="reflectance"``) or uint8 with 0 for nodata
     (``kind="scl"``, always nearest). With a ``signer`` an http(s) href is signed for this read only
-    (:func:`geo.sources.providers.read_signed`: a refused token is renewed and the read retried once).
+    (:func:`geo.sources.providers.read_signed`: a refused token is renewed and the read retried once). With
+    ``expect`` the file's data type and CRS are checked against its item (:class:`geo.sources.assets.AssetExpect`).
 
     Raises:
         StacError: the host could not be reached after retries (AccessDeniedError: refused even with
@@ -94,8 +96,8 @@ def read_window(
         (gdal_env if gdal_env is not None else gdal_options(policy))
     if signer is not None and _check_href(href) == "http":
         return read_signed(href, signer, lambda url: _read_window(href, grid, kind, resampling, policy, counter, url,
-                                                                  reader, env), policy)
-    return _read_window(href, grid, kind, resampling, policy, counter, href, reader, env)
+                                                                  reader, env, expect), policy)
+    return _read_window(href, grid, kind, resampling, policy, counter, href, reader, env, expect)
 
 
 class _GdalFile:
@@ -123,7 +125,8 @@ class _GdalFile:
 
 
 def _read_window(href: str, grid: GeoGrid, kind: str, resampling: Resampling, policy: RetryPolicy,
-                 counter: ByteCounter | None, url: str, reader: str, env: dict[str, str]) -> np.ndarray:
+                 counter: ByteCounter | None, url: str, reader: str, env: dict[str, str],
+                 expect: AssetExpect | None = None) -> np.ndarray:
     """:func:`read_window` of ``href`` fetched from ``url`` (``href`` signed); only ``href`` reaches GDAL and messages."""
     how = _check_href(href)
     gdal = how == "http" and reader == "gdal"
@@ -147,8 +150,8 @@ def _read_window(href: str, grid: GeoGrid, kind: str, resampling: Resampling, po
     dst = np.zeros(grid.shape, np.uint8) if scl else np.full(grid.shape, np.nan, np.float32)
     try:
         with rasterio.Env(**env):
-            if gdal:
-                ds = rasterio.open(url)
+            if gdal:  # GDAL follows redirects unseen: hand it the final URL, every hop checked (remote.get)
+                ds = rasterio.open(resolve_redirects(url, policy=policy))
             elif how == "http":
                 ds = rasterio.open(href, opener=opener)
             else:
@@ -156,6 +159,8 @@ def _read_window(href: str, grid: GeoGrid, kind: str, resampling: Resampling, po
             with ds as src:
                 if src.crs is None:
                     raise CrsError(f"{redact(href)} has no CRS; minewatch never assumes one")
+                if expect is not None:
+                    expect.check(src, href)
                 l, b, r, t = transform_bounds(grid.crs, src.crs, *grid.bounds, densify_pts=21)
                 sl, sb, sr, st = src.bounds
                 if r <= sl or l >= sr or t <= sb or b >= st:
@@ -345,7 +350,8 @@ def load_stack(
             arr = np.zeros(grid.shape, np.uint8) if kind == "scl" else np.full(grid.shape, np.nan, np.float32)
             return arr
         arr = read_window(href, grid, kind=kind, resampling=rs, policy=policy, counter=counter,
-                          signer=Signer.of_item(it), reader=reader, gdal_env=gdal_env)
+                          signer=Signer.of_item(it), reader=reader, gdal_env=gdal_env,
+                          expect=expect_for(it, asset, kind))
         if cache is not None:
             cache.put(key, arr)
         if kind == "reflectance":

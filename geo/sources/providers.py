@@ -20,7 +20,7 @@ import pystac
 
 from geo.bands import BANDS
 from geo.errors import AccessDeniedError, StacError
-from geo.sources.remote import DEFAULT_POLICY, RetryPolicy, get, redact
+from geo.sources.remote import DEFAULT_POLICY, HostAllowlist, RetryPolicy, get, redact
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -43,6 +43,8 @@ class Provider:
         page_size: items requested per page.
         policy: retry/timeout policy for its requests.
         local_path: a local ItemCollection JSON searched client-side instead of an API.
+        asset_hosts: hosts that serve its assets besides the API's own host and port (entries as in
+            :class:`geo.sources.remote.HostAllowlist`: ``host``, ``host:port``, ``.sub.domain``).
     """
 
     name: str
@@ -54,16 +56,19 @@ class Provider:
     page_size: int = 100
     policy: RetryPolicy = RetryPolicy()
     local_path: Path | None = None
+    asset_hosts: tuple[str, ...] = ()
 
 
 PROVIDERS: dict[str, Provider] = {
-    "earth-search": Provider("earth-search", "https://earth-search.aws.element84.com/v1"),
+    "earth-search": Provider("earth-search", "https://earth-search.aws.element84.com/v1",
+                             asset_hosts=("sentinel-cogs.s3.us-west-2.amazonaws.com", "sentinel-cogs.s3.amazonaws.com")),
     "planetary-computer": Provider(
         "planetary-computer",
         "https://planetarycomputer.microsoft.com/api/stac/v1",
         asset_keys=dict(PLANETARY_COMPUTER_KEYS),
         signer="planetary-computer",
         token_url="https://planetarycomputer.microsoft.com/api/sas/v1/token",
+        asset_hosts=(".blob.core.windows.net",),
     ),
 }
 
@@ -91,6 +96,23 @@ def resolve_provider(provider: str | Provider) -> Provider:
     raise StacError(
         f"unknown provider {text!r}; use {', '.join(PROVIDERS)}, an http(s) STAC API URL or an items.json path"
     )
+
+
+def asset_allowlist(provider: "str | Provider", extra_hosts: tuple[str, ...] = (),
+                    items: "tuple[dict, ...] | list | None" = None) -> HostAllowlist:
+    """Hosts and ports the assets of ``provider`` may be read from (and redirected to): its API's own
+    host:port, its profile's ``asset_hosts`` and ``extra_hosts`` (config ``[search] asset_hosts``). For a local
+    ItemCollection (the user's own file) also the host:port of every http(s) href its ``items`` name."""
+    prov = resolve_provider(provider)
+    entries = [*prov.asset_hosts, *extra_hosts]
+    if prov.url:
+        entries.append(prov.url)
+    if prov.local_path is not None:
+        for it in items or ():
+            assets = it.get("assets", {}) if isinstance(it, dict) else {k: {"href": a.href} for k, a in it.assets.items()}
+            entries += [a.get("href", "") for a in assets.values()
+                        if str(a.get("href", "")).lower().startswith(("http://", "https://"))]
+    return HostAllowlist.of(entries)
 
 
 # -- Planetary Computer SAS tokens: hrefs are signed per read, never stored signed -------------------

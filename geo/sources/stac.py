@@ -13,15 +13,18 @@ they add AOI coverage).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
 import time
 from pathlib import Path
+from urllib.parse import urljoin
 
 import pystac
 import requests
 import shapely
+import urllib3
 from requests import Request
 from pystac_client import Client
 from pystac_client.conformance import ConformanceClasses
@@ -33,7 +36,8 @@ from geo.aoi import Aoi
 from geo.errors import StacError
 from geo.periods import Period
 from geo.sources.providers import PROVIDERS, SIGNER_PROPERTY, Provider, mark_item, resolve_provider
-from geo.sources.remote import RETRY_STATUSES, RetryPolicy, TransientHTTPError, parse_retry_after, redact
+from geo.sources.remote import (RETRY_STATUSES, RetryPolicy, TransientHTTPError, check_hop, current_allowlist,
+                                parse_retry_after, read_body, redact)
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +51,23 @@ class _RetryingStacIO(StacApiIO):
         super().__init__(timeout=policy.timeout_s, max_retries=None)
         self.policy = policy
 
+    def _send(self, href: str, prepped) -> tuple[requests.Response, bytes]:
+        """Send ``prepped``, redirects followed by hand (each hop checked by :func:`check_hop` before it is
+        requested; 301/302/303 turn a POST into a GET); the whole try ends by the policy's deadline."""
+        deadline = time.monotonic() + self.policy.deadline_s
+        for _hop in range(self.policy.max_redirects + 1):
+            resp = self.session.send(prepped, timeout=self.timeout, allow_redirects=False, stream=True)
+            if not (resp.is_redirect and resp.headers.get("Location")):
+                resp._content = read_body(resp, deadline)
+                return resp, resp._content
+            nxt, keep = urljoin(prepped.url, resp.headers["Location"]), resp.status_code in (307, 308)
+            resp.close()
+            check_hop(href, nxt, current_allowlist(), "STAC API")
+            prepped = self.session.prepare_request(Request(method=prepped.method if keep else "GET", url=nxt,
+                                                           data=prepped.body if keep else None,
+                                                           headers=dict(prepped.headers) if keep else None))
+        raise StacError(f"STAC API {redact(href)} redirected more than {self.policy.max_redirects} times; check the URL")
+
     def request(self, href, method=None, headers=None, parameters=None) -> str:  # noqa: D401
         method = (method or "GET").upper()
         last = "no try made"
@@ -58,8 +79,7 @@ class _RetryingStacIO(StacApiIO):
             prepped = self.session.prepare_request(req)
             retry_after = None
             try:
-                resp = self.session.send(prepped, timeout=self.timeout)
-                body = resp.content
+                resp, body = self._send(href, prepped)
                 if resp.status_code in RETRY_STATUSES:
                     raise TransientHTTPError(f"HTTP {resp.status_code}",
                                              parse_retry_after(resp.headers.get("Retry-After")))
@@ -71,7 +91,7 @@ class _RetryingStacIO(StacApiIO):
                 return text
             except TransientHTTPError as exc:
                 last, retry_after = str(exc), exc.retry_after
-            except (requests.exceptions.RequestException, ValueError) as exc:
+            except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, ValueError) as exc:
                 last = exc.__class__.__name__
             if attempt < self.policy.attempts:
                 wait = self.policy.delay(attempt, retry_after)
@@ -92,6 +112,7 @@ def search(
     max_cloud: float = 80.0,
     limit: int | None = None,
     policy: RetryPolicy | None = None,
+    collection: str | None = None,
 ) -> list[pystac.Item]:
     """Sentinel-2 L2A items over ``aoi`` within ``period``, at most ``max_cloud`` % cloud cover.
 
@@ -103,6 +124,7 @@ def search(
         max_cloud: largest ``eo:cloud_cover`` kept, percent.
         limit: keep at most this many items (the least cloudy), after de-duplication.
         policy: retry/timeout policy (default: the provider's).
+        collection: collection id to search instead of the provider's (``sentinel-2-l2a``).
 
     Returns:
         Items sorted by acquisition time. Asset hrefs are never signed here (SAS tokens expire within the
@@ -114,6 +136,8 @@ def search(
     if not 0 <= max_cloud <= 100:
         raise StacError(f"max_cloud must be a percentage 0–100, got {max_cloud}")
     prov = resolve_provider(provider)
+    if collection:
+        prov = dataclasses.replace(prov, collection=collection)
     policy = policy or prov.policy
     if prov.local_path is not None:
         raw = _search_local(prov.local_path, aoi, period)  # the user's own file: its signing marks stand
@@ -179,7 +203,7 @@ def _search_api(prov: Provider, aoi: Aoi, period: Period, max_cloud: float,
         how = "client-side (API lists neither query nor filter)"
     log.info("searching %s collection %s; cloud filter %s", redact(prov.url), prov.collection, how)
     try:
-        s = client.search(collections=[prov.collection], intersects=aoi.geometry.__geo_interface__,
+        s = client.search(collections=[prov.collection], intersects=query_geometry(aoi),
                           datetime=period.interval, limit=prov.page_size, **kw)
         found = list(s.items())  # follows 'next' links page by page
         if not found:
@@ -188,6 +212,21 @@ def _search_api(prov: Provider, aoi: Aoi, period: Period, max_cloud: float,
     except APIError as exc:
         raise StacError(f"STAC API {redact(prov.url)} rejected the search ({str(exc)[:300]}); "
                         f"does it serve collection {prov.collection!r}?") from None
+
+
+#: An AOI with more vertices is sent to a STAC API as its bounding box (items are then matched against the
+#: full AOI here): APIs refuse or time out on huge request bodies.
+MAX_QUERY_VERTICES = 1000
+
+
+def query_geometry(aoi: Aoi) -> dict:
+    """The GeoJSON geometry sent to the API: the AOI itself, or its bounding box when it has more than
+    :data:`MAX_QUERY_VERTICES` vertices (results are filtered against the full AOI by :func:`_matches`)."""
+    n = shapely.get_num_coordinates(aoi.geometry)
+    if n <= MAX_QUERY_VERTICES:
+        return aoi.geometry.__geo_interface__
+    log.info("AOI %s has %d vertices; searching its bounding box and matching items to the full AOI", aoi.name, n)
+    return shapely.box(*aoi.geometry.bounds).__geo_interface__
 
 
 def _check_collection(client: Client, prov: Provider) -> None:
@@ -207,9 +246,26 @@ def _check_collection(client: Client, prov: Provider) -> None:
 
 # -- filters and de-duplication ----------------------------------------------------------------
 
-def _cloud(item: pystac.Item) -> float:
+def cloud_cover(item: pystac.Item) -> float | None:
+    """``eo:cloud_cover`` as a percentage; None when absent or not one (a non-number string, < 0, > 100, NaN)."""
     c = item.properties.get("eo:cloud_cover")
-    return float(c) if isinstance(c, (int, float)) else 0.0
+    if c is None or isinstance(c, bool):
+        return None
+    try:
+        v = float(c)
+    except (TypeError, ValueError):
+        v = float("nan")
+    if not 0 <= v <= 100:  # NaN fails too
+        log.warning("item %s has eo:cloud_cover %r, not a percentage; treated as unknown (ranked last)",
+                    item.id, c)
+        return None
+    return v
+
+
+def _cloud(item: pystac.Item) -> float:
+    """Cloud cover for ranking: unknown counts as fully cloudy (ranked last), never as clear."""
+    c = cloud_cover(item)
+    return 100.0 if c is None else c
 
 
 def _footprint(item: pystac.Item):
@@ -227,11 +283,11 @@ def _matches(item: pystac.Item, aoi: Aoi, period: Period, max_cloud: float) -> b
     fp = _footprint(item)
     if fp is None or not fp.intersects(aoi.geometry):
         return False
-    cc = item.properties.get("eo:cloud_cover")
+    cc = cloud_cover(item)
     if cc is None:
-        log.debug("item %s has no eo:cloud_cover; kept", item.id)
+        log.debug("item %s has no usable eo:cloud_cover; kept", item.id)
         return True
-    return float(cc) <= max_cloud
+    return cc <= max_cloud
 
 
 def _parse(value) -> dt.datetime | None:
@@ -332,7 +388,7 @@ def scene_rows(items: list[pystac.Item]) -> list[dict]:
         {
             "id": it.id,
             "date": it.datetime.strftime("%Y-%m-%d %H:%M") if it.datetime else "",
-            "cloud_pct": round(_cloud(it), 1),
+            "cloud_pct": "" if cloud_cover(it) is None else round(cloud_cover(it), 1),
             "baseline": baseline(it) or "",
             "tile": mgrs_tile(it),
             "platform": it.properties.get("platform", ""),
