@@ -199,7 +199,8 @@ def test_redirect_outside_allowlist_is_never_requested():
 
 
 def test_redirects_within_the_allowlist_are_followed():
-    from geo.sources.remote import HostAllowlist, get, resolve_redirects
+    from geo.sources.gdal_http import resolve_redirects
+    from geo.sources.remote import HostAllowlist, get
 
     def ok(h):
         h.send_response(200)

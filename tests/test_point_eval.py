@@ -107,7 +107,7 @@ def _ids_in(items, interval: str) -> list[str]:
 # -- the check over a real STAC API ---------------------------------------------------------------------
 
 def test_points_over_loopback_stac(archive, labels, stac, tmp_path, capsys):
-    args = ["evaluate", "--stac", stac.url, "--datetime", WINTER_23, "--pools", labels.pools,
+    args = ["evaluate", "--stac", stac.url, "--asset-host", stac.files.url.split("//")[1], "--datetime", WINTER_23, "--pools", labels.pools,
             "--negatives", labels.negatives, "--reference", labels.reference, "--max-cloud", "100",
             "--method", "rules", "--aoi", archive.aoi_path, "--cache-dir", tmp_path / "cache", "--csv", tmp_path / "t.csv",
             "--json", tmp_path / "t.json"]
@@ -141,7 +141,7 @@ def test_points_over_loopback_stac(archive, labels, stac, tmp_path, capsys):
     # a rerun reads the cached composite: no request at all; the pools given as negatives score as false positives
     stac.api.reset_counts()
     stac.files.reset_counts()
-    code, out, err = cli(["evaluate", "--stac", stac.url, "--datetime", WINTER_23, "--negatives", labels.pools,
+    code, out, err = cli(["evaluate", "--stac", stac.url, "--asset-host", stac.files.url.split("//")[1], "--datetime", WINTER_23, "--negatives", labels.pools,
                           "--negatives", tmp_path / "moved.geojson", "--max-cloud", "100", "--method", "rules",
                           "--aoi", archive.aoi_path,
                           "--cache-dir", tmp_path / "cache", "--json", tmp_path / "t2.json"], capsys)

@@ -44,6 +44,9 @@ from geo.errors import UsageError
 @click.option("--max-cloud", type=click.FloatRange(0, 100), default=80.0, show_default=True,
               help="Point mode: skip scenes with more cloud cover (%).")
 @click.option("--limit", type=click.IntRange(1), default=None, help="Point mode: keep the N least cloudy scenes.")
+@click.option("--asset-host", "asset_hosts", multiple=True, metavar="HOST[:PORT]",
+              help="Point mode: another host you trust to serve the catalogue's assets (as [search] asset_hosts); "
+                   "repeatable.")
 @click.option("--xy-cols", default=None, metavar="X,Y", help="Point mode: coordinate columns of CSV points.")
 @click.option("--points-crs", default=None, help="Point mode: CRS of CSV x/y (default EPSG:4326).")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default="minewatch-eval-cache", show_default=True,
@@ -51,8 +54,8 @@ from geo.errors import UsageError
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None,
               help="Point mode: also write the table as CSV.")
 def command(image, labels, offset, point_radius_m, sim_seeds, sim_size, method, weights, device, json_path, stac,
-            datetime_, pools, negatives, reference, bbox, aoi_path, collection, max_cloud, limit, xy_cols, points_crs,
-            cache_dir, csv_path):
+            datetime_, pools, negatives, reference, bbox, aoi_path, collection, max_cloud, limit, asset_hosts, xy_cols,
+            points_crs, cache_dir, csv_path):
     """Score a detector against labels: a labelled GeoTIFF and/or simulator seeds, or point labels over STAC scenes.
 
     Point mode (--stac): the period is searched over the points' area, composited exactly like a `minewatch run`
@@ -63,7 +66,8 @@ def command(image, labels, offset, point_radius_m, sim_seeds, sim_size, method, 
         if image or labels or sim_seeds:
             raise UsageError("--stac point labels and --image/--labels/--sim-seeds are separate modes; run them apart")
         return _points(stac, datetime_, pools, negatives, reference, bbox, aoi_path, collection, max_cloud, limit,
-                       xy_cols, points_crs, cache_dir, point_radius_m, method, weights, device, csv_path, json_path)
+                       xy_cols, points_crs, cache_dir, point_radius_m, method, weights, device, csv_path, json_path,
+                       asset_hosts)
     from models.evaluate import evaluate_samples, format_report
 
     if not ((image and labels) or sim_seeds):
@@ -110,7 +114,7 @@ def _pair(text: str | None, what: str, n: int, conv):
 
 
 def _points(stac, datetime_, pools, negatives, reference, bbox, aoi_path, collection, max_cloud, limit, xy_cols,
-            points_crs, cache_dir, radius, method, weights, device, csv_path, json_path) -> None:
+            points_crs, cache_dir, radius, method, weights, device, csv_path, json_path, asset_hosts=()) -> None:
     from models.point_eval import PointEvalRequest, evaluate_points, format_table, write_csv
 
     if not stac or not datetime_:
@@ -123,8 +127,8 @@ def _points(stac, datetime_, pools, negatives, reference, bbox, aoi_path, collec
         stac=stac, datetime=datetime_, pools=tuple(map(Path, pools)), negatives=tuple(map(Path, negatives)),
         reference=Path(reference) if reference else None,
         bbox=_pair(bbox, "--bbox (W,S,E,N in degrees)", 4, float), aoi=Path(aoi_path) if aoi_path else None,
-        collection=collection, max_cloud=max_cloud, limit=limit, radius_m=radius, method=method, weights=weights,
-        device=device, cache_dir=Path(cache_dir), xy_cols=_pair(xy_cols, "--xy-cols", 2, str), points_crs=points_crs)
+        collection=collection, max_cloud=max_cloud, limit=limit, asset_hosts=tuple(asset_hosts), radius_m=radius,
+        method=method, weights=weights, device=device, cache_dir=Path(cache_dir), xy_cols=_pair(xy_cols, "--xy-cols", 2, str), points_crs=points_crs)
     res = evaluate_points(req)
     click.echo(format_table(res))
     if csv_path:

@@ -25,7 +25,7 @@ import rasterio
 import rasterio.env
 
 from geo.errors import AccessDeniedError, ConfigError, StacError
-from geo.sources.remote import DEFAULT_POLICY, RetryPolicy, redact
+from geo.sources.remote import DEFAULT_POLICY, HostAllowlist, RetryPolicy, current_allowlist, get, redact, session
 
 #: GDAL settings for reading COGs: no sibling-file probing, no extension guessing.
 GDAL_ENV = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.TIF,.tiff"}
@@ -67,10 +67,43 @@ def choose_reader(reader: str | None = None) -> str:
 def gdal_options(policy: RetryPolicy = DEFAULT_POLICY) -> dict[str, str]:
     """GDAL settings for ``/vsicurl/`` reads under ``policy``, less those the user set (environment variable or
     enclosing ``rasterio.Env``): the user's value wins."""
+    # GDAL_HTTP_TIMEOUT is libcurl's total time per request (the deadline of remote.get); a transfer slower than
+    # 1 byte/s for timeout_s is cut (a server that drips bytes cannot hold a read).
+    timeout = str(int(math.ceil(policy.timeout_s)))
     opts = {**GDAL_HTTP_ENV, "GDAL_HTTP_MAX_RETRY": str(max(0, policy.attempts - 1)),
-            "GDAL_HTTP_RETRY_DELAY": str(policy.backoff_s), "GDAL_HTTP_TIMEOUT": str(int(math.ceil(policy.timeout_s)))}
+            "GDAL_HTTP_RETRY_DELAY": str(policy.backoff_s), "GDAL_HTTP_TIMEOUT": str(int(math.ceil(policy.deadline_s))),
+            "GDAL_HTTP_CONNECTTIMEOUT": timeout, "GDAL_HTTP_LOW_SPEED_LIMIT": "1", "GDAL_HTTP_LOW_SPEED_TIME": timeout}
     user = _user_settings()
     return {k: v for k, v in opts.items() if k not in user}
+
+
+def user_headers() -> dict[str, str]:
+    """The headers the user gave GDAL (``GDAL_HTTP_HEADERS``: ``Name: value`` pairs, comma- or line-separated)."""
+    raw = _user_settings().get("GDAL_HTTP_HEADERS", "")
+    pairs = [p.split(":", 1) for p in re.split(r"\r?\n|,(?=\s*[\w-]+\s*:)", raw) if ":" in p]
+    return {k.strip(): v.strip() for k, v in pairs if k.strip()}
+
+
+def resolve_redirects(url: str, *, policy: RetryPolicy = DEFAULT_POLICY, allow: HostAllowlist | None = None) -> str:
+    """The URL that ``url`` finally serves from, every hop checked as in :func:`geo.sources.remote.get` (one ranged
+    GET of byte 0, with the user's ``GDAL_HTTP_HEADERS``).
+
+    GDAL's ``/vsicurl/`` (libcurl) follows redirects on its own and GDAL 3.10 has no setting to stop it or to see
+    each hop, so GDAL is handed the URL this returns (its hops already checked) — never the original URL.
+    """
+    allow = allow if allow is not None else current_allowlist()
+    final = [url]
+
+    def hop_hook(resp, *_a, **_k):
+        final[0] = resp.url
+
+    s = session()
+    s.hooks["response"].append(hop_hook)
+    try:
+        get(url, policy=policy, headers={**user_headers(), "Range": "bytes=0-0"}, allow=allow, what="COG read")
+    finally:
+        s.hooks["response"].remove(hop_hook)
+    return final[0]
 
 
 _STATUS = re.compile(r"HTTP response code:\s*(\d{3})")

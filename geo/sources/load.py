@@ -32,10 +32,10 @@ from geo.bands import ANALYSIS_BANDS, band_ids
 from geo.sources.cache import WindowCache, cache_key
 from geo.errors import CrsError, NoDataError, RasterError, StacError
 from geo.sources.cog_ranges import RangeFile, RemoteFileChanged, use_range_threads
-from geo.sources.gdal_http import GDAL_ENV, choose_reader, gdal_options, http_error
+from geo.sources.gdal_http import GDAL_ENV, choose_reader, gdal_options, http_error, resolve_redirects
 from geo.grid import GeoGrid
 from geo.sources.providers import Signer, read_signed
-from geo.sources.remote import DEFAULT_POLICY, ByteCounter, RetryPolicy, redact, resolve_redirects
+from geo.sources.remote import DEFAULT_POLICY, ByteCounter, RetryPolicy, redact
 from geo.sources.assets import AssetExpect, _check_href, _local_path, asset_for, expect_for, scaling_for
 from geo.sources.stac import datatake_key
 from geo.stack import ReflectanceStack

@@ -350,37 +350,6 @@ def get(
     )
 
 
-def resolve_redirects(url: str, *, policy: RetryPolicy = DEFAULT_POLICY, allow: HostAllowlist | None = None) -> str:
-    """The URL that ``url`` finally serves from, every hop checked as in :func:`get` (one ranged GET of byte 0).
-
-    For readers that cannot check hops themselves: GDAL's ``/vsicurl/`` (libcurl) follows redirects on its own
-    and GDAL 3.10 has no setting to stop it or to see each hop, so hand GDAL the URL this returns (its hops
-    already checked) together with :func:`gdal_http_env` — never the original URL.
-    """
-    allow = allow if allow is not None else current_allowlist()
-    final = [url]
-
-    def hop_hook(resp, *_a, **_k):
-        final[0] = resp.url
-
-    s = session()
-    s.hooks["response"].append(hop_hook)
-    try:
-        get(url, policy=policy, headers={"Range": "bytes=0-0"}, allow=allow, what="COG read")
-    finally:
-        s.hooks["response"].remove(hop_hook)
-    return final[0]
-
-
-def gdal_http_env(policy: RetryPolicy = DEFAULT_POLICY) -> dict[str, str]:
-    """GDAL settings that give ``/vsicurl/`` reads the same limits as :func:`get`: ``GDAL_HTTP_TIMEOUT`` is
-    libcurl's total time per request (the deadline), ``GDAL_HTTP_CONNECTTIMEOUT`` the connect timeout, and a
-    transfer slower than 1 byte/s for ``timeout_s`` is cut (``GDAL_HTTP_LOW_SPEED_*``)."""
-    return {"GDAL_HTTP_TIMEOUT": str(int(policy.deadline_s)), "GDAL_HTTP_CONNECTTIMEOUT": str(int(policy.timeout_s)),
-            "GDAL_HTTP_LOW_SPEED_LIMIT": "1", "GDAL_HTTP_LOW_SPEED_TIME": str(int(policy.timeout_s)),
-            "GDAL_HTTP_MAX_RETRY": "0"}
-
-
 class ByteCounter:
     """Thread-safe tally of bytes and requests fetched over HTTP (for benchmarks and tests)."""
 
