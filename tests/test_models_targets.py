@@ -110,7 +110,7 @@ def test_cli_detect_geojson_gpkg_raster(tmp_path, held_out):
     assert r.exit_code == 0, r.output
     gdf = gpd.read_file(out)
     assert gdf.crs.to_epsg() == 4326
-    assert {"class", "area_m2", "confidence"} <= set(gdf.columns)
+    assert {"class", "area_m2", "confidence_pct"} <= set(gdf.columns)
     assert set(gdf["class"]) <= {1, 2} and (gdf["area_m2"] > 0).all()
     # area agrees with the truth footprint within 25 %
     truth_area = (truth > 0).sum() * 100.0
