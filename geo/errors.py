@@ -67,6 +67,11 @@ class OutputError(MinewatchError, OSError):
     """The run folder cannot be written (not writable, disk full, belongs to another run)."""
 
 
+class ClusterError(MinewatchError, RuntimeError):
+    """A Dask cluster could not run the tasks or deliver their results (scheduler unreachable, workers died,
+    workers without minewatch). Exit code 8."""
+
+
 class MinewatchWarning(UserWarning):
     """Base class of minewatch warnings; escalate with ``warnings.simplefilter('error', MinewatchWarning)``."""
 
@@ -87,6 +92,7 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (StacError, 3),
     (NoDataError, 6),
     (OutputError, 7),
+    (ClusterError, 8),
 )
 
 

@@ -20,7 +20,6 @@ from affine import Affine
 from geo.stages.cloud import scl_clear_mask, valid_data_mask
 from geo.stages.composite import median_composite
 from geo.config import RunParams
-from geo.results.export import write_raster
 from geo.fsutil import write_json
 from geo.grid import GeoGrid
 from geo.aoi import region_mask
@@ -44,7 +43,8 @@ class TaskSpec:
         aoi_wkt: AOI polygon in the grid's CRS (WKT).
         out_dir: task folder.
         params: run parameters.
-        cache_dir: where fetched windows are cached.
+        cache_dir: where fetched windows are cached (None: no cache).
+        cache_max_bytes: size cap of that cache (None: the cache's default).
     """
 
     period: str
@@ -55,6 +55,7 @@ class TaskSpec:
     out_dir: str
     params: RunParams
     cache_dir: str | None
+    cache_max_bytes: int | None = None
 
     @property
     def key(self) -> str:
@@ -88,26 +89,80 @@ def _pad(grid: GeoGrid, halo: int) -> GeoGrid:
     return GeoGrid(grid.crs, t, grid.width + 2 * halo, grid.height + 2 * halo)
 
 
+def stack_budget_bytes() -> int:
+    """Bytes a task may spend on its stack of scenes (``MINEWATCH_TASK_MEMORY_MB``, default 768 MiB). A tile whose
+    scenes need more is loaded and composited in strips of rows, so memory stays flat as scenes per season grow."""
+    import os
+
+    try:
+        return max(16, int(os.environ.get("MINEWATCH_TASK_MEMORY_MB", "768"))) << 20
+    except ValueError:
+        return 768 << 20
+
+
+#: Bytes per pixel per scene while a strip is loaded and composited: float32 windows as read and in the stack
+#: (2 × 6 × 4), SCL twice (2), masks and the per-band median's working copy (≈ 10).
+BYTES_PER_PX_SCENE = 60
+
+
+def strip_rows(n_scenes: int, grid: GeoGrid, budget: int | None = None) -> int:
+    """Rows per strip so that ``n_scenes`` scenes of a strip of ``grid`` fit the stack budget (at least 64)."""
+    budget = stack_budget_bytes() if budget is None else budget
+    per_row = max(1, n_scenes) * grid.width * BYTES_PER_PX_SCENE
+    return max(64, min(grid.height, budget // per_row))
+
+
+def _strip(grid: GeoGrid, r0: int, r1: int) -> GeoGrid:
+    return GeoGrid(grid.crs, grid.transform @ Affine.translation(0, r0), grid.width, r1 - r0)
+
+
 def composite_for(spec: TaskSpec, load_grid: GeoGrid) -> tuple[Composite, int]:
-    """Load, mask and composite the task's items on ``load_grid``; returns the composite and scene count."""
+    """Load, mask and composite the task's items on ``load_grid``; returns the composite and scene count.
+
+    Scenes are loaded strip by strip (:func:`strip_rows`) when all of them at once would exceed the stack budget;
+    each strip's composite is final (the median is per pixel), so the result does not depend on the strips.
+    """
     from geo.sources.load import load_stack  # network/disk edge
 
     items = [pystac.Item.from_dict(d) for d in spec.items]
-    stack = load_stack(items, load_grid, bands=STORED_BANDS, workers=spec.params.io_threads,
-                       cache_dir=Path(spec.cache_dir) if spec.cache_dir else None)
-    if stack.scl is not None:
-        clear = scl_clear_mask(stack.scl, spec.params.cloud) & valid_data_mask(stack.data)
-    else:
-        clear = valid_data_mask(stack.data)
-    return median_composite(stack, clear), len(items)
+    rows = strip_rows(len(items), load_grid)
+    data = count = bands = None
+    for r0 in range(0, load_grid.height, rows):
+        r1 = min(load_grid.height, r0 + rows)
+        sgrid = load_grid if rows >= load_grid.height else _strip(load_grid, r0, r1)
+        stack = load_stack(items, sgrid, bands=STORED_BANDS, workers=spec.params.io_threads,
+                           cache_dir=Path(spec.cache_dir) if spec.cache_dir else None,
+                           cache_max_bytes=spec.cache_max_bytes)
+        if stack.scl is not None:
+            clear = scl_clear_mask(stack.scl, spec.params.cloud) & valid_data_mask(stack.data)
+        else:
+            clear = valid_data_mask(stack.data)
+        part = median_composite(stack, clear)
+        del stack, clear
+        if sgrid is load_grid:
+            return part, len(items)
+        if data is None:
+            bands = part.bands
+            data = np.full((len(bands), *load_grid.shape), np.nan, np.float32)
+            count = np.zeros(load_grid.shape, np.uint16)
+        data[:, r0:r1] = part.data
+        count[r0:r1] = part.clear_count
+    return Composite(data=data, clear_count=count, bands=bands, grid=load_grid), len(items)
+
+
+#: Rasters a task delivers, by file name in its task folder.
+TASK_FILES = ("classes.tif", "confidence.tif", "clear_count.tif", "composite.tif")
 
 
 def run_task(spec: TaskSpec) -> dict:
-    """Process one task and return its small stats dict (also written to ``done.json``)."""
+    """Process one task and return its result: ``{"stats": …, "files": {name: GeoTIFF bytes}}``.
+
+    The task writes nothing: its result travels back to the client (through Dask on a cluster), which writes
+    it with :func:`write_task_result`, so workers need not share the client's filesystem.
+    """
+    from geo.results.export import raster_bytes
     from geo.stages.detect import FusionConfig, classify
 
-    out = Path(spec.out_dir)
-    (out / "done.json").unlink(missing_ok=True)  # the folder is unfinished until done.json is rewritten
     grid = GeoGrid.from_dict(spec.grid)
     halo = spec.params.detect.halo_px
     load_grid = _pad(grid, halo)
@@ -118,20 +173,45 @@ def run_task(spec: TaskSpec) -> dict:
     region = region_mask(spec.aoi_wkt, grid)
     classes = np.where(region, det.classes[inner], 0).astype(np.uint8)
     conf = np.where(region, det.confidence[inner], 0).astype(np.float32)
+    del det
     count = comp.clear_count[inner]
     dn = np.nan_to_num(comp.data[(slice(None), *inner)] * 10000.0, nan=0.0)
     dn = np.clip(np.round(dn), 1, 65535).astype(np.uint16) * (count > 0)
-    write_raster(classes, grid, out / "classes.tif", nodata=None)
-    write_raster(np.round(conf * 100).astype(np.uint8), grid, out / "confidence.tif", descriptions=("confidence_pct",))
-    write_raster(count.astype(np.uint16), grid, out / "clear_count.tif")
-    write_raster(dn.astype(np.uint16), grid, out / "composite.tif", nodata=0, descriptions=STORED_BANDS)
+    del comp
+    files = {
+        "classes.tif": raster_bytes(classes, grid, nodata=None),
+        "confidence.tif": raster_bytes(np.round(conf * 100).astype(np.uint8), grid, descriptions=("confidence_pct",)),
+        "clear_count.tif": raster_bytes(count.astype(np.uint16), grid),
+        "composite.tif": raster_bytes(dn.astype(np.uint16), grid, nodata=0, descriptions=STORED_BANDS),
+    }
     n_region = int(region.sum())
     stats = {
         "key": spec.key, "scenes": sorted(i["id"] for i in spec.items), "period": spec.period, "tile": spec.tile_id, "n_scenes": n_scenes,
         "region_px": n_region, "clear_px": int(((count > 0) & region).sum()),
         "pond_px": int((classes == 2).sum()), "cleared_px": int((classes == 1).sum()),
     }
-    write_json(out / "done.json", stats)
     log.info("task %s/%s done: %d scenes, %d pond px, %d cleared px", spec.period, spec.tile_id, n_scenes,
              stats["pond_px"], stats["cleared_px"])
-    return stats
+    return {"stats": stats, "files": files}
+
+
+def write_task_result(spec: TaskSpec, result: dict) -> dict:
+    """Write a task's result into its folder (each file atomically, ``done.json`` last); return its stats.
+
+    Runs in the client process, whichever machine ran the task.
+
+    Raises:
+        ClusterError: the result is not a complete task result (a worker running another minewatch version).
+    """
+    from geo.errors import ClusterError
+    from geo.fsutil import write_bytes
+
+    if not isinstance(result, dict) or set(result.get("files", ())) != set(TASK_FILES) or "stats" not in result:
+        raise ClusterError(f"task {spec.period}/{spec.tile_id} returned no complete result; install the same "
+                           "minewatch version on the Dask workers as on this machine")
+    out = Path(spec.out_dir)
+    (out / "done.json").unlink(missing_ok=True)  # the folder is unfinished until done.json is rewritten
+    for name in TASK_FILES:
+        write_bytes(out / name, result["files"][name])
+    write_json(out / "done.json", result["stats"])
+    return result["stats"]
