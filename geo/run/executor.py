@@ -79,8 +79,8 @@ class _Heartbeat:
 def call_task(fn: Callable[[Any], Any], task: Any) -> Any:
     """Run ``fn(task)`` where a worker runs it, so that its error reaches the client with its class.
 
-    A minewatch error that would not survive pickling is rebuilt from its message; anything else that
-    cannot be pickled becomes a :class:`~geo.errors.ClusterError` naming the original class.
+    A minewatch error that would not survive pickling is rebuilt from its message as the nearest class that
+    can be (its own, else a base class); anything else that cannot be pickled becomes a :class:`~geo.errors.ClusterError` naming the original class.
     """
     try:
         return fn(task)
@@ -90,11 +90,14 @@ def call_task(fn: Callable[[Any], Any], task: Any) -> Any:
         try:
             pickle.loads(pickle.dumps(exc))
         except Exception:  # noqa: BLE001 — any failure to pickle: send a plain copy instead
-            if isinstance(exc, MinewatchError):
-                try:
-                    raise type(exc)(str(exc)) from None
-                except TypeError:
-                    pass
+            for cls in type(exc).__mro__:  # the nearest minewatch class that rebuilds from its message alone
+                if isinstance(cls, type) and issubclass(cls, MinewatchError):
+                    try:
+                        copy = cls(str(exc))
+                        pickle.loads(pickle.dumps(copy))
+                    except Exception:  # noqa: BLE001 — try the next class up
+                        continue
+                    raise copy from None
             raise ClusterError(f"a task failed with {type(exc).__name__}: {exc}") from None
         raise
 
