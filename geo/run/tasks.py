@@ -95,7 +95,7 @@ def stack_budget_bytes() -> int:
     import os
 
     try:
-        return max(16, int(os.environ.get("MINEWATCH_TASK_MEMORY_MB", "768"))) << 20
+        return max(1, int(os.environ.get("MINEWATCH_TASK_MEMORY_MB", "768"))) << 20
     except ValueError:
         return 768 << 20
 
@@ -120,16 +120,18 @@ def composite_for(spec: TaskSpec, load_grid: GeoGrid) -> tuple[Composite, int]:
     """Load, mask and composite the task's items on ``load_grid``; returns the composite and scene count.
 
     Scenes are loaded strip by strip (:func:`strip_rows`) when all of them at once would exceed the stack budget;
-    each strip's composite is final (the median is per pixel), so the result does not depend on the strips.
+    strips overlap by the cloud mask's buffer and the median is per pixel, so the result does not depend on them.
     """
     from geo.sources.load import load_stack  # network/disk edge
 
     items = [pystac.Item.from_dict(d) for d in spec.items]
     rows = strip_rows(len(items), load_grid)
+    over = max(0, spec.params.cloud.buffer_px)  # cloud masks grow across strip edges: strips overlap that much
     data = count = bands = None
     for r0 in range(0, load_grid.height, rows):
         r1 = min(load_grid.height, r0 + rows)
-        sgrid = load_grid if rows >= load_grid.height else _strip(load_grid, r0, r1)
+        a0, a1 = max(0, r0 - over), min(load_grid.height, r1 + over)
+        sgrid = load_grid if rows >= load_grid.height else _strip(load_grid, a0, a1)
         stack = load_stack(items, sgrid, bands=STORED_BANDS, workers=spec.params.io_threads,
                            cache_dir=Path(spec.cache_dir) if spec.cache_dir else None,
                            cache_max_bytes=spec.cache_max_bytes)
@@ -145,8 +147,8 @@ def composite_for(spec: TaskSpec, load_grid: GeoGrid) -> tuple[Composite, int]:
             bands = part.bands
             data = np.full((len(bands), *load_grid.shape), np.nan, np.float32)
             count = np.zeros(load_grid.shape, np.uint16)
-        data[:, r0:r1] = part.data
-        count[r0:r1] = part.clear_count
+        data[:, r0:r1] = part.data[:, r0 - a0:r1 - a0]
+        count[r0:r1] = part.clear_count[r0 - a0:r1 - a0]
     return Composite(data=data, clear_count=count, bands=bands, grid=load_grid), len(items)
 
 
