@@ -193,3 +193,17 @@ def test_progress_lines_in_a_non_terminal_log(ds, tmp_path):
     assert all(int(t) == total for _, t, _, _ in lines)
     assert lines[-1][0] == str(total)  # the last line reports every task done
     assert [int(d) for d, _, _, _ in lines] == sorted(int(d) for d, _, _, _ in lines)
+
+
+def test_a_run_whose_tasks_deliver_nothing_fails_loudly(ds, tmp_path, capsys, monkeypatch):
+    """Workers that return no result (another minewatch version, say): exit 8 and one Error line, no summary."""
+    import geo.run.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "run_task", lambda spec: {"stats": {"clear_px": 0}})
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as exc:
+        main(["-q", *_args(ds, out, "--sync")])
+    assert exc.value.code == 8
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "returned no complete result" in err[0], err
+    assert not (out / "summary.csv").exists() and not list(out.rglob("done.json"))

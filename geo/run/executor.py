@@ -195,8 +195,11 @@ def _connect(scheduler: str | None, n: int):
 
 
 def _on_dask(fn, tasks, start, scheduler, n, on_result, beat: _Heartbeat, progress, results) -> None:
+    from concurrent.futures import CancelledError
+
     from distributed import as_completed
     from distributed.client import FutureCancelledError
+    from distributed.comm import CommClosedError
 
     for name in list(logging.root.manager.loggerDict):  # distributed configures chatty loggers on import
         if name.startswith("distributed"):
@@ -215,7 +218,7 @@ def _on_dask(fn, tasks, start, scheduler, n, on_result, beat: _Heartbeat, progre
                 results[i] = on_result(tasks[i], fut.result())
             except MinewatchError as exc:
                 first_error = first_error or exc
-            except (FutureCancelledError, OSError) as exc:
+            except (FutureCancelledError, CancelledError, CommClosedError) as exc:
                 first_error = first_error or ClusterError(
                     f"the Dask cluster lost a task ({type(exc).__name__}: {exc}); check that the workers are alive "
                     "and can reach the scheduler, then rerun to resume")

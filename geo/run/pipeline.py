@@ -26,7 +26,7 @@ from shapely.geometry import box
 from geo import __version__
 from geo.aoi import Aoi, analysis_grid, read_aoi, reproject_geometry, split_tiles
 from geo.config import RunParams
-from geo.errors import NoDataError, OutputError, StacError
+from geo.errors import ClusterError, NoDataError, OutputError, StacError
 from geo.run.executor import Progress, run_tasks
 from geo.fsutil import remove_partials, write_json
 from geo.periods import Period
@@ -291,6 +291,9 @@ def run(req: RunRequest, *, progress: Progress | None = None) -> RunResult:
     # results come back to this process (through Dask on a cluster) and are written here: workers need not see `out`
     run_tasks(run_task, todo, executor=req.executor, workers=req.workers, scheduler=req.scheduler, progress=progress,
               on_result=write_task_result)
+    if missing := [s for s in todo if not is_done(s)]:  # never report from a run folder the tasks did not fill
+        raise ClusterError(f"{len(missing)} of {len(todo)} task(s) delivered no result (first: {missing[0].period}/"
+                           f"{missing[0].tile_id}); check the Dask workers and rerun to resume")
     _check_any_clear(specs, aoi, items_by_period)
     paths = build_outputs(out, aoi, req, items_by_period)
     manifest["status"] = "complete"
