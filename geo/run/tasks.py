@@ -90,19 +90,20 @@ def _pad(grid: GeoGrid, halo: int) -> GeoGrid:
 
 
 def stack_budget_bytes() -> int:
-    """Bytes a task may spend on its stack of scenes (``MINEWATCH_TASK_MEMORY_MB``, default 768 MiB). A tile whose
+    """Bytes a task may spend on its stack of scenes (``MINEWATCH_TASK_MEMORY_MB``, default 1 GiB). A tile whose
     scenes need more is loaded and composited in strips of rows, so memory stays flat as scenes per season grow."""
     import os
 
     try:
-        return max(1, int(os.environ.get("MINEWATCH_TASK_MEMORY_MB", "768"))) << 20
+        return max(1, int(os.environ.get("MINEWATCH_TASK_MEMORY_MB", "1024"))) << 20
     except ValueError:
-        return 768 << 20
+        return 1024 << 20
 
 
 #: Bytes per pixel per scene while a strip is loaded and composited: float32 windows as read and in the stack
-#: (2 × 6 × 4), SCL twice (2), masks and the per-band median's working copy (≈ 10).
-BYTES_PER_PX_SCENE = 60
+#: (2 × 6 × 4), SCL twice (2), masks, the per-band median's working copies and allocator slack. Measured: a
+#: worker's peak RSS grows ~78 B per tile pixel per extra scene (benchmarks/bench_belt.py, 9 → 25 scenes).
+BYTES_PER_PX_SCENE = 80
 
 
 def strip_rows(n_scenes: int, grid: GeoGrid, budget: int | None = None) -> int:
