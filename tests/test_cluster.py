@@ -207,3 +207,26 @@ def test_a_run_whose_tasks_deliver_nothing_fails_loudly(ds, tmp_path, capsys, mo
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "returned no complete result" in err[0], err
     assert not (out / "summary.csv").exists() and not list(out.rglob("done.json"))
+
+
+def _pid_and_env(_x):
+    return os.getpid(), os.environ.get("MALLOC_TRIM_THRESHOLD_"), os.environ.get("OMP_NUM_THREADS")
+
+
+def test_small_runs_stay_in_this_process():
+    """Quick tasks: no cluster is started (its start-up would cost more than it saves); results in task order."""
+    from geo.run.executor import _worth_a_cluster, run_tasks
+
+    got = run_tasks(_pid_and_env, range(5))
+    assert [g[0] for g in got] == [os.getpid()] * 5
+    assert not _worth_a_cluster(0.5, 5, 2) and _worth_a_cluster(30.0, 5, 2) and not _worth_a_cluster(30.0, 5, 1)
+
+
+def test_local_cluster_workers_get_thread_settings_and_no_malloc_trim():
+    from geo.run.executor import default_workers, run_tasks
+
+    got = run_tasks(_pid_and_env, range(4), workers=2)
+    pids = {g[0] for g in got}
+    assert os.getpid() not in pids and 1 <= len(pids) <= 2
+    assert all(g[1] is None for g in got), "Dask's MALLOC_TRIM_THRESHOLD_ reached the workers"
+    assert all(g[2] == str(max(1, default_workers() // 2)) for g in got)
