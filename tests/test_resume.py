@@ -259,3 +259,24 @@ def test_tasks_composited_in_strips_equal_whole_tiles(ds, reference, tmp_path, m
     out = tmp_path / "run"
     run_inproc(ds, out, "--max-cloud", "100")
     assert_same_outputs(reference, out)
+
+
+def test_run_folder_holds_no_cache_and_opt_in_cache_serves_a_rerun(ds, reference, tmp_path):
+    """By default nothing but outputs lands in the run folder; --cache-dir keeps deflated DN windows outside it,
+    and a run in a fresh folder reading that cache gives the same outputs as the run that filled it."""
+    from geo.sources.cache import WindowCache
+
+    assert not (reference / "cache").exists()
+    assert not [p for p in reference.rglob("*") if p.suffix in (".npy", ".win")]
+    cache = tmp_path / "cache"
+    first, second = tmp_path / "first", tmp_path / "second"
+    run_inproc(ds, first, "--max-cloud", "100", "--cache-dir", cache)
+    entries = WindowCache(cache).entries()
+    assert entries and all(WindowCache.read_entry(p).dtype.kind == "u" for p in entries)
+    assert not (first / "cache").exists()
+    stamps = {p: p.stat().st_mtime_ns for p in entries}
+    run_inproc(ds, second, "--max-cloud", "100", "--cache-dir", cache)
+    assert WindowCache(cache).entries() == entries
+    assert all(p.stat().st_mtime_ns >= t for p, t in stamps.items())
+    assert_same_outputs(first, second)
+    pd.testing.assert_frame_equal(pd.read_csv(reference / "summary.csv"), pd.read_csv(second / "summary.csv"))

@@ -47,7 +47,8 @@ def print_summary(result, echo=click.echo) -> None:
 @config_opt
 @click.option("--sync", is_flag=True, help="Run tasks in this process instead of on Dask.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
-              help="Keep fetched windows (deflated DN) in this folder so reruns read nothing again. Off by default.")
+              help="Keep fetched windows (deflated DN) in this folder (on the machine running each task) so reruns "
+                   "read nothing again. Off by default.")
 @click.option("--cache-max-gb", type=click.FloatRange(0.01, None), default=5.0, show_default=True,
               help="Size cap of --cache-dir; least recently used entries go first.")
 def command(aoi_path, start, end, out_dir, provider, max_cloud, method, workers, scheduler, tile_px, config_path, sync,
@@ -56,7 +57,7 @@ def command(aoi_path, start, end, out_dir, provider, max_cloud, method, workers,
     periods = tuple(dry_seasons(start, end))
     params = build_params(config_path, provider=provider, max_cloud=max_cloud, method=method, tile_px=tile_px)
     req = RunRequest(Path(aoi_path), periods, Path(out_dir), params, executor="sync" if sync else "dask",
-                     workers=workers, scheduler=scheduler, cache_dir=Path(cache_dir) if cache_dir else None,
+                     workers=workers, scheduler=scheduler, cache_dir=Path(cache_dir).resolve() if cache_dir else None,
                      cache_max_bytes=int(cache_max_gb * 1e9))
     bar = TaskProgress()
     try:
