@@ -24,8 +24,9 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-#: Bump when the meaning of cached arrays changes (invalidates old entries).
-CACHE_VERSION = 2
+#: Bump when the meaning of cached arrays changes (invalidates old entries). Old ``.npy`` entries (float32) are
+#: never read: entries are ``.win`` files now. (models.stac_scenes keys its composites with cache_key too.)
+CACHE_VERSION = 1
 
 #: Default size cap of a window cache folder: 5 GiB.
 DEFAULT_MAX_BYTES = 5 << 30
