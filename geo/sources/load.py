@@ -287,8 +287,8 @@ def load_stack(
         bands: band ids or aliases, in output order.
         with_scl: also load the Scene Classification Layer (nearest neighbour).
         cache_dir: folder for cached windows (:mod:`geo.sources.cache`; None: no cache); a rerun with the same
-            items and grid reads nothing. With a cache, reflectance windows are rounded to whole DN (as cached), so a
-            run reading the cache gives the same results as the run that filled it.
+            items and grid reads nothing. Reflectance windows are rounded to whole DN (as the source holds them; a
+            warp's fractions are below the sensor's quantisation) with or without a cache, so the cache changes nothing.
         cache_max_bytes: size cap of ``cache_dir`` (default :data:`geo.sources.cache.DEFAULT_MAX_BYTES`).
         resampling: GDAL resampling name for reflectance bands (``bilinear``, ``average``, ...).
         policy: retry/timeout policy for http reads.
@@ -346,10 +346,10 @@ def load_stack(
             return arr
         arr = read_window(href, grid, kind=kind, resampling=rs, policy=policy, counter=counter,
                           signer=Signer.of_item(it))
+        stored = _to_cached(arr, kind)  # whole DN, as the source holds them: cached or not, the same values
         if cache is not None:
-            stored = _to_cached(arr, kind)
             cache.put(key, stored)
-            arr = _from_cached(stored, kind)
+        arr = _from_cached(stored, kind)
         if kind == "reflectance":
             sc = scaling_for(it, asset)
             log.debug("%s %s: scale %g offset %g from %s", it.id, key_name, sc.scale, sc.offset, sc.source)
