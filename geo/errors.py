@@ -83,6 +83,11 @@ class OutputError(MinewatchError, OSError):
     """The run folder cannot be written (not writable, disk full, belongs to another run)."""
 
 
+class ClusterError(MinewatchError, RuntimeError):
+    """A Dask cluster could not run the tasks or deliver their results (scheduler unreachable, workers died,
+    workers without minewatch). Exit code 8."""
+
+
 class UnexpectedError(MinewatchError, RuntimeError):
     """An error minewatch did not foresee (a bug), carried back from a task as class name and message. Exit code 1."""
 
@@ -107,6 +112,7 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (StacError, 3),
     (NoDataError, 6),
     (OutputError, 7),
+    (ClusterError, 8),
 )
 
 

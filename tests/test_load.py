@@ -168,7 +168,7 @@ def test_http_faults_recovered(cloud, tmp_path, local_items, fault, kw):
     b04 = [s for (m, p, s) in cloud.files.log if p.endswith("/B04.tif")]
     assert len(b04) >= 3 and str(b04[0]) != "206"
     cache = WindowCache(tmp_path / "c")
-    assert cache.temporaries() == [] and all(np.load(p).shape == GRID.shape for p in cache.entries())
+    assert cache.temporaries() == [] and all(cache.read_entry(p).shape == GRID.shape for p in cache.entries())
 
 
 def test_http_persistent_failure_leaves_no_corrupt_cache(cloud, tmp_path):
@@ -178,7 +178,7 @@ def test_http_persistent_failure_leaves_no_corrupt_cache(cloud, tmp_path):
         load_stack(items, GRID, cache_dir=tmp_path / "c", policy=replace(FAST, attempts=2))
     cache = WindowCache(tmp_path / "c")
     assert cache.temporaries() == []
-    assert all(np.load(p).shape == GRID.shape for p in cache.entries())
+    assert all(cache.read_entry(p).shape == GRID.shape for p in cache.entries())
     assert len(cache.entries()) < 7  # B11 never cached
     cloud.files.clear()
     cloud.files.reset_counts()
@@ -420,3 +420,27 @@ def test_planetary_computer_renewed_token_may_be_renewed_again(cloud, tmp_path, 
     again = load_stack(items, GRID, policy=FAST, cache_dir=tmp_path / "c2")
     np.testing.assert_array_equal(again.data, ref.data)
     assert cloud.pc_files.token_requests == 3
+
+
+def test_window_cache_stores_deflated_dn_and_keeps_to_its_cap(tmp_path):
+    """Entries are integer DN, deflated (smaller than the float32 window); past the cap the least recently used go."""
+    import os
+
+    rng = np.random.default_rng(0)
+    win = rng.integers(900, 1300, size=(256, 256)).astype(np.uint16)  # a smooth-ish reflectance window, DN
+    cache = WindowCache(tmp_path / "c", max_bytes=10**9)
+    p = cache.put("a" * 40, win)
+    assert p.stat().st_size < win.astype(np.float32).nbytes / 2
+    np.testing.assert_array_equal(cache.get("a" * 40), win)
+    assert cache.get("a" * 40).dtype == np.uint16
+    one = p.stat().st_size
+    small = WindowCache(tmp_path / "d", max_bytes=int(one * 3.5))
+    for i in range(6):
+        small.put(f"{i:02d}" + "k" * 38, win)
+        os.utime(small.path(f"{i:02d}" + "k" * 38), ns=(i * 10**9, i * 10**9))  # ages in write order
+        if i == 2:
+            assert small.get("00" + "k" * 38) is not None  # a hit makes entry 0 the most recently used
+            os.utime(small.path("00" + "k" * 38), ns=(10 * 10**9, 10 * 10**9))
+    kept = {q.name[:2] for q in small.entries()}
+    assert small.size() <= small.max_bytes and len(kept) <= 3
+    assert kept == {"00", "04", "05"}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -159,7 +158,7 @@ def test_planetary_computer_run_outlives_its_tokens(tmp_path, archive, pc, capsy
     for d in (out / "tasks" / PC_PERIODS[1]).glob("*/done.json"):
         d.unlink()
     redo = man["tasks"]["total"] // 3
-    shutil.rmtree(out / "cache")
+    assert not (out / "cache").exists()  # the run folder holds no fetch cache (that is opt-in: --cache-dir)
     pc.tokens.revoke()
     pc.files.reset_counts()
     forget_cog_headers()  # only the (dead) token stays cached in this process
@@ -184,7 +183,7 @@ def test_planetary_computer_persisted_tasks_resume_on_dask_without_search(tmp_pa
     from geo.run.executor import run_tasks
     from geo.periods import dry_seasons
     from geo.run.pipeline import RunRequest, plan_tasks, search_all
-    from geo.run.tasks import is_done, run_task
+    from geo.run.tasks import is_done, run_task, write_task_result
     from servers import SECRET_MARK, forget_cog_headers
 
     def plan(out):
@@ -200,7 +199,7 @@ def test_planetary_computer_persisted_tasks_resume_on_dask_without_search(tmp_pa
     (tmp_path / "specs.pkl").write_bytes(stored)
     searches = _searches(pc.api)
     specs = pickle.loads((tmp_path / "specs.pkl").read_bytes())
-    run_tasks(run_task, specs[:2], executor="sync")
+    run_tasks(run_task, specs[:2], executor="sync", on_result=write_task_result)
     assert pc.files.token_requests == 1
 
     pc.tokens.revoke()  # the next day
@@ -208,10 +207,10 @@ def test_planetary_computer_persisted_tasks_resume_on_dask_without_search(tmp_pa
     specs = pickle.loads((tmp_path / "specs.pkl").read_bytes())
     todo = [s for s in specs if not is_done(s)]
     assert len(todo) == len(specs) - 2 >= 3
-    run_tasks(run_task, todo[:1], executor="sync")
+    run_tasks(run_task, todo[:1], executor="sync", on_result=write_task_result)
     assert pc.files.token_requests == 2 and pc.tokens.refused >= 1  # this process: refused once, renewed
     refused = pc.tokens.refused
-    run_tasks(run_task, todo[1:], executor="dask", workers=2)
+    run_tasks(run_task, todo[1:], executor="dask", workers=2, on_result=write_task_result)
     assert 3 <= pc.files.token_requests <= 4  # one per worker process that read; none of them refused
     assert pc.tokens.refused == refused
     assert _searches(pc.api) == searches  # nothing searched again
@@ -219,7 +218,7 @@ def test_planetary_computer_persisted_tasks_resume_on_dask_without_search(tmp_pa
     _assert_no_token(tmp_path / "run")
 
     ref = plan(tmp_path / "ref")  # an undisturbed run of the same tasks
-    run_tasks(run_task, ref, executor="sync")
+    run_tasks(run_task, ref, executor="sync", on_result=write_task_result)
     for a, b in zip(ref, specs):
         assert json.loads((Path(a.out_dir) / "done.json").read_text()) == json.loads((Path(b.out_dir) / "done.json").read_text())
         with rasterio.open(Path(a.out_dir) / "classes.tif") as ra, rasterio.open(Path(b.out_dir) / "classes.tif") as rb:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from geo.cli.options import (build_params, check_scheduler, collection_opt, config_opt, max_cloud_opt, method_opt,
                              scheduler_opt, tile_opt, weights_opt, workers_opt)
@@ -47,18 +48,25 @@ def print_summary(result, echo=click.echo) -> None:
 @tile_opt
 @config_opt
 @click.option("--sync", is_flag=True, help="Run tasks in this process instead of on Dask.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=None,
+              help="Keep fetched windows (deflated DN) in this folder (on the machine running each task) so reruns "
+                   "read nothing again. Off by default.")
+@click.option("--cache-max-gb", type=click.FloatRange(0.01, None), default=5.0, show_default=True,
+              help="Size cap of --cache-dir; least recently used entries go first.")
 def command(aoi_path, start, end, out_dir, provider, collection, max_cloud, method, weights, workers, scheduler, tile_px,
-            config_path, sync):
+            config_path, sync, cache_dir, cache_max_gb):
     """Measure mining footprints in AOI for each dry season from START to END."""
     periods = tuple(dry_seasons(start, end))
     check_scheduler(None if sync else scheduler)
     params = build_params(config_path, provider=provider, max_cloud=max_cloud, method=method, tile_px=tile_px,
                           weights=weights, collection=collection)
     req = RunRequest(Path(aoi_path), periods, Path(out_dir), params, executor="sync" if sync else "dask",
-                     workers=workers, scheduler=scheduler)
+                     workers=workers, scheduler=scheduler, cache_dir=Path(cache_dir).resolve() if cache_dir else None,
+                     cache_max_bytes=int(cache_max_gb * 1e9))
     bar = TaskProgress()
     try:
-        result = run(req, progress=bar)
+        with logging_redirect_tqdm():  # log lines (progress every few seconds) print above the bar
+            result = run(req, progress=bar)
     finally:
         bar.close()
     print_summary(result)

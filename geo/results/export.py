@@ -86,10 +86,8 @@ def write_gpkg(layers: dict[str, gpd.GeoDataFrame], path: str | Path, *, styles:
     return path
 
 
-def write_raster(array: np.ndarray, grid: GeoGrid, path: str | Path, *, nodata: float | None = None,
-                 descriptions: tuple[str, ...] | None = None) -> Path:
-    """Write a ``(y, x)`` or ``(band, y, x)`` array as a tiled, deflated GeoTIFF on ``grid``."""
-    path = Path(path)
+def _tiff_profile(array: np.ndarray, grid: GeoGrid, nodata: float | None) -> tuple[np.ndarray, dict]:
+    """The ``(band, y, x)`` array and the tiled, deflated GeoTIFF profile minewatch writes it with."""
     arr = array[None] if array.ndim == 2 else array
     if arr.shape[1:] != grid.shape:
         raise CrsError(f"array shape {arr.shape[1:]} does not match grid {grid.shape}")
@@ -99,6 +97,14 @@ def write_raster(array: np.ndarray, grid: GeoGrid, path: str | Path, *, nodata: 
     }
     if grid.width >= 256 and grid.height >= 256:
         profile.update(tiled=True, blockxsize=256, blockysize=256)
+    return arr, profile
+
+
+def write_raster(array: np.ndarray, grid: GeoGrid, path: str | Path, *, nodata: float | None = None,
+                 descriptions: tuple[str, ...] | None = None) -> Path:
+    """Write a ``(y, x)`` or ``(band, y, x)`` array as a tiled, deflated GeoTIFF on ``grid``."""
+    path = Path(path)
+    arr, profile = _tiff_profile(array, grid, nodata)
     path.parent.mkdir(parents=True, exist_ok=True)
     ensure_room(path.parent, arr.nbytes, path)  # before GDAL starts: it would fail part-way, noisily
     try:
@@ -111,6 +117,20 @@ def write_raster(array: np.ndarray, grid: GeoGrid, path: str | Path, *, nodata: 
         ensure_room(path.parent, arr.nbytes, path)
         raise
     return path
+
+
+def raster_bytes(array: np.ndarray, grid: GeoGrid, *, nodata: float | None = None,
+                 descriptions: tuple[str, ...] | None = None) -> bytes:
+    """:func:`write_raster`'s GeoTIFF as bytes, made in memory (a task's result travels back this way)."""
+    from rasterio.io import MemoryFile
+
+    arr, profile = _tiff_profile(array, grid, nodata)
+    with MemoryFile() as mem:
+        with mem.open(**profile) as dst:
+            dst.write(arr)
+            for i, d in enumerate(descriptions or (), start=1):
+                dst.set_band_description(i, d)
+        return bytes(mem.getbuffer())
 
 
 def read_raster(path: str | Path) -> tuple[np.ndarray, GeoGrid]:

@@ -27,12 +27,12 @@ from shapely.geometry import box
 from geo import __version__
 from geo.aoi import Aoi, analysis_grid, read_aoi, reproject_geometry, split_tiles
 from geo.config import RunParams
-from geo.errors import NoDataError, OutputError, StacError
+from geo.errors import ClusterError, NoDataError, OutputError, StacError
 from geo.run.executor import Progress, run_tasks
 from geo.run.runfolder import LOCK_NAME, guard_run_folder, hold_run_folder, lock_run_dir, record_manifest  # noqa: F401
 from geo.fsutil import remove_partials, write_json
 from geo.periods import Period
-from geo.run.tasks import TaskSpec, is_done, run_task
+from geo.run.tasks import TaskSpec, is_done, run_task, write_task_result
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,8 @@ class RunRequest:
         executor: ``"dask"`` (default) or ``"sync"``.
         workers: Dask LocalCluster workers (default: one per core).
         scheduler: existing Dask scheduler address.
-        cache_dir: cache of fetched windows (default ``<out_dir>/cache``).
+        cache_dir: opt-in cache of fetched windows (:mod:`geo.sources.cache`); None (default): no cache.
+        cache_max_bytes: size cap of ``cache_dir`` (default 5 GiB).
     """
 
     aoi_path: Path
@@ -60,6 +61,7 @@ class RunRequest:
     workers: int | None = None
     scheduler: str | None = None
     cache_dir: Path | None = None
+    cache_max_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -172,7 +174,7 @@ def plan_tasks(aoi: Aoi, req: RunRequest, items_by_period: dict[str, list[dict]]
     aoi_utm = reproject_geometry(aoi.geometry, CRS.from_epsg(4326), grid.crs)
     to_ll = Transformer.from_crs(grid.crs, 4326, always_xy=True)
     specs = []
-    cache = str(req.cache_dir or (req.out_dir / "cache"))
+    cache = str(req.cache_dir) if req.cache_dir is not None else None
     for tile in split_tiles(grid, tile_px=req.params.tile_px):
         if not box(*tile.grid.bounds).intersects(aoi_utm):
             continue
@@ -183,7 +185,7 @@ def plan_tasks(aoi: Aoi, req: RunRequest, items_by_period: dict[str, list[dict]]
                 continue
             specs.append(TaskSpec(p.label, tile.id, tile.grid.to_dict(), items, aoi_utm.wkt,
                                   str(req.out_dir / "tasks" / p.label / tile.id), req.params, cache,
-                                  weights_sha256=weights_sha256))
+                                  weights_sha256, req.cache_max_bytes))
     return specs
 
 
@@ -309,7 +311,12 @@ def run(req: RunRequest, *, progress: Progress | None = None) -> RunResult:
     log.info("%d tasks: %d to run, %d already done", len(specs), len(todo), len(specs) - len(todo))
     manifest["tasks"] = {"total": len(specs), "run": len(todo), "skipped": len(specs) - len(todo)}
     write_json(out / "manifest.json", manifest)
-    run_tasks(run_task, todo, executor=req.executor, workers=req.workers, scheduler=req.scheduler, progress=progress)
+    # results come back to this process (through Dask on a cluster) and are written here: workers need not see `out`
+    run_tasks(run_task, todo, executor=req.executor, workers=req.workers, scheduler=req.scheduler, progress=progress,
+              on_result=write_task_result)
+    if missing := [s for s in todo if not is_done(s)]:  # never report from a run folder the tasks did not fill
+        raise ClusterError(f"{len(missing)} of {len(todo)} task(s) delivered no result (first: {missing[0].period}/"
+                           f"{missing[0].tile_id}); check the Dask workers and rerun to resume")
     _check_any_clear(specs, aoi, items_by_period)
     paths = build_outputs(out, aoi, req, items_by_period)
     manifest["status"] = "complete"

@@ -21,8 +21,6 @@ from geo.stages.cloud import scl_clear_mask
 from geo.stages.composite import median_composite
 from geo.config import RunParams
 from geo.errors import portable_error
-from geo.results.export import write_raster
-from geo.results.rasters import write_classmap, write_confidence
 from geo.stages.vectorize import NOT_OBSERVED
 from geo.fsutil import write_json
 from geo.grid import GeoGrid
@@ -47,9 +45,10 @@ class TaskSpec:
         aoi_wkt: AOI polygon in the grid's CRS (WKT).
         out_dir: task folder.
         params: run parameters.
-        cache_dir: where fetched windows are cached.
+        cache_dir: where fetched windows are cached (None: no cache).
         weights_sha256: SHA-256 of the model weights the task uses (``""`` for the rules), part of :attr:`key`,
             so new weights rerun the task.
+        cache_max_bytes: size cap of that cache (None: the cache's default).
     """
 
     period: str
@@ -61,6 +60,7 @@ class TaskSpec:
     params: RunParams
     cache_dir: str | None
     weights_sha256: str = ""
+    cache_max_bytes: int | None = None
 
     @property
     def key(self) -> str:
@@ -96,23 +96,80 @@ def _pad(grid: GeoGrid, halo: int) -> GeoGrid:
     return GeoGrid(grid.crs, t, grid.width + 2 * halo, grid.height + 2 * halo)
 
 
+def stack_budget_bytes() -> int:
+    """Bytes a task may spend on its stack of scenes (``MINEWATCH_TASK_MEMORY_MB``, default 1 GiB). A tile whose
+    scenes need more is loaded and composited in strips of rows, so memory stays flat as scenes per season grow."""
+    import os
+
+    try:
+        return max(1, int(os.environ.get("MINEWATCH_TASK_MEMORY_MB", "1024"))) << 20
+    except ValueError:
+        return 1024 << 20
+
+
+#: Bytes per pixel per scene while a strip is loaded and composited: float32 windows as read and in the stack
+#: (2 × 6 × 4), SCL twice (2), masks, the per-band median's working copies and allocator slack. Measured: a
+#: worker's peak RSS grows ~78 B per tile pixel per extra scene (benchmarks/bench_belt.py, 9 → 25 scenes).
+BYTES_PER_PX_SCENE = 80
+
+
+def strip_rows(n_scenes: int, grid: GeoGrid, budget: int | None = None) -> int:
+    """Rows per strip so that ``n_scenes`` scenes of a strip of ``grid`` fit the stack budget (at least 64)."""
+    budget = stack_budget_bytes() if budget is None else budget
+    per_row = max(1, n_scenes) * grid.width * BYTES_PER_PX_SCENE
+    return max(64, min(grid.height, budget // per_row))
+
+
+def _strip(grid: GeoGrid, r0: int, r1: int) -> GeoGrid:
+    return GeoGrid(grid.crs, grid.transform @ Affine.translation(0, r0), grid.width, r1 - r0)
+
+
 def composite_for(spec: TaskSpec, load_grid: GeoGrid) -> tuple[Composite, int]:
-    """Load, mask and composite the task's items on ``load_grid``; returns the composite and scene count."""
+    """Load, mask and composite the task's items on ``load_grid``; returns the composite and scene count.
+
+    Scenes are loaded strip by strip (:func:`strip_rows`) when all of them at once would exceed the stack budget;
+    strips overlap by the cloud mask's buffer and the median is per pixel, so the result does not depend on them.
+    """
     from geo.sources.load import load_stack  # network/disk edge
 
     items = [pystac.Item.from_dict(d) for d in spec.items]
-    stack = load_stack(items, load_grid, bands=STORED_BANDS, workers=spec.params.io_threads,
-                       cache_dir=Path(spec.cache_dir) if spec.cache_dir else None)
-    # the composite itself drops observations with a non-finite band: no full-size finiteness pass here
-    if stack.scl is not None:
-        clear = scl_clear_mask(stack.scl, spec.params.cloud)
-    else:
-        clear = np.ones((stack.data.shape[0], *stack.data.shape[2:]), bool)
-    return median_composite(stack, clear), len(items)
+    rows = strip_rows(len(items), load_grid)
+    over = max(0, spec.params.cloud.buffer_px)  # cloud masks grow across strip edges: strips overlap that much
+    data = count = bands = None
+    for r0 in range(0, load_grid.height, rows):
+        r1 = min(load_grid.height, r0 + rows)
+        a0, a1 = max(0, r0 - over), min(load_grid.height, r1 + over)
+        sgrid = load_grid if rows >= load_grid.height else _strip(load_grid, a0, a1)
+        stack = load_stack(items, sgrid, bands=STORED_BANDS, workers=spec.params.io_threads,
+                           cache_dir=Path(spec.cache_dir) if spec.cache_dir else None,
+                           cache_max_bytes=spec.cache_max_bytes)
+        # the composite itself drops observations with a non-finite band: no full-size finiteness pass here
+        if stack.scl is not None:
+            clear = scl_clear_mask(stack.scl, spec.params.cloud)
+        else:
+            clear = np.ones((stack.data.shape[0], *stack.data.shape[2:]), bool)
+        part = median_composite(stack, clear)
+        del stack, clear
+        if sgrid is load_grid:
+            return part, len(items)
+        if data is None:
+            bands = part.bands
+            data = np.full((len(bands), *load_grid.shape), np.nan, np.float32)
+            count = np.zeros(load_grid.shape, np.uint16)
+        data[:, r0:r1] = part.data[:, r0 - a0:r1 - a0]
+        count[r0:r1] = part.clear_count[r0 - a0:r1 - a0]
+    return Composite(data=data, clear_count=count, bands=bands, grid=load_grid), len(items)
+
+
+#: Rasters a task delivers, by file name in its task folder.
+TASK_FILES = ("classes.tif", "confidence.tif", "clear_count.tif", "composite.tif")
 
 
 def run_task(spec: TaskSpec) -> dict:
-    """Process one task and return its small stats dict (also written to ``done.json``).
+    """Process one task and return its result: ``{"stats": …, "files": {name: GeoTIFF bytes}}``.
+
+    The task writes nothing: its result travels back to the client (through Dask on a cluster), which writes
+    it with :func:`write_task_result`, so workers need not share the client's filesystem.
 
     Its http(s) reads follow redirects only to the hosts its run allows (:func:`task_allowlist`). Errors leave
     it portable (:func:`geo.errors.portable_error`): with their class and exit code across any executor, a full
@@ -157,10 +214,9 @@ def task_allowlist(spec: TaskSpec):
 
 
 def _run_task(spec: TaskSpec) -> dict:
+    from geo.results.export import raster_bytes
     from geo.stages.detect import FusionConfig, classify
 
-    out = Path(spec.out_dir)
-    (out / "done.json").unlink(missing_ok=True)  # the folder is unfinished until done.json is rewritten
     grid = GeoGrid.from_dict(spec.grid)
     halo = spec.params.detect.halo_px
     load_grid = _pad(grid, halo)
@@ -174,19 +230,44 @@ def _run_task(spec: TaskSpec) -> dict:
     seen = region & (count > 0)  # outside the AOI or never clear: "not observed" (nodata), not background
     classes = np.where(seen, det.classes[inner], NOT_OBSERVED).astype(np.uint8)
     conf_pct = np.where(seen, np.round(det.confidence[inner] * 100), NOT_OBSERVED).astype(np.uint8)
+    del det
     dn = np.nan_to_num(comp.data[(slice(None), *inner)] * 10000.0, nan=0.0)
     dn = np.clip(np.round(dn), 1, 65535).astype(np.uint16) * (count > 0)
-    write_classmap(classes, grid, out / "classes.tif")
-    write_confidence(conf_pct, grid, out / "confidence.tif")
-    write_raster(count.astype(np.uint16), grid, out / "clear_count.tif")
-    write_raster(dn.astype(np.uint16), grid, out / "composite.tif", nodata=0, descriptions=STORED_BANDS)
+    del comp
+    files = {
+        "classes.tif": raster_bytes(classes, grid, nodata=NOT_OBSERVED, descriptions=("class",)),
+        "confidence.tif": raster_bytes(conf_pct, grid, nodata=NOT_OBSERVED, descriptions=("confidence_pct",)),
+        "clear_count.tif": raster_bytes(count.astype(np.uint16), grid),
+        "composite.tif": raster_bytes(dn.astype(np.uint16), grid, nodata=0, descriptions=STORED_BANDS),
+    }
     n_region = int(region.sum())
     stats = {
         "key": spec.key, "scenes": sorted(i["id"] for i in spec.items), "period": spec.period, "tile": spec.tile_id, "n_scenes": n_scenes,
         "region_px": n_region, "clear_px": int(((count > 0) & region).sum()),
         "pond_px": int((classes == 2).sum()), "cleared_px": int((classes == 1).sum()),
     }
-    write_json(out / "done.json", stats)
     log.info("task %s/%s done: %d scenes, %d pond px, %d cleared px", spec.period, spec.tile_id, n_scenes,
              stats["pond_px"], stats["cleared_px"])
-    return stats
+    return {"stats": stats, "files": files}
+
+
+def write_task_result(spec: TaskSpec, result: dict) -> dict:
+    """Write a task's result into its folder (each file atomically, ``done.json`` last); return its stats.
+
+    Runs in the client process, whichever machine ran the task.
+
+    Raises:
+        ClusterError: the result is not a complete task result (a worker running another minewatch version).
+    """
+    from geo.errors import ClusterError
+    from geo.fsutil import write_bytes
+
+    if not isinstance(result, dict) or set(result.get("files", ())) != set(TASK_FILES) or "stats" not in result:
+        raise ClusterError(f"task {spec.period}/{spec.tile_id} returned no complete result; install the same "
+                           "minewatch version on the Dask workers as on this machine")
+    out = Path(spec.out_dir)
+    (out / "done.json").unlink(missing_ok=True)  # the folder is unfinished until done.json is rewritten
+    for name in TASK_FILES:
+        write_bytes(out / name, result["files"][name])
+    write_json(out / "done.json", result["stats"])
+    return result["stats"]

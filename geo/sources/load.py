@@ -269,6 +269,20 @@ def _touches(item: pystac.Item, grid_ll) -> bool:
     return shapely.geometry.shape(item.geometry).intersects(grid_ll.buffer(1e-3))
 
 
+def _to_cached(arr: np.ndarray, kind: str) -> np.ndarray:
+    """A window as the cache stores it: integer DN (uint16 reflectance, 0 = nodata; SCL as it is)."""
+    if kind == "scl":
+        return arr
+    return np.where(np.isnan(arr), 0, np.clip(np.round(arr), 1, 65535)).astype(np.uint16)
+
+
+def _from_cached(arr: np.ndarray, kind: str) -> np.ndarray:
+    """A cached window as :func:`read_window` returns it (float32 DN, NaN nodata; SCL unchanged)."""
+    if kind == "scl":
+        return arr
+    return np.where(arr == 0, np.nan, arr.astype(np.float32)).astype(np.float32)
+
+
 def load_stack(
     items: list[pystac.Item],
     grid: GeoGrid,
@@ -276,6 +290,7 @@ def load_stack(
     bands: tuple[str, ...] | list[str] = ANALYSIS_BANDS,
     with_scl: bool = True,
     cache_dir: Path | None = None,
+    cache_max_bytes: int | None = None,
     resampling: str = "bilinear",
     policy: RetryPolicy = DEFAULT_POLICY,
     asset_keys: dict | None = None,
@@ -291,7 +306,10 @@ def load_stack(
         grid: target grid (UTM, 10 m for analysis).
         bands: band ids or aliases, in output order.
         with_scl: also load the Scene Classification Layer (nearest neighbour).
-        cache_dir: folder for cached windows; a rerun with the same items and grid reads nothing.
+        cache_dir: folder for cached windows (:mod:`geo.sources.cache`; None: no cache); a rerun with the same
+            items and grid reads nothing. Reflectance windows are rounded to whole DN (as the source holds them; a
+            warp's fractions are below the sensor's quantisation) with or without a cache, so the cache changes nothing.
+        cache_max_bytes: size cap of ``cache_dir`` (default :data:`geo.sources.cache.DEFAULT_MAX_BYTES`).
         resampling: GDAL resampling name for reflectance bands (``bilinear``, ``average``, ...).
         policy: retry/timeout policy for http reads.
         asset_keys: band id → asset key for catalogues with other naming.
@@ -314,7 +332,7 @@ def load_stack(
         rs = Resampling[resampling]
     except KeyError:
         raise RasterError(f"unknown resampling {resampling!r}; use bilinear, average, cubic or nearest") from None
-    cache = WindowCache(cache_dir) if cache_dir is not None else None
+    cache = WindowCache(cache_dir, cache_max_bytes) if cache_dir is not None else None
     reader = choose_reader(reader)  # here, in the caller's thread: its rasterio.Env counts
     gdal_env = gdal_options(policy) if reader == "gdal" else None
     order = sorted(items, key=lambda it: (it.datetime, it.id))
@@ -345,15 +363,17 @@ def load_stack(
                             grid=grid.to_dict(), kind=kind, resampling=rs.name)
             hit = cache.get(key)
             if hit is not None:
-                return hit
+                return _from_cached(hit, kind)
         if not _touches(it, grid_ll):  # footprint misses the grid: fetch nothing
             arr = np.zeros(grid.shape, np.uint8) if kind == "scl" else np.full(grid.shape, np.nan, np.float32)
             return arr
         arr = read_window(href, grid, kind=kind, resampling=rs, policy=policy, counter=counter,
                           signer=Signer.of_item(it), reader=reader, gdal_env=gdal_env,
                           expect=expect_for(it, asset, kind))
+        stored = _to_cached(arr, kind)  # whole DN, as the source holds them: cached or not, the same values
         if cache is not None:
-            cache.put(key, arr)
+            cache.put(key, stored)
+        arr = _from_cached(stored, kind)
         if kind == "reflectance":
             sc = scaling_for(it, asset)
             log.debug("%s %s: scale %g offset %g from %s", it.id, key_name, sc.scale, sc.offset, sc.source)
