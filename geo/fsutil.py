@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from geo.errors import OutputError
+from geo.errors import OutputError, disk_full_error
 
 #: Infix of every temporary name (``.<name><mark>XXXX<suffix>``); a file holding it is unfinished.
 PARTIAL_MARK = ".partial-"
@@ -38,6 +38,9 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
         _cleanup(tmp_path)
         if isinstance(exc, OutputError):
             raise
+        full = disk_full_error(exc, str(path))
+        if full is not None:
+            raise full from None
         raise OutputError(f"could not write {path} ({exc.strerror or exc}); check free disk space and permissions") from None
     except BaseException:
         _cleanup(tmp_path)

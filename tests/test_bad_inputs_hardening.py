@@ -264,17 +264,17 @@ def test_nonsense_settings_refused_before_network(ds, tmp_path, capsys, toml, ca
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("address,cause,fix", [
-    ("nonsense", "is not a Dask scheduler address", "give tcp://host:port"),
-    ("tcp://127.0.0.1:{port}", "no Dask scheduler answers at tcp://127.0.0.1:", "leave --scheduler out"),
+@pytest.mark.parametrize("address,cause,fix,exit_code", [
+    ("nonsense", "is not a Dask scheduler address", "give tcp://host:port", 2),
+    ("tcp://127.0.0.1:{port}", "cannot reach the Dask scheduler at tcp://127.0.0.1:", "leave --scheduler out", 8),
 ])
-def test_bad_scheduler_address(ds, tmp_path, capsys, address, cause, fix):
+def test_bad_scheduler_address(ds, tmp_path, capsys, address, cause, fix, exit_code):
     from tests.test_bad_inputs import free_port
 
     extra = ["--scheduler", address.format(port=free_port())]
     args = [a for a in run_args(ds, tmp_path / "run", None, None, *extra) if a != "--sync"]
     code, line = cli(args, capsys)
-    assert code == 2
+    assert code == exit_code
     assert_msg(line, cause, fix)
     assert not (tmp_path / "run").exists()
 

@@ -28,7 +28,7 @@ def check_scheduler(address: str | None) -> None:
     """Refuse a ``--scheduler`` that is not ``tcp://host:port`` or that nothing answers on, before the run starts.
 
     Raises:
-        UsageError: naming the address and what to pass instead (exit 2).
+        UsageError: not a scheduler address (exit 2). ClusterError: nothing answers there (exit 8).
     """
     import socket
     from urllib.parse import urlsplit
@@ -48,8 +48,11 @@ def check_scheduler(address: str | None) -> None:
     try:
         socket.create_connection((parts.hostname, port), timeout=5).close()
     except OSError as exc:
-        raise UsageError(f"no Dask scheduler answers at {address} ({exc.strerror or exc.__class__.__name__}); start "
-                         "it (dask scheduler) or check the address, or leave --scheduler out to start a local cluster") from None
+        from geo.errors import ClusterError
+
+        raise ClusterError(f"cannot reach the Dask scheduler at {address} ({exc.strerror or exc.__class__.__name__}); "
+                           "start it (dask scheduler) or correct --scheduler, or leave --scheduler out to start a local "
+                           "cluster") from None
 
 
 def build_params(config_path: str | None, *, provider: str | None = None, max_cloud: float | None = None,

@@ -359,3 +359,27 @@ class RangeFile:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class GdalFileView:
+    """A :class:`RangeFile` as GDAL sees it: a failed fetch (kept in ``error``, re-raised by :func:`geo.sources.load.read_window`)
+    ends ``read`` with no bytes, so GDAL fails the read cleanly. Raised inside rasterio's read callback, the
+    exception would be printed as a traceback on stderr and left pending. Everything else is the RangeFile's."""
+
+    def __init__(self, rf: RangeFile):
+        self._rf = rf
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            return self._rf.read(n)
+        except StacError:
+            return b""
+
+    def __getattr__(self, name: str):
+        return getattr(self._rf, name)
+
+    def __enter__(self) -> "GdalFileView":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._rf.close()

@@ -31,7 +31,7 @@ from rasterio.windows import Window, from_bounds
 from geo.bands import ANALYSIS_BANDS, band_ids
 from geo.sources.cache import WindowCache, cache_key
 from geo.errors import CrsError, NoDataError, RasterError, StacError
-from geo.sources.cog_ranges import RangeFile, RemoteFileChanged, use_range_threads
+from geo.sources.cog_ranges import GdalFileView, RangeFile, RemoteFileChanged, use_range_threads
 from geo.sources.gdal_http import GDAL_ENV, choose_reader, gdal_options, http_error, resolve_redirects
 from geo.grid import GeoGrid
 from geo.sources.providers import Signer, read_signed
@@ -100,30 +100,6 @@ def read_window(
     return _read_window(href, grid, kind, resampling, policy, counter, href, reader, env, expect)
 
 
-class _GdalFile:
-    """A :class:`RangeFile` as GDAL sees it: a failed fetch (kept in ``error``, re-raised by :func:`_read_window`)
-    ends ``read`` with no bytes, so GDAL fails the read cleanly. Raised inside rasterio's read callback, the
-    exception would be printed as a traceback on stderr and left pending. Everything else is the RangeFile's."""
-
-    def __init__(self, rf: RangeFile):
-        self._rf = rf
-
-    def read(self, n: int = -1) -> bytes:
-        try:
-            return self._rf.read(n)
-        except StacError:
-            return b""
-
-    def __getattr__(self, name: str):
-        return getattr(self._rf, name)
-
-    def __enter__(self) -> "_GdalFile":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._rf.close()
-
-
 def _read_window(href: str, grid: GeoGrid, kind: str, resampling: Resampling, policy: RetryPolicy,
                  counter: ByteCounter | None, url: str, reader: str, env: dict[str, str],
                  expect: AssetExpect | None = None) -> np.ndarray:
@@ -144,7 +120,7 @@ def _read_window(href: str, grid: GeoGrid, kind: str, resampling: Resampling, po
                 errors.append(exc)
                 raise
         rf[0].seek(0)
-        return _GdalFile(rf[0])
+        return GdalFileView(rf[0])
 
     scl = kind == "scl"
     dst = np.zeros(grid.shape, np.uint8) if scl else np.full(grid.shape, np.nan, np.float32)
