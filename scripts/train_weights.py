@@ -29,12 +29,32 @@ from pathlib import Path
 import numpy as np
 
 from geo.stack import Composite
-from models.data import real_negative_scenes, simulator_pair, simulator_scene
+from geo.sim.training import Domain
+from models.data import mixed_training_set, real_negative_scenes, simulator_scene
 from models.evaluate import evaluate_samples
 from models.infer import DEFAULT_WEIGHTS, card_path, save_model
 from models.train import TrainConfig, train
 
 log = logging.getLogger("train_weights")
+
+#: Since 2.0.0: share of legacy simulator chips (the rest are measured-spectra chips, geo.sim.training.Domain()),
+#: simulated sites pasted into each real training negative, and the gain augmentation range.
+LEGACY_SHARE = 0.25
+IMPLANTS_PER_BACKGROUND = 24
+BRIGHTNESS = (0.75, 1.3)
+
+
+def input_statistics(samples) -> dict:
+    """What the model was trained on, for :func:`geo.stages.detect.check_input`: per-band 0.5/50/99.5
+    percentiles of the training reflectance and the range of per-chip median brightness."""
+    rng = np.random.default_rng(0)
+    pix = np.concatenate([x.reshape(x.shape[0], -1)[:, rng.integers(0, x[0].size, 2000)] for x, _ in samples], axis=1)
+    pix = pix[:, np.all(np.isfinite(pix), axis=0)]
+    med = np.array([np.nanmedian(x.mean(axis=0)) for x, _ in samples])
+    return {"bands_p0.5": np.round(np.percentile(pix, 0.5, axis=1), 4).tolist(),
+            "bands_p50": np.round(np.percentile(pix, 50, axis=1), 4).tolist(),
+            "bands_p99.5": np.round(np.percentile(pix, 99.5, axis=1), 4).tolist(),
+            "median_brightness": [round(float(med.min()), 4), round(float(med.max()), 4)]}
 
 
 def _range(text: str) -> range:
@@ -164,7 +184,7 @@ def write_model_card_md(card: dict, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", default="0:256", help="training simulator seeds START:STOP")
+    ap.add_argument("--seeds", default="0:320", help="training simulator seeds START:STOP")
     ap.add_argument("--size", type=int, default=192, help="simulator scene size (px)")
     ap.add_argument("--eval-seeds", default="100000:100016", help="held-out simulator seeds START:STOP")
     ap.add_argument("--recall-seeds", default="100000:100160",
@@ -179,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--crop", type=int, default=TrainConfig.crop)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS)
-    ap.add_argument("--version", default="1.1.0")
+    ap.add_argument("--version", default="2.0.0")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     import torch
@@ -189,13 +209,16 @@ def main(argv: list[str] | None = None) -> int:
     if set(seeds) & (set(eval_seeds) | set(recall_seeds)):
         ap.error("training and held-out seeds overlap")
     t0 = time.perf_counter()
-    samples = [simulator_pair(s, args.size, small_ponds=args.small_ponds) for s in seeds]
     negs = real_negative_scenes(split="train")
+    samples = mixed_training_set(seeds, size=args.size, domain=Domain(), legacy_share=LEGACY_SHARE,
+                                 small_ponds=args.small_ponds, backgrounds=[s.data for s in negs],
+                                 implants_per_background=IMPLANTS_PER_BACKGROUND)
     test_negs = real_negative_scenes(split="test")
     log.info("data: %d simulator scenes, %d real negatives in %.0f s", len(samples), len(negs), time.perf_counter() - t0)
     cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, crop=args.crop, threads=args.threads,
                       version=args.version, small_pond_weight=args.small_pond_weight,
-                      mine_at=tuple(float(v) for v in args.mine_at.split(",") if v.strip()))
+                      mine_at=tuple(float(v) for v in args.mine_at.split(",") if v.strip()),
+                      transform="log", brightness=BRIGHTNESS)
     res = train(samples, cfg, negatives=[(s.data, np.zeros(s.grid.shape, np.uint8)) for s in negs])
     card = save_model(res.model, res.card, args.out)
     log.info("trained in %.0f s", res.seconds)
@@ -213,8 +236,13 @@ def main(argv: list[str] | None = None) -> int:
                  c["leaching_pond"]["iou"], metrics["real_false_positive_fraction"][method],
                  {k: v["recall"] for k, v in rec.items()})
     d = card.to_dict()
+    d["input_range"] = input_statistics(samples)
     d["training_data"] = {"simulator_seeds": [seeds.start, seeds.stop], "simulator_size": args.size,
-                          "small_ponds": args.small_ponds,
+                          "small_ponds": args.small_ponds, "legacy_share": LEGACY_SHARE,
+                          "measured_domain": {k: list(v) if isinstance(v, tuple) else v
+                                              for k, v in Domain().__dict__.items()},
+                          "implants_per_background": IMPLANTS_PER_BACKGROUND, "brightness_aug": list(BRIGHTNESS),
+                          "n_chips": len(samples),
                           "real_negatives": [s.name for s in negs], "dos_bridge": "models.data.l1c_to_surface_dos"}
     d["metrics"] = metrics
     d["weights_bytes"] = args.out.stat().st_size

@@ -153,6 +153,11 @@ class FusionConfig:
             counts only within ``rules.cleared_requires_pond_within_m`` of a pond (mine sites have
             ponds; bright fallow fields do not). Off by default: on simulated scenes it removes
             pond-less (e.g. abandoned) cleared land and drops cleared-land IoU from 0.83 to 0.64.
+        keep_rules_below: the fused map never loses what the rules find: every footprint the rules
+            detect (8-connected component of cleared land + ponds) is kept, with the rules' classes
+            where the model says background, unless the model's mean footprint probability over the
+            component is below this value (0 keeps every rules footprint). The model vetoes only
+            what it is confident is background, such as bright fields in the real no-mining scenes.
     """
 
     rules: RuleThresholds = field(default_factory=RuleThresholds)
@@ -163,6 +168,7 @@ class FusionConfig:
     overlap: int = 32
     batch_size: int = 4
     cleared_needs_pond: bool = False
+    keep_rules_below: float = 0.02
 
 
 def _ramp(x: np.ndarray, softness: float) -> np.ndarray:
@@ -341,6 +347,8 @@ def _classify_model(composite: Composite, config: FusionConfig, *, fuse: bool) -
         tile=config.tile, overlap=config.overlap, batch_size=config.batch_size, device=config.device, reorder=True,
     )  # (3, y, x)
     t = config.rules
+    model_fp = 1.0 - proba[BACKGROUND]
+    rules = None
     if fuse:
         rules = classify_rules(composite, t)
         onehot = np.eye(3, dtype=np.float32)[rules.classes].transpose(2, 0, 1)
@@ -349,6 +357,8 @@ def _classify_model(composite: Composite, config: FusionConfig, *, fuse: bool) -
     classes = np.argmax(proba, axis=0).astype(np.uint8)
     # specks below the rules' minimum pond / cleared-land areas are noise, not footprints
     classes = _drop_small(classes, composite.grid, t)
+    if rules is not None:
+        classes = keep_rules_footprints(classes, rules.classes, model_fp, config.keep_rules_below)
     if config.cleared_needs_pond and t.cleared_requires_pond_within_m is not None:
         lab, n = _components(classes == CLEARED)
         near = _near(lab, n, classes == POND, t.cleared_requires_pond_within_m / composite.grid.resolution + 1)
@@ -358,6 +368,29 @@ def _classify_model(composite: Composite, config: FusionConfig, *, fuse: bool) -
     classes[~valid] = BACKGROUND
     conf = np.where(valid, conf, 0).astype(np.float32)
     return Detection(classes, conf, composite.grid)
+
+
+def keep_rules_footprints(classes: np.ndarray, rule_classes: np.ndarray, model_footprint: np.ndarray,
+                          veto_below: float) -> np.ndarray:
+    """Fused classes that keep every rules footprint the model does not veto.
+
+    A rules footprint is an 8-connected component of ``rule_classes > 0``; it is vetoed when the mean of
+    ``model_footprint`` (the model's probability of cleared land + pond, 0–1) over it is below ``veto_below``.
+    Kept components take the rules' pond pixels as pond and the rules' cleared pixels as cleared land
+    where ``classes`` says background (a model pond inside rules' cleared land stays pond).
+    """
+    out = classes.copy()
+    lab, n = _components(rule_classes > 0)
+    if n == 0:
+        return out
+    mean_fp = np.asarray(ndimage.mean(model_footprint, lab, np.arange(1, n + 1)))
+    keep = _keep(lab, mean_fp >= veto_below)
+    out[keep & (rule_classes == POND)] = POND
+    out[keep & (rule_classes == CLEARED) & (out == BACKGROUND)] = CLEARED
+    vetoed = int((mean_fp < veto_below).sum())
+    if vetoed:
+        log.debug("fused: the model vetoed %d of %d rules footprints", vetoed, n)
+    return out
 
 
 def _drop_small(classes: np.ndarray, grid: GeoGrid, t: RuleThresholds) -> np.ndarray:
