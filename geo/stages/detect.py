@@ -29,6 +29,7 @@ from scipy import ndimage
 
 from geo.errors import ConfigError, RasterError
 from geo.grid import GeoGrid
+from geo.stages.fusion import keep_rules_footprints
 from geo.stages.indices import brightness, bsi, mndwi, ndvi
 from geo.stack import Composite
 
@@ -50,11 +51,14 @@ class Detection:
         confidence: float32 ``(y, x)`` in 0–1, confidence in the assigned class (0 where no clear
             observation exists).
         grid: georeferencing of both arrays.
+        input_check: for the model methods, :func:`geo.stages.input_check.check_input`'s report (is the
+            composite within what the model was trained on?), for the run's manifest; ``None`` for the rules.
     """
 
     classes: np.ndarray
     confidence: np.ndarray
     grid: GeoGrid
+    input_check: dict | None = None
 
     def __post_init__(self) -> None:
         if self.classes.shape != self.grid.shape or self.confidence.shape != self.grid.shape:
@@ -367,30 +371,9 @@ def _classify_model(composite: Composite, config: FusionConfig, *, fuse: bool) -
     conf = conf * np.clip(composite.clear_count.astype(np.float32) / t.full_confidence_clear_count, 0, 1)
     classes[~valid] = BACKGROUND
     conf = np.where(valid, conf, 0).astype(np.float32)
-    return Detection(classes, conf, composite.grid)
+    from geo.stages.input_check import check_input
 
-
-def keep_rules_footprints(classes: np.ndarray, rule_classes: np.ndarray, model_footprint: np.ndarray,
-                          veto_below: float) -> np.ndarray:
-    """Fused classes that keep every rules footprint the model does not veto.
-
-    A rules footprint is an 8-connected component of ``rule_classes > 0``; it is vetoed when the mean of
-    ``model_footprint`` (the model's probability of cleared land + pond, 0–1) over it is below ``veto_below``.
-    Kept components take the rules' pond pixels as pond and the rules' cleared pixels as cleared land
-    where ``classes`` says background (a model pond inside rules' cleared land stays pond).
-    """
-    out = classes.copy()
-    lab, n = _components(rule_classes > 0)
-    if n == 0:
-        return out
-    mean_fp = np.asarray(ndimage.mean(model_footprint, lab, np.arange(1, n + 1)))
-    keep = _keep(lab, mean_fp >= veto_below)
-    out[keep & (rule_classes == POND)] = POND
-    out[keep & (rule_classes == CLEARED) & (out == BACKGROUND)] = CLEARED
-    vetoed = int((mean_fp < veto_below).sum())
-    if vetoed:
-        log.debug("fused: the model vetoed %d of %d rules footprints", vetoed, n)
-    return out
+    return Detection(classes, conf, composite.grid, check_input(composite, config.weights))
 
 
 def _drop_small(classes: np.ndarray, grid: GeoGrid, t: RuleThresholds) -> np.ndarray:

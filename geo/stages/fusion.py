@@ -1,0 +1,33 @@
+"""How the fused detector keeps what the rules find (pure numpy/scipy; classes 0 background, 1 cleared land, 2 pond)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from scipy import ndimage
+
+log = logging.getLogger(__name__)
+
+
+def keep_rules_footprints(classes: np.ndarray, rule_classes: np.ndarray, model_footprint: np.ndarray,
+                          veto_below: float) -> np.ndarray:
+    """Fused classes that keep every rules footprint the model does not veto.
+
+    A rules footprint is an 8-connected component of ``rule_classes > 0``; it is vetoed when the mean of
+    ``model_footprint`` (the model's probability of cleared land + pond, 0–1) over it is below ``veto_below``.
+    Kept components take the rules' pond pixels as pond and the rules' cleared pixels as cleared land
+    where ``classes`` says background (a model pond inside rules' cleared land stays pond).
+    """
+    out = classes.copy()
+    lab, n = ndimage.label(rule_classes > 0, structure=np.ones((3, 3), bool))
+    if n == 0:
+        return out
+    mean_fp = np.asarray(ndimage.mean(model_footprint, lab, np.arange(1, n + 1)))
+    keep = np.concatenate([[False], mean_fp >= veto_below])[lab]
+    out[keep & (rule_classes == 2)] = 2
+    out[keep & (rule_classes == 1) & (out == 0)] = 1
+    vetoed = int((mean_fp < veto_below).sum())
+    if vetoed:
+        log.debug("fused: the model vetoed %d of %d rules footprints", vetoed, n)
+    return out
