@@ -11,22 +11,26 @@ log = logging.getLogger(__name__)
 
 
 def keep_rules_footprints(classes: np.ndarray, rule_classes: np.ndarray, model_footprint: np.ndarray,
-                          veto_below: float) -> np.ndarray:
+                          veto_below: float, covered_min: float = 0.5) -> np.ndarray:
     """Fused classes that keep every rules footprint the model does not veto.
 
     A rules footprint is an 8-connected component of ``rule_classes > 0``; it is vetoed when the mean of
     ``model_footprint`` (the model's probability of cleared land + pond, 0–1) over it is below ``veto_below``.
-    Kept components take the rules' pond pixels as pond and the rules' cleared pixels as cleared land
-    where ``classes`` says background (a model pond inside rules' cleared land stays pond).
+    In a kept component the rules' ponds are ponds; its cleared land is added where ``classes`` says background
+    only when the fused map covers less than ``covered_min`` of the component (the model missed the site; where
+    it saw the site, its own outline is kept). A model pond inside rules' cleared land stays pond.
     """
     out = classes.copy()
     lab, n = ndimage.label(rule_classes > 0, structure=np.ones((3, 3), bool))
     if n == 0:
         return out
-    mean_fp = np.asarray(ndimage.mean(model_footprint, lab, np.arange(1, n + 1)))
+    idx = np.arange(1, n + 1)
+    mean_fp = np.asarray(ndimage.mean(model_footprint, lab, idx))
+    covered = np.asarray(ndimage.mean(classes > 0, lab, idx))
     keep = np.concatenate([[False], mean_fp >= veto_below])[lab]
+    fill = np.concatenate([[False], (mean_fp >= veto_below) & (covered < covered_min)])[lab]
     out[keep & (rule_classes == 2)] = 2
-    out[keep & (rule_classes == 1) & (out == 0)] = 1
+    out[fill & (rule_classes == 1) & (out == 0)] = 1
     vetoed = int((mean_fp < veto_below).sum())
     if vetoed:
         log.debug("fused: the model vetoed %d of %d rules footprints", vetoed, n)
