@@ -147,6 +147,9 @@ class FusionConfig:
     Attributes:
         rules: thresholds of the rules classifier.
         rules_weight: weight (0–1) of the rules' one-hot vote against the model probabilities.
+        rules_vote_background: whether the rules also vote where they find nothing. Off since weights 2.0.0:
+            a background vote erased the model's cleared land where it was unsure (demo footprint growth
+            −5.3 pp vs −2.1 pp without; legacy held-out cleared IoU 0.76 vs 0.80).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"`` for the model.
         weights: path to a weights file; ``None`` uses the shipped weights.
         tile: largest inference tile in px (tiles are trimmed to the raster; 384–768 px run equally
@@ -177,6 +180,7 @@ class FusionConfig:
     batch_size: int = 4
     cleared_needs_pond: bool = False
     keep_rules_below: float = 0.15
+    rules_vote_background: bool = False
 
 
 def _ramp(x: np.ndarray, softness: float) -> np.ndarray:
@@ -360,6 +364,8 @@ def _classify_model(composite: Composite, config: FusionConfig, *, fuse: bool) -
     if fuse:
         rules = classify_rules(composite, t)
         onehot = np.eye(3, dtype=np.float32)[rules.classes].transpose(2, 0, 1)
+        if config.rules_vote_background is False:  # the rules only vote for what they find
+            onehot = np.where(rules.classes == BACKGROUND, proba, onehot)
         w = float(np.clip(config.rules_weight, 0, 1))
         proba = (1 - w) * proba + w * onehot
     classes = np.argmax(proba, axis=0).astype(np.uint8)
