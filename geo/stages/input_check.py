@@ -16,11 +16,13 @@ from geo.stack import Composite
 
 log = logging.getLogger(__name__)
 
-#: A band is flagged when more than this share of valid pixels lies outside the training 0.5–99.5 % range
-#: (about 1 % would be expected of a scene like the training data).
+#: A band is flagged when more than this share of valid pixels lies outside the (widened) training range.
 OUTSIDE_SHARE_MAX = 0.10
 #: Slack on the trained range of median brightness (multiplicative) before a scene is flagged.
 BRIGHTNESS_SLACK = 1.25
+#: Slack on the per-band training 0.5–99.5 % range (multiplicative): a pixel is outside below p0.5 / slack
+#: or above p99.5 · slack (one bright-soil chip of the training data itself has ~12 % of its SWIR above p99.5).
+BAND_SLACK = 1.5
 #: Pixels sampled for the statistics.
 SAMPLE = 200_000
 
@@ -31,7 +33,8 @@ def check_input(composite: Composite, weights: str | None = None) -> dict:
     Returns a JSON-ready dict: ``checked`` (False when the card has no ``input_range``), ``in_range``,
     ``warnings`` (human-readable findings, also logged at WARNING), ``median_brightness`` (median over valid
     pixels of the six-band mean reflectance) with the ``trained_median_brightness`` range, and
-    ``outside_share`` per band (share of valid pixels outside the training 0.5–99.5 % range).
+    ``outside_share`` per band (share of valid pixels outside the training 0.5–99.5 % range widened by
+    :data:`BAND_SLACK`).
     """
     from models.infer import load_card  # local: the card is read only when checked
 
@@ -53,6 +56,7 @@ def check_input(composite: Composite, weights: str | None = None) -> dict:
     if pix.shape[1] > SAMPLE:
         pix = pix[:, np.random.default_rng(0).choice(pix.shape[1], SAMPLE, replace=False)]
     lo, hi = np.asarray(rng_["bands_p0.5"]), np.asarray(rng_["bands_p99.5"])
+    lo, hi = lo / BAND_SLACK, hi * BAND_SLACK
     outside = ((pix < lo[:, None]) | (pix > hi[:, None])).mean(axis=1)
     med = float(np.median(pix.mean(axis=0)))
     bmin, bmax = rng_["median_brightness"]
