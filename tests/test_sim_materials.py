@@ -146,7 +146,7 @@ def test_fusion_keeps_rules_footprints_unless_the_model_vetoes():
     assert out[3, 3] == POND  # a model pond inside the rules' cleared land stays pond
     seen = fused.copy()
     seen[2:8, 2:7] = CLEARED  # the model saw most of the site: its outline stays, the rules' ponds are added
-    out = keep_rules_footprints(seen, rules, fp, 0.02)
+    out = keep_rules_footprints(seen, rules, fp, 0.02, 0.5)
     assert (out[2:8, 7] == BACKGROUND).all() and (out[4:6, 4:6] == POND).all()
 
 

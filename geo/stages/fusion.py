@@ -11,7 +11,7 @@ log = logging.getLogger(__name__)
 
 
 def keep_rules_footprints(classes: np.ndarray, rule_classes: np.ndarray, model_footprint: np.ndarray,
-                          veto_below: float, covered_min: float = 0.5) -> np.ndarray:
+                          veto_below: float, covered_min: float = 0.1) -> np.ndarray:
     """Fused classes that keep every rules footprint the model does not veto.
 
     A rules footprint is an 8-connected component of ``rule_classes > 0``; it is vetoed when the mean of
