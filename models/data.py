@@ -142,6 +142,46 @@ def simulator_pair(seed: int, size: int = 256, *, small_ponds: float = 0.0) -> t
     return np.asarray(x, np.float32), np.asarray(y, np.uint8)
 
 
+def measured_pair(seed: int, size: int = 192, *, domain=None, small_ponds: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """A chip of the measured-spectra simulator world (``geo.sim.training.Domain``; default: all families)."""
+    from geo.sim.training import Domain, training_pair
+
+    x, y = training_pair(seed, size=size, small_ponds=small_ponds, domain=domain or Domain())
+    return np.asarray(x, np.float32), np.asarray(y, np.uint8)
+
+
+def implanted_pair(seed: int, background: np.ndarray, size: int = 192, *, domain=None,
+                   small_ponds: float = 0.5) -> tuple[np.ndarray, np.ndarray] | None:
+    """Simulated mining sites pasted into a window of a REAL scene (``(6, y, x)`` surface reflectance).
+
+    A measured-spectra chip is rendered (:func:`measured_pair`) and its site footprints (truth class 1 or 2,
+    grown by one pixel with a 50 % blend at the rim, as a cleared edge mixes with what surrounds it) replace
+    the real pixels of a random all-finite ``size`` window; everything else keeps the real scene's texture,
+    fields, roads and noise. Returns ``None`` when the background has no all-finite window or the chip no site.
+    """
+    from scipy import ndimage
+
+    rng = np.random.default_rng([seed, 77])
+    _, h, w = background.shape
+    if h < size or w < size:
+        return None
+    for _ in range(20):
+        r, c = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
+        win = background[:, r:r + size, c:c + size]
+        if np.isfinite(win).all():
+            break
+    else:
+        return None
+    x, y = measured_pair(seed, size, domain=domain, small_ponds=small_ponds)
+    site = y > 0
+    if not site.any():
+        return None
+    rim = ndimage.binary_dilation(site, np.ones((3, 3), bool)) & ~site
+    alpha = (site + 0.5 * rim).astype(np.float32)
+    out = win * (1 - alpha) + x * alpha
+    return out.astype(np.float32), y
+
+
 def random_crop(x: np.ndarray, y: np.ndarray, size: int, rng: np.random.Generator, *,
                 focus: float = 0.0, targets: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Random ``size``×``size`` crop (padding with NaN / 0 if the image is smaller).
@@ -260,3 +300,31 @@ def hard_negative_pixels(x: np.ndarray, bands: tuple[str, ...] = ANALYSIS_BANDS)
 
     water, bare, _ = rule_scores(x, tuple(bands), RuleThresholds())
     return np.flatnonzero((water > 0.5) | (bare > 0.5))
+
+
+def mixed_training_set(seeds: range, *, size: int = 192, domain=None, legacy_share: float = 0.25,
+                       small_ponds: float = 0.5, backgrounds: list[np.ndarray] | tuple = (),
+                       implants_per_background: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The training chips of the shipped weights (and of the robustness benchmark's held-out-family models).
+
+    For each seed: a legacy simulator chip (:func:`simulator_pair`) with probability ``legacy_share``, else a
+    measured-spectra chip (:func:`measured_pair` with ``domain``). Then ``implants_per_background`` chips of
+    simulated sites pasted into each real background (:func:`implanted_pair`, seeds continuing after
+    ``seeds``; backgrounds smaller than ``size`` use their own size rounded down to even).
+    """
+    rng = np.random.default_rng([seeds.start, seeds.stop, 5])
+    out = []
+    for s in seeds:
+        if rng.random() < legacy_share:
+            out.append(simulator_pair(s, size, small_ponds=small_ponds))
+        else:
+            out.append(measured_pair(s, size, domain=domain, small_ponds=small_ponds))
+    k = seeds.stop
+    for bg in backgrounds:
+        sz = min(size, bg.shape[1] - bg.shape[1] % 2, bg.shape[2] - bg.shape[2] % 2)
+        for _ in range(implants_per_background):
+            pair = implanted_pair(k, bg, sz, domain=domain, small_ponds=small_ponds)
+            k += 1
+            if pair is not None:
+                out.append(pair)
+    return out

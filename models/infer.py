@@ -43,6 +43,8 @@ class ModelCard:
         architecture: :class:`UNetConfig` as a dict.
         weights_sha256: SHA-256 of the weights file (checked on load).
         extra: anything else recorded (training data, metrics, ...).
+        transform: ``"linear"`` (normalise reflectance) or ``"log"`` (normalise ``ln(max(x, 0.001))``, so that
+            a brightness gain becomes an offset shared by all bands; see :func:`input_transform`).
     """
 
     name: str
@@ -54,13 +56,15 @@ class ModelCard:
     architecture: dict
     weights_sha256: str = ""
     extra: dict | None = None
+    transform: str = "linear"
 
     def to_dict(self) -> dict:
         return {
             "schema": CARD_SCHEMA, "name": self.name, "version": self.version, "bands": list(self.bands),
             "normalization": {"input": "L2A surface reflectance 0-1 ((DN + offset) / 10000)",
-                              "formula": "(x - mean) / std; NaN -> 0 after normalising",
-                              "mean": list(self.mean), "std": list(self.std)},
+                              "formula": ("(ln(max(x, 0.001)) - mean) / std" if self.transform == "log"
+                                          else "(x - mean) / std") + "; NaN -> 0 after normalising",
+                              "transform": self.transform, "mean": list(self.mean), "std": list(self.std)},
             "classes": {str(k): v for k, v in self.classes.items()},
             "architecture": self.architecture, "weights_sha256": self.weights_sha256, **(self.extra or {}),
         }
@@ -74,10 +78,29 @@ class ModelCard:
                 str(d["name"]), str(d["version"]), tuple(d["bands"]), tuple(float(v) for v in norm["mean"]),
                 tuple(float(v) for v in norm["std"]), {int(k): str(v) for k, v in d["classes"].items()},
                 dict(d["architecture"]), str(d.get("weights_sha256", "")),
-                {k: v for k, v in d.items() if k not in core},
+                {k: v for k, v in d.items() if k not in core}, _transform(norm.get("transform", "linear")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise WeightsError(f"model card is incomplete or malformed ({exc!r}); regenerate it with scripts/train_weights.py") from None
+
+
+TRANSFORMS = ("linear", "log")
+#: Smallest reflectance before the log (dark water and deep shadow are ≈ 0.002–0.01).
+LOG_FLOOR = 1e-3
+
+
+def _transform(name: str) -> str:
+    if name not in TRANSFORMS:
+        raise WeightsError(f"model card normalisation transform {name!r} is unknown; use one of {', '.join(TRANSFORMS)}")
+    return name
+
+
+def input_transform(x: np.ndarray, transform: str) -> np.ndarray:
+    """The model-space input before ``(x - mean) / std``: reflectance (``"linear"``) or its log (``"log"``)."""
+    if transform == "log":
+        with np.errstate(invalid="ignore"):
+            return np.log(np.maximum(x, LOG_FLOOR)).astype(np.float32)
+    return x
 
 
 def card_path(weights: Path) -> Path:
@@ -113,7 +136,7 @@ def save_model(model: UNet, card: ModelCard, path: Path) -> ModelCard:
         torch.save(state, tmp)
         digest = sha256(tmp)
     card = ModelCard(card.name, card.version, card.bands, card.mean, card.std, card.classes,
-                     model.config.to_dict(), digest, card.extra)
+                     model.config.to_dict(), digest, card.extra, card.transform)
     write_text(card_path(path), json.dumps(card.to_dict(), indent=2) + "\n")
     return card
 
@@ -311,6 +334,8 @@ def predict_proba(
         if xu.data_ptr() == x.data_ptr():
             xu = xu.clone()
         del x
+        if card.transform == "log":
+            xu.clamp_(min=LOG_FLOOR).log_()  # NaN stays NaN (-> 0 below)
         mean = torch.tensor(card.mean, dtype=torch.float32, device=dev).repeat(f * f)
         inv_std = (1.0 / torch.tensor(card.std, dtype=torch.float32, device=dev)).repeat(f * f)
         torch.nan_to_num_(xu.sub_(mean).mul_(inv_std), nan=0.0, posinf=0.0, neginf=0.0)

@@ -18,7 +18,7 @@ from torch.nn import functional as F
 from geo.bands import ANALYSIS_BANDS
 from geo.errors import ConfigError
 from models.data import augment, hard_negative_pixels, random_crop
-from models.infer import ModelCard
+from models.infer import ModelCard, input_transform
 from models.unet import UNet, UNetConfig, count_parameters
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,9 @@ class TrainConfig:
         val_fraction: share of the samples (whole samples, drawn with ``seed``) held out of training and scored
             after it (IoU per class of the U-Net alone, written to the card's ``validation``); 0 = none.
         log_every: log a progress line (step, loss, learning rate, time left) every this many steps.
+        transform: input transform of the card (``"linear"`` or ``"log"``, see
+            :func:`models.infer.input_transform`); fine-tuning keeps the base model's.
+        brightness: range of the overall gain drawn per crop (augmentation; (1, 1) = off).
     """
 
     steps: int = 1800
@@ -84,6 +87,8 @@ class TrainConfig:
     mine_share: float = 0.5
     val_fraction: float = 0.0
     log_every: int = 50
+    transform: str = "linear"
+    brightness: tuple[float, float] = (1.0, 1.0)
 
     def __post_init__(self) -> None:
         mult = self.unshuffle * 2 ** (len(self.widths) - 1)
@@ -100,6 +105,8 @@ class TrainConfig:
         if not 0 <= self.val_fraction < 1 or self.log_every < 1:
             raise ConfigError(f"val_fraction must lie in [0, 1) (got {self.val_fraction}) and log_every be >= 1 "
                               f"(got {self.log_every})")
+        if self.transform not in ("linear", "log"):
+            raise ConfigError(f"transform must be 'linear' or 'log', got {self.transform!r}")
 
 
 @dataclass
@@ -113,11 +120,13 @@ class TrainResult:
     seconds: float = 0.0
 
 
-def band_statistics(samples: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-band mean and std over all finite pixels (the card's normalisation)."""
+def band_statistics(samples: Sequence[tuple[np.ndarray, np.ndarray]],
+                    transform: str = "linear") -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-band mean and std over all finite pixels (the card's normalisation) of the transformed input."""
     n = samples[0][0].shape[0]
     s, s2, cnt = np.zeros(n), np.zeros(n), np.zeros(n)
     for x, _ in samples:
+        x = input_transform(x, transform)
         for b in range(n):
             v = x[b][np.isfinite(x[b])].astype(np.float64)
             s[b] += v.sum()
@@ -128,7 +137,8 @@ def band_statistics(samples: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[t
     return tuple(round(float(v), 5) for v in mean), tuple(round(float(v), 5) for v in std)
 
 
-def _batch(samples, negatives, cfg: TrainConfig, rng: np.random.Generator, mean, std, hard, mined=None):
+def _batch(samples, negatives, cfg: TrainConfig, rng: np.random.Generator, mean, std, hard, mined=None,
+           transform: str = "linear"):
     xs, ys = [], []
     for _ in range(cfg.batch_size):
         if negatives and rng.random() < cfg.negative_fraction:
@@ -137,14 +147,14 @@ def _batch(samples, negatives, cfg: TrainConfig, rng: np.random.Generator, mean,
             if mined is not None and mined[i].size and rng.random() < cfg.mine_share:
                 targets = mined[i]
             x, y = random_crop(*negatives[i], cfg.crop, rng, focus=cfg.focus, targets=targets)
-            x, y = augment(x, y, rng)
+            x, y = augment(x, y, rng, brightness=cfg.brightness)
         else:
             x, y = samples[int(rng.integers(0, len(samples)))]
             x, y = random_crop(x, y, cfg.crop, rng, focus=cfg.focus)
-            x, y = augment(x, y, rng)
+            x, y = augment(x, y, rng, brightness=cfg.brightness)
         xs.append(x)
         ys.append(y)
-    x = np.nan_to_num((np.stack(xs) - mean) / std, nan=0.0).astype(np.float32)
+    x = np.nan_to_num((input_transform(np.stack(xs), transform) - mean) / std, nan=0.0).astype(np.float32)
     return torch.from_numpy(x), torch.from_numpy(np.stack(ys).astype(np.int64))
 
 
@@ -176,7 +186,7 @@ def _loss(logits: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, weights: torc
 
 
 @torch.no_grad()
-def _mine(model: UNet, negatives, mean, std, cfg: TrainConfig) -> list[np.ndarray]:
+def _mine(model: UNet, negatives, mean, std, cfg: TrainConfig, transform: str = "linear") -> list[np.ndarray]:
     """Flat indices of the pixels of each negative the model currently calls footprint."""
     mult = cfg.unshuffle * 2 ** (len(cfg.widths) - 1)
     was_training = model.training
@@ -186,7 +196,7 @@ def _mine(model: UNet, negatives, mean, std, cfg: TrainConfig) -> list[np.ndarra
         _, h, w = x.shape
         ph, pw = -h % mult, -w % mult
         xin = np.pad(x, ((0, 0), (0, ph), (0, pw)), constant_values=np.nan)[None]
-        xin = np.nan_to_num((xin - mean) / std, nan=0.0).astype(np.float32)
+        xin = np.nan_to_num((input_transform(xin, transform) - mean) / std, nan=0.0).astype(np.float32)
         p = torch.softmax(model(torch.from_numpy(xin)), dim=1)[0, 1:].sum(0).numpy()[:h, :w]
         fp = (p >= cfg.mine_threshold) & np.all(np.isfinite(x), axis=0)
         out.append(np.flatnonzero(fp))
@@ -272,12 +282,14 @@ def train(
         model = UNet(model.config).to("cpu").train()
         model.load_state_dict(init[0].state_dict())
         mean_t, std_t = base.mean, base.std
+        transform = base.transform
         if tuple(base.bands) != tuple(bands):
             raise ConfigError(f"fine-tuning needs inputs in the base model's band order {base.bands}, got {bands}")
     else:
         model = UNet(UNetConfig(in_channels=len(bands), n_classes=len(CLASSES), widths=config.widths,
                                 unshuffle=config.unshuffle, refine=config.refine)).train()
-        mean_t, std_t = band_statistics(list(samples))
+        transform = config.transform
+        mean_t, std_t = band_statistics(list(samples), transform)
     mean = np.asarray(mean_t, np.float32)[None, :, None, None]
     std = np.asarray(std_t, np.float32)[None, :, None, None]
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -291,9 +303,9 @@ def train(
     try:
         for step in range(config.steps):
             if step in mine_steps:
-                new = _mine(model, negatives, mean, std, config)
+                new = _mine(model, negatives, mean, std, config, transform)
                 mined = new if mined is None else [np.union1d(a, b) for a, b in zip(mined, new)]
-            x, y = _batch(samples, negatives, config, rng, mean, std, hard, mined)
+            x, y = _batch(samples, negatives, config, rng, mean, std, hard, mined, transform)
             loss = _loss(model(x), y, config, weights)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -331,5 +343,6 @@ def train(
                             "n_samples": len(samples), "n_negatives": len(negatives)},
                "validation": validation, **({"parent": parent} if parent else {}),
                **(extra_card or {})},
+        transform=transform,
     )
     return TrainResult(model, card, losses, seconds)

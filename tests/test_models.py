@@ -301,3 +301,32 @@ def test_hard_negative_mining_marks_what_the_model_calls_footprint():
         model.head.bias.copy_(torch.tensor([5.0, 0.0, 0.0]).repeat_interleave(16))  # background everywhere
     assert _mine(model, [(x, np.zeros((40, 50), np.uint8))], mean, std, cfg)[0].size == 0
     assert model.training  # the model's mode is restored
+
+
+def test_log_input_transform_trains_saves_loads_and_predicts(tmp_path):
+    from models.infer import input_transform, load_card
+
+    samples = [toy_pair(s) for s in range(4)]
+    cfg = TrainConfig(steps=20, batch_size=2, crop=64, widths=(16, 24, 32), threads=1, transform="log",
+                      brightness=(0.8, 1.2))
+    res = train(samples, cfg)
+    path = tmp_path / "log.pt"
+    save_model(res.model, res.card, path)
+    card = json.loads(path.with_suffix(".json").read_text())
+    assert card["normalization"]["transform"] == "log" and "ln(" in card["normalization"]["formula"]
+    assert max(card["normalization"]["mean"]) < 0  # means of log reflectance
+    model, c = load_model(path, device="cpu")
+    assert c.transform == "log" and load_card(path).transform == "log"
+    x = samples[0][0].copy()
+    x[:, :3, :3] = np.nan
+    p = predict_proba(model, c, x, ANALYSIS_BANDS, device="cpu")
+    assert np.isfinite(p).all() and np.allclose(p.sum(0), 1, atol=1e-5)
+    # a gain is an offset shared by all bands in model space
+    d = input_transform(samples[0][0] * 1.2, "log") - input_transform(samples[0][0], "log")
+    assert np.allclose(d, np.log(1.2), atol=1e-5)
+    card["normalization"]["transform"] = "sqrt"
+    path.with_suffix(".json").write_text(json.dumps(card))
+    with pytest.raises(WeightsError, match="transform"):
+        load_card(path)
+    with pytest.raises(ConfigError):
+        TrainConfig(transform="sqrt")

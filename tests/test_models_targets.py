@@ -41,11 +41,14 @@ def test_shipped_weights_and_card():
 
 @pytest.mark.parametrize("method", ["model", "fused"])
 def test_heldout_simulator_iou_targets(held_out, method):
+    """Legacy-simulator scenes. Weights 1.x were trained on this simulator alone (cleared IoU 0.88) and failed on
+    an independent generator (issue 11); 2.0.0 sees it in a quarter of its chips and trades some of that fit
+    (cleared IoU ~0.76-0.80) for soils, ponds and light it never saw (benchmarks/bench_robustness.py)."""
     rep = evaluate_samples(held_out, method=method, device="cpu")
     c = rep["classes"]
     assert c["leaching_pond"]["support"] > 500 and c["cleared_land"]["support"] > 3000
     assert c["leaching_pond"]["iou"] >= 0.8, format_report(rep)
-    assert c["cleared_land"]["iou"] >= 0.8, format_report(rep)
+    assert c["cleared_land"]["iou"] >= 0.7, format_report(rep)
 
 
 @pytest.mark.parametrize("method,limit", [("fused", 0.001), ("model", 0.001), ("rules", 0.01)])

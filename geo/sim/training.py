@@ -1,18 +1,125 @@
-"""Random clear-sky training chips for the pond/cleared-land model (pure; re-exported by :mod:`geo.sim.scene`)."""
+"""Random clear-sky training chips for the pond/cleared-land model (pure; re-exported by :mod:`geo.sim.scene`).
+
+Two spectral worlds: the legacy one (the class table ``geo/data/spectra.csv``, randomised) and, with a
+:class:`Domain`, one grounded in measured spectra (:mod:`geo.sim.materials`: spoil, fields and river bars from
+measured soils of chosen colour families, ponds from the water model, roofs, roads and tarps from measured
+materials) with wide radiometric randomisation (terrain shading, haze, gain, noise, blur, 20 m misregistration)
+and look-alikes (swidden clearings, landslides) labelled background.
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from geo.sim.atmos import HAZE_SHAPE, mean_2x2, render_surface
-from geo.sim.layout import Site, hillshade, make_landscape, make_site_shape, site_state
-from geo.sim.spectra import load_spectra
+from geo.sim.layout import Site, hillshade, make_landscape, make_site_shape, site_state, smooth_noise
+from geo.sim.materials import (POND_TYPES, SOIL_FAMILIES, draw_material, draw_soil, pond_reflectance)
+from geo.sim.spectra import LC, VEGETATION_LC, Spectra, load_spectra
+
+
+@dataclass(frozen=True)
+class Domain:
+    """What a measured-spectra training chip may look like (ranges are drawn uniformly per chip).
+
+    Attributes:
+        soil_families: soil colour families (:data:`geo.sim.materials.SOIL_FAMILIES`) of spoil, fields and bars.
+        pond_types: pond types (:data:`geo.sim.materials.POND_TYPES`).
+        sun_elevation: sun elevation range (degrees); low sun = strong terrain shading.
+        direct: share of direct light in the terrain illumination (``hillshade``), 0–1.
+        relief: multiplier range of the terrain's relief.
+        haze: added path reflectance in B02 (reflectance units; other bands follow ``HAZE_SHAPE``).
+        gain: overall radiometric gain range (calibration, residual atmosphere, BRDF).
+        band_gain: per-band gain jitter (± fraction).
+        noise: noise standard deviation range (reflectance units).
+        psf: blur sigma range (px) of the sensor point-spread function.
+        misregistration: probability that the 20 m bands are shifted by one 10 m px.
+        phenology: range of dry-season browning strength (0 none, 1 default, 2 very dry canopy).
+        lookalikes: largest number of bare look-alike patches (swidden fields, landslides) per chip.
+        field_same_soil: probability that fields and look-alikes share the spoil's soil (forces context).
+    """
+
+    soil_families: tuple[str, ...] = SOIL_FAMILIES
+    pond_types: tuple[str, ...] = POND_TYPES
+    sun_elevation: tuple[float, float] = (25.0, 65.0)
+    direct: tuple[float, float] = (0.5, 0.9)
+    relief: tuple[float, float] = (0.6, 1.8)
+    haze: tuple[float, float] = (0.0, 0.05)
+    gain: tuple[float, float] = (0.75, 1.3)
+    band_gain: float = 0.06
+    noise: tuple[float, float] = (0.001, 0.008)
+    psf: tuple[float, float] = (0.3, 0.8)
+    misregistration: float = 0.3
+    phenology: tuple[float, float] = (0.0, 2.0)
+    lookalikes: int = 4
+    field_same_soil: float = 0.5
+
+
+def measured_spectra(rng: np.random.Generator, domain: Domain) -> tuple[Spectra, np.ndarray]:
+    """The class table with its soil, pond, tarp, bar, road and roof rows replaced by measured draws;
+    also returns the spoil soil (6,)."""
+    base = load_spectra().randomized(rng)
+    mean, std = base.mean.copy(), base.std.copy()
+    spoil = draw_soil(rng, domain.soil_families)
+
+    def put(name: str, v: np.ndarray, rel: float = 0.12) -> None:
+        mean[LC[name]], std[LC[name]] = v, rel * v
+
+    put("laterite_soil", spoil, float(rng.uniform(0.06, 0.2)))
+    put("bare_field", spoil * rng.uniform(0.8, 1.1) if rng.random() < domain.field_same_soil
+        else draw_soil(rng, domain.soil_families))
+    put("sand_gravel_bar", draw_material(rng, "gravel") if rng.random() < 0.4 else draw_soil(rng, domain.soil_families))
+    put("artificial", draw_material(rng, "road"))
+    put("roof_metal", draw_material(rng, str(rng.choice(["metal", "roof"]))))
+    put("tarp_blue", draw_material(rng, "paint_plastic"), 0.05)
+    put("tarp_black", np.full(6, rng.uniform(0.03, 0.07), np.float32), 0.05)
+    kinds = rng.choice(domain.pond_types, 3)
+    for name, kind in zip(("pond_turquoise", "pond_milky", "pond_brown"), kinds):
+        put(name, pond_reflectance(rng, str(kind), soil=spoil), float(rng.uniform(0.03, 0.1)))
+    return Spectra(mean.astype(np.float32), std.astype(np.float32)), spoil
+
+
+def _lookalikes(rng: np.random.Generator, lc: np.ndarray, lc2: np.ndarray, mix: np.ndarray, labels: np.ndarray,
+                n: int) -> None:
+    """Paint up to ``n`` bare patches (swidden clearings with stubble, landslide scars) on background forest."""
+    h, w = lc.shape
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    for _ in range(int(rng.integers(0, n + 1))):
+        r0, c0 = rng.uniform(0, h), rng.uniform(0, w)
+        if rng.random() < 0.5:  # swidden: blocky, partly regrown
+            a, b = rng.uniform(4, 14), rng.uniform(4, 14)
+            patch = (np.abs(yy - r0) < a) & (np.abs(xx - c0) < b)
+            veg = rng.uniform(0.05, 0.5)
+        else:  # landslide: long narrow scar down a slope
+            th, length, width = rng.uniform(0, np.pi), rng.uniform(10, 30), rng.uniform(1.5, 4)
+            u = (xx - c0) * np.cos(th) + (yy - r0) * np.sin(th)
+            v = -(xx - c0) * np.sin(th) + (yy - r0) * np.cos(th)
+            patch = (np.abs(u) < length) & (np.abs(v) < width * (1 - np.abs(u) / (1.3 * length)))
+            veg = rng.uniform(0.0, 0.25)
+        patch &= (labels == 0) & np.isin(lc, VEGETATION_LC)
+        lc[patch], lc2[patch], mix[patch] = LC["bare_field"], LC["grassland"], veg
+
+
+def _radiometry(rng: np.random.Generator, img: np.ndarray, domain: Domain) -> np.ndarray:
+    """Haze, gain, noise, blur and 20 m resampling (with optional misregistration) of a surface image."""
+    img = img + (HAZE_SHAPE * rng.uniform(*domain.haze))[:, None, None]
+    gain = rng.uniform(*domain.gain) * rng.uniform(1 - domain.band_gain, 1 + domain.band_gain, (6, 1, 1))
+    img = img * gain.astype(np.float32)
+    sigma = rng.uniform(*domain.psf)
+    img = ndimage.gaussian_filter(img, (0, sigma, sigma), mode="nearest")
+    img += rng.uniform(*domain.noise) * rng.standard_normal(img.shape).astype(np.float32)
+    shift = (int(rng.integers(-1, 2)), int(rng.integers(-1, 2))) if rng.random() < domain.misregistration else (0, 0)
+    for i in (4, 5):
+        band = np.roll(img[i], shift, axis=(0, 1))
+        img[i] = np.repeat(np.repeat(mean_2x2(band), 2, axis=0), 2, axis=1)
+    return img
 
 
 def training_pair(seed: int, *, size: int = 256, randomize: bool = True,
-                  small_ponds: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+                  small_ponds: float = 0.0, domain: Domain | None = None) -> tuple[np.ndarray, np.ndarray]:
     """A clear-sky, composite-like chip and its labels.
 
     Returns:
@@ -29,10 +136,16 @@ def training_pair(seed: int, *, size: int = 256, randomize: bool = True,
     sides, i.e. 4–16 px, often 2×2) and a young clearing that holds only its first pond or two —
     the hardest case for a 10 m model (a new site with one tiny pond). 0 gives the default layouts
     (and draws exactly the same random numbers, so evaluation scenes do not change).
+
+    ``domain`` switches to the measured-spectra world (:class:`Domain`; a different random stream, so the
+    same seed gives a different chip than without it).
     """
-    rng = np.random.default_rng([seed, 99])
+    rng = np.random.default_rng([seed, 99] if domain is None else [seed, 99, 11])
     n = size + (size % 2)
-    spectra = load_spectra().randomized(rng) if randomize else load_spectra()
+    if domain is not None:
+        spectra, _spoil = measured_spectra(rng, domain)
+    else:
+        spectra = load_spectra().randomized(rng) if randomize else load_spectra()
     has_river = rng.random() < 0.6
     land = make_landscape(rng, (n, n), river=has_river, river_col=rng.uniform(0.1, 0.9) * n,
                           n_villages=int(rng.integers(0, 3)))
@@ -77,6 +190,15 @@ def training_pair(seed: int, *, size: int = 256, randomize: bool = True,
             lc[dst], lc2[dst], mix[dst], labels[dst] = st.lc[src], st.lc2[src], st.mix[src], st.classes[src]
             placed.append((cr, cc, r_max))
             break
+    if domain is not None:
+        _lookalikes(rng, lc, lc2, mix, labels, domain.lookalikes)
+        relief = land.elevation.mean() + (land.elevation - land.elevation.mean()) * rng.uniform(*domain.relief)
+        illum = hillshade(relief, rng.uniform(90, 180), rng.uniform(*domain.sun_elevation),
+                          direct=float(rng.uniform(*domain.direct)))
+        img = render_surface(spectra, lc, lc2, mix, land.texture, phase=rng.uniform(0, 1),
+                             phenology=float(rng.uniform(*domain.phenology)), illumination=illum, psf_sigma=0.0)
+        img = np.clip(_radiometry(rng, img, domain), 0.0001, 1.0).astype(np.float32)
+        return img[:, :size, :size], labels[:size, :size]
     if randomize:
         az, el = rng.uniform(110, 160), rng.uniform(35, 65)
         phase, haze, noise = rng.uniform(0, 1), rng.uniform(0, 0.02), rng.uniform(0.001, 0.004)
