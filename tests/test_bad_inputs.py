@@ -520,7 +520,7 @@ def test_disk_full_mid_run(ds, tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
     code, line = cli(run_args(ds, out), capsys)
     assert code == 7
-    assert_msg(line, "No space left on device", "check free disk space")
+    assert_msg(line, "No space left on device", "free disk space")
     left = [p for p in out.rglob("*") if p.is_file() and (p.name.startswith(".") or p.suffix == ".tif")]
     assert left == [], f"half-written files left: {left}"
     assert not list(out.rglob("done.json"))

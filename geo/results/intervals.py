@@ -27,7 +27,7 @@ from geo.results.estimate import Z95
 #: Standard deviation of the area error per edge pixel, as a fraction of a pixel (see docs/INTERVALS.md): for
 #: footprint and cleared land (large patches), and for leaching ponds (small objects, mostly edge; a one-pixel
 #: ring on a 5 × 5 px pond is a large share of it).
-BOUNDARY_FRACTION = 0.08
+BOUNDARY_FRACTION = 0.18
 POND_BOUNDARY_FRACTION = 0.15
 #: Link-distance change (pixels) within which two sites are counted as possibly one (or one as possibly two).
 LINK_SLACK_PX = 2.0
