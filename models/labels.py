@@ -55,6 +55,17 @@ def extent(bounds, crs: CRS) -> str:
     return f"x {w:.0f}–{e:.0f}, y {s:.0f}–{n:.0f} in {crs.to_string()}"
 
 
+def read_vector(path, what: str, fix: str):
+    """A vector file as a GeoDataFrame; an unreadable one is one :class:`RasterError` line naming ``what`` and ``fix``."""
+    import geopandas as gpd
+
+    try:
+        return gpd.read_file(path)
+    except (OSError, ValueError, RuntimeError) as exc:  # pyogrio's DataSourceError etc. are RuntimeErrors
+        msg = " ".join(str(exc).split()).split(" It might help")[0].rstrip(" ;.") or type(exc).__name__  # GDAL's hint
+        raise RasterError(f"cannot read {what} {path} ({msg}); {fix}") from None
+
+
 def read_labels(path: Path):
     """The labels file as a GeoDataFrame of the features that have a geometry.
 
@@ -63,13 +74,7 @@ def read_labels(path: Path):
         ConfigError: no feature with a geometry.
         CrsError: coordinates outside longitude/latitude range in a file whose CRS is geographic.
     """
-    import geopandas as gpd
-
-    try:
-        gdf = gpd.read_file(path)
-    except (OSError, ValueError, RuntimeError) as exc:  # pyogrio's DataSourceError etc. are RuntimeErrors
-        msg = " ".join(str(exc).split()).split(" It might help")[0].rstrip(" ;.") or type(exc).__name__  # GDAL's hint
-        raise RasterError(f"cannot read labels {path} ({msg}); {LABELS_FIX}") from None
+    gdf = read_vector(path, "labels", LABELS_FIX)
     gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
     if gdf.empty:
         raise ConfigError(f"labels {path} hold no features; draw at least one polygon or point with a class")

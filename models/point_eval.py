@@ -67,7 +67,7 @@ def read_points(path: Path, role: str, *, xy_cols: tuple[str, str] | None = None
     from pyproj import CRS as PCRS
     from pyproj.exceptions import CRSError
 
-    from models.labels import existing_file
+    from models.labels import existing_file, read_vector
 
     path = existing_file(Path(path), f"--{'pools' if role == 'pool' else 'negatives'}", POINTS_FIX)
     try:
@@ -102,11 +102,7 @@ def read_points(path: Path, role: str, *, xy_cols: tuple[str, str] | None = None
                                crs=crs or "EPSG:4326")
         fix = "pass --points-crs (e.g. EPSG:32647) for projected x/y, or give lon/lat columns"
     else:
-        try:
-            gdf = gpd.read_file(path)
-        except (OSError, ValueError, RuntimeError) as exc:
-            msg = " ".join(str(exc).split()).split(" It might help")[0].rstrip(" ;.") or type(exc).__name__
-            raise RasterError(f"cannot read points {path} ({msg}); {POINTS_FIX}") from None
+        gdf = read_vector(path, "points", POINTS_FIX)
         if gdf.crs is None:
             if crs is None:
                 raise CrsError(f"points {path} have no CRS; minewatch never assumes EPSG:4326 — set one, or pass "
@@ -132,17 +128,12 @@ def read_reference(path: Path):
     Raises:
         ConfigError: missing file. RasterError: unreadable. UsageError: no polygon. CrsError: no CRS / projected.
     """
-    import geopandas as gpd
 
-    from models.labels import existing_file
+    from models.labels import existing_file, read_vector
 
     fix = "give a GeoJSON/GPKG of prediction polygons"
     path = existing_file(Path(path), "--reference", fix)
-    try:
-        gdf = gpd.read_file(path)
-    except (OSError, ValueError, RuntimeError) as exc:
-        msg = " ".join(str(exc).split()).split(" It might help")[0].rstrip(" ;.") or type(exc).__name__
-        raise RasterError(f"cannot read reference {path} ({msg}); {fix}") from None
+    gdf = read_vector(path, "reference", fix)
     if gdf.crs is None:
         raise CrsError(f"reference {path} has no CRS; minewatch never assumes EPSG:4326 — set one")
     gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]

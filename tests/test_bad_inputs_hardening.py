@@ -431,7 +431,7 @@ def test_report_escapes_the_aoi_name(ds, tmp_path, capsys):
 # -- the run folder: a lock, and a manifest that says how the run ended ------------------------------------
 
 def test_two_runs_into_one_folder(ds, tmp_path, capsys):
-    from geo.run.pipeline import LOCK_NAME, lock_run_dir
+    from geo.run.runfolder import LOCK_NAME, lock_run_dir
 
     out = tmp_path / "run"
     out.mkdir()

@@ -29,7 +29,7 @@ from geo.aoi import Aoi, analysis_grid, read_aoi, reproject_geometry, split_tile
 from geo.config import RunParams
 from geo.errors import ClusterError, NoDataError, OutputError, StacError
 from geo.run.executor import Progress, run_tasks
-from geo.run.runfolder import LOCK_NAME, guard_run_folder, hold_run_folder, lock_run_dir, record_manifest  # noqa: F401
+from geo.run.runfolder import guard_run_folder, hold_run_folder, record_manifest
 from geo.fsutil import remove_partials, write_json
 from geo.periods import Period
 from geo.run.tasks import TaskSpec, is_done, run_task, write_task_result
@@ -187,12 +187,6 @@ def plan_tasks(aoi: Aoi, req: RunRequest, items_by_period: dict[str, list[dict]]
                                   str(req.out_dir / "tasks" / p.label / tile.id), req.params, cache,
                                   weights_sha256, req.cache_max_bytes))
     return specs
-
-
-#: Hosts that serve the assets of each built-in provider profile (besides the API's own host): the profiles'
-#: ``asset_hosts`` (:data:`geo.sources.providers.PROVIDERS`).
-ASSET_HOSTS = {"earth-search": ("sentinel-cogs.s3.us-west-2.amazonaws.com", "sentinel-cogs.s3.amazonaws.com"),
-               "planetary-computer": (".blob.core.windows.net",)}
 
 
 def check_asset_hrefs(items: list, provider: str, extra_hosts: tuple[str, ...] = ()) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 from scipy import ndimage
 
 from geo.sim.atmos import HAZE_SHAPE, mean_2x2, render_surface
-from geo.sim.layout import Site, hillshade, make_landscape, make_site_shape, site_state, smooth_noise
+from geo.sim.layout import Site, hillshade, make_landscape, make_site_shape, site_state
 from geo.sim.materials import (POND_TYPES, SOIL_FAMILIES, draw_material, draw_soil, pond_reflectance)
 from geo.sim.spectra import LC, VEGETATION_LC, Spectra, load_spectra
 
