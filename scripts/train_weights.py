@@ -61,6 +61,19 @@ def input_statistics(samples) -> dict:
             "median_brightness": [round(float(med.min()), 4), round(float(med.max()), 4)]}
 
 
+def independent_generator(name: str):
+    """A scene generator of ``benchmarks/independent/`` (written blind to geo.sim; see its README)."""
+    import importlib
+
+    root = str(Path(__file__).resolve().parents[1])
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    try:
+        return importlib.import_module(f"benchmarks.independent.{name}")
+    except ImportError as e:
+        raise SystemExit(f"error: no independent generator {name!r} under benchmarks/independent ({e})")
+
+
 def _range(text: str) -> range:
     a, b = (int(v) for v in text.split(":"))
     return range(a, b)
@@ -243,6 +256,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--overwrite-shipped", action="store_true",
                     help=f"replace the shipped weights {DEFAULT_WEIGHTS.name} (and their card and MODEL_CARD.md)")
     ap.add_argument("--version", default="2.0.0")
+    ap.add_argument("--init", default=None,
+                    help="fine-tune from these weights ('shipped' = the shipped weights; the card records the parent)")
+    ap.add_argument("--lr", type=float, default=TrainConfig.lr)
+    ap.add_argument("--generator", action="append", default=[], metavar="NAME:N[:SIZE]",
+                    help="also train on N scenes per variant (seeds 0..N-1, SIZE px, default 256) of the independent "
+                         "generator benchmarks/independent/NAME; repeatable. Its rows of "
+                         "benchmarks/bench_independent.py then no longer count as held out")
     args = ap.parse_args(argv)
     args.out = output_path(args.out, args.version, args.overwrite_shipped)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -258,13 +278,26 @@ def main(argv: list[str] | None = None) -> int:
     samples = mixed_training_set(seeds, size=args.size, domain=Domain(), legacy_share=LEGACY_SHARE,
                                  small_ponds=args.small_ponds, backgrounds=[s.data for s in negs],
                                  implants_per_background=IMPLANTS_PER_BACKGROUND)
+    generated = {}
+    for spec in args.generator:
+        name, n, size = (spec.split(":") + ["256"])[:3]
+        gen = independent_generator(name)
+        for variant in gen.VARIANTS:
+            samples += [gen.scene(seed, variant, int(size)) for seed in range(int(n))]
+        generated[name] = {"scenes_per_variant": int(n), "seeds": [0, int(n)], "size": int(size),
+                           "variants": list(gen.VARIANTS)}
     test_negs = real_negative_scenes(split="test")
     log.info("data: %d simulator scenes, %d real negatives in %.0f s", len(samples), len(negs), time.perf_counter() - t0)
     cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, crop=args.crop, threads=args.threads,
                       version=args.version, small_pond_weight=args.small_pond_weight,
                       mine_at=tuple(float(v) for v in args.mine_at.split(",") if v.strip()),
-                      transform="log", brightness=BRIGHTNESS)
-    res = train(samples, cfg, negatives=[(s.data, np.zeros(s.grid.shape, np.uint8)) for s in negs])
+                      transform="log", brightness=BRIGHTNESS, lr=args.lr)
+    init = None
+    if args.init:
+        from models.infer import load_model
+
+        init = load_model(None if args.init == "shipped" else args.init, device="cpu")
+    res = train(samples, cfg, negatives=[(s.data, np.zeros(s.grid.shape, np.uint8)) for s in negs], init=init)
     card = save_model(res.model, res.card, args.out)
     log.info("trained in %.0f s", res.seconds)
     held = [simulator_scene(s, 256) for s in eval_seeds]
@@ -290,7 +323,8 @@ def main(argv: list[str] | None = None) -> int:
                                               for k, v in Domain().__dict__.items()},
                           "implants_per_background": IMPLANTS_PER_BACKGROUND, "brightness_aug": list(BRIGHTNESS),
                           "n_chips": len(samples),
-                          "real_negatives": [s.name for s in negs], "dos_bridge": "models.data.l1c_to_surface_dos"}
+                          "real_negatives": [s.name for s in negs], "dos_bridge": "models.data.l1c_to_surface_dos",
+                          "independent_generators": generated}
     d["metrics"] = metrics
     d["weights_bytes"] = args.out.stat().st_size
     d["total_seconds"] = round(time.perf_counter() - t0, 1)

@@ -403,6 +403,15 @@ def _variant(weights: Path, tmp_path: Path, payload: bytes | None, *, fix_checks
     return dst
 
 
+def _card_edit(weights: Path, tmp_path: Path, **normalization) -> Path:
+    """A copy of ``weights`` whose card's ``normalization`` has the given fields changed."""
+    dst = _variant(weights, tmp_path, None)
+    card = json.loads(dst.with_suffix(".json").read_text())
+    card["normalization"].update(normalization)
+    dst.with_suffix(".json").write_text(json.dumps(card))
+    return dst
+
+
 class _Exploit:
     def __init__(self, marker: Path):
         self.marker = marker
@@ -446,6 +455,8 @@ def test_weights_bad(image, weights, tmp_path, capsys):
                         "do not fit the architecture", "in the card"),
         "code-exec-pickle": (_variant(weights, tmp_path / "x", _torch_bytes({"weight": _Exploit(marker)})),
                              "cannot load", "safely"),
+        "unknown-transform": (_card_edit(weights, tmp_path / "t", transform="sqrt"),
+                              "transform 'sqrt' is unknown", "use one of linear, log"),
     }
     for name, (path, cause, fix) in cases.items():
         if not path.exists() and name != "missing":
