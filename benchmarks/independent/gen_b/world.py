@@ -86,7 +86,7 @@ class World:
 
 
 def _window_field(rng, h, w, rough=0.35, stretch=1.0, angle=0.0):
-    f = layout.blob(rng, h, w, rough=rough)
+    f = layout.blob(rng, h, w, rough=rough, beta=3.1)
     if stretch != 1.0:
         yy, xx = np.mgrid[-1:1:h * 1j, -1:1:w * 1j]
         u = xx * np.cos(angle) + yy * np.sin(angle)
@@ -171,9 +171,13 @@ def _plan_sites(w: World, rng, seasons: int, area: float) -> None:
                     seed=int(rng.integers(2**31)))
         if rng.random() < 0.85:
             if clusters:
-                ext_ok = [i for i, (o, _) in enumerate(clusters)
-                          if np.ptp(o, axis=0).max() <= np.sqrt(area_ha * 1e4) * 1.2]
-                off, sq = clusters[rng.choice(ext_ok) if ext_ok else rng.integers(len(clusters))]
+                # pool-weighted draw (pick a random real pool, take its whole cluster) among clusters
+                # that fit the site; the site grows to hold the cluster if none fits
+                ext = np.array([np.ptp(o, axis=0).max() for o, _ in clusters])
+                cnt = np.array([len(o) for o, _ in clusters], float)
+                ok = ext <= np.sqrt(area_ha * 1e4) * 1.2
+                wgt = cnt * ok if ok.any() else cnt
+                off, sq = clusters[rng.choice(len(clusters), p=wgt / wgt.sum())]
             else:
                 off, sq = layout.random_cluster(rng)
             th = rng.uniform(0, 2 * np.pi)
@@ -191,6 +195,13 @@ def _plan_sites(w: World, rng, seasons: int, area: float) -> None:
                 drain = 10**6 if rng.random() > 0.15 else pst + int(rng.integers(1, 3))
                 site.ponds.append(Pond(r - o[k, 1] / FINE_M, c + o[k, 0] / FINE_M, max(size_m, 3) / FINE_M / 2,
                                        bool(sq[k]), str(rng.choice(kinds)), pst, drain, int(rng.integers(2**31))))
+        if site.ponds:  # the cleared pad always holds the ponds (pad margin 3-8 m around each)
+            yy, xx = np.mgrid[0:side, 0:side]
+            pad = np.zeros((side, side), bool)
+            for pd in site.ponds:
+                m = rng.uniform(3, 8) / FINE_M + pd.half
+                pad |= (np.abs(yy - (pd.r - site.r0)) <= m) & (np.abs(xx - (pd.c - site.c0)) <= m)
+            site.field = np.where(pad, np.minimum(site.field, np.quantile(site.field, 0.01)), site.field)
         for _ in range(int(rng.integers(0, 5))):
             d = rng.uniform(0, np.sqrt(a_px) * 0.4)
             a = rng.uniform(0, 2 * np.pi)
