@@ -86,3 +86,16 @@ def test_clusters_exclude_holdout():
         pytest.skip("shared data absent")
     assert sum(len(o) for o, _ in cl) <= 1430
     assert all(np.abs(o.mean(axis=0)).max() < 1e-6 for o, _ in cl)
+
+
+def test_random_layout_fallback_without_shared_data(monkeypatch, tmp_path, caplog):
+    monkeypatch.setenv("MINEWATCH_SHARED_DATA", str(tmp_path))
+    layout.pond_clusters.cache_clear()
+    try:
+        with caplog.at_level("WARNING"):
+            assert layout.pond_clusters() == ()
+            x, y = gen_b.scene(4, "pale", 48)
+        assert "RANDOM" in caplog.text
+        assert x.shape == (6, 48, 48)
+    finally:
+        layout.pond_clusters.cache_clear()

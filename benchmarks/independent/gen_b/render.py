@@ -5,7 +5,7 @@ import numpy as np
 from scipy import ndimage
 
 from . import layout, spectra
-from .water import pond_spectrum, river_spectrum, haze
+from .water import pond_spectrum, river_spectrum
 from .world import S, World
 
 NOISE0 = np.array([0.0012, 0.0012, 0.0012, 0.0015, 0.0020, 0.0022])  # additive noise std (reflectance)

@@ -97,7 +97,7 @@ def _window_field(rng, h, w, rough=0.35, stretch=1.0, angle=0.0):
 
 def plan(seed: int, variant: str, size: int, seasons: int) -> World:
     cfg = VARIANT_CFG[variant]
-    rng = np.random.default_rng([seed, 7171, VARIANT_CFG.__len__(), ("base", "pale", "rough").index(variant)])
+    rng = np.random.default_rng([seed, 7171, ("base", "pale", "rough").index(variant)])
     n, F = size, size * S
     z = layout.terrain(rng, n, 10.0, rng.uniform(*cfg["relief"]) * size / 512)
     lai = np.clip(cfg["lai"] + 1.2 * layout.fractal(rng, n, beta=2.6, kmin=2), 0.6, 6.5)
