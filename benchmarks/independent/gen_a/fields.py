@@ -29,9 +29,10 @@ def up(a, f, order=1):
 def terrain(rng, n, rough):
     """DEM (metres) on the 10 m grid: hills 1,500-2,500 m, V-ish valleys."""
     a = fbm(rng, (n, n), beta=rng.uniform(3.4, 4.0), lowcut=0.7)
-    r = fbm(rng, (n, n), beta=rng.uniform(2.6, 3.0))
-    ridged = 1.0 - np.abs(r)
-    z = a + 0.5 * (ridged - ridged.mean()) / (ridged.std() + 1e-9)
+    r = fbm(rng, (n, n), beta=rng.uniform(3.3, 3.7), lowcut=0.7)
+    ridged = ndi.gaussian_filter(1.0 - np.abs(r), 1.5)
+    z = a + 0.6 * (ridged - ridged.mean()) / (ridged.std() + 1e-9)
+    z = z + 0.03 * fbm(rng, (n, n), beta=2.6)
     z = (z - z.min()) / (np.ptp(z) + 1e-9)
     relief = rng.uniform(500, 900) * (n / 512) ** 0.6 * (1.4 if rough else 1.0)
     return (rng.uniform(1500, 1800) + relief * z).astype(np.float32)
@@ -91,7 +92,7 @@ def draw_path(mask, pts, radius=1):
     return thin
 
 
-def wander(rng, start, heading, steps, step_len, turn_sd, bounds, steer=None):
+def wander(rng, start, heading, steps, step_len, turn_sd, bounds, steer=None, pull=0.5):
     """Random-walk polyline; `steer(r, c, heading)` may return a preferred heading."""
     r, c = start
     pts = [(r, c)]
@@ -100,7 +101,7 @@ def wander(rng, start, heading, steps, step_len, turn_sd, bounds, steer=None):
             pref = steer(r, c, heading)
             if pref is not None:
                 d = np.angle(np.exp(1j * (pref - heading)))
-                heading += 0.5 * d
+                heading += pull * d
         heading += rng.normal(0, turn_sd)
         r, c = r + step_len * np.sin(heading), c + step_len * np.cos(heading)
         pts.append((r, c))

@@ -80,8 +80,11 @@ def make_site(rng, w, pal, variant, birth, taken):
         tgt = pts[k]
     else:
         tgt = np.array([ctr[0], -10.0])
-    access = np.linspace(ctr, tgt, max(2, int(np.hypot(*(tgt - np.array(ctr))) / 8)))
-    access += rng.normal(0, 3, access.shape).cumsum(0) * 0.3
+    dist = np.hypot(*(tgt - np.array(ctr)))
+    toward = lambda r, c, h: np.arctan2(tgt[0] - r, tgt[1] - c)  # noqa: E731
+    access = F.wander(rng, ctr, toward(*ctr, 0), int(dist / 6) + 2, 8.0, 0.3, 1e9, steer=toward, pull=0.3)
+    k = np.argmin(np.hypot(access[:, 0] - tgt[0], access[:, 1] - tgt[1]))
+    access = access[: k + 1]
     veg = F.fbm(rng, u.shape, beta=2.2)
     return dict(ctr=ctr, half=half, field=field.astype(np.float32), ponds=ponds, birth=birth,
                 soil=(around(rng, pal, sa, 0.12), around(rng, pal, sb, 0.12)),

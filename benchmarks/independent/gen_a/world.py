@@ -79,8 +79,8 @@ def build(rng, n, variant, pal):
         side = rng.integers(4)
         t = rng.uniform(0.15, 0.85) * n
         start, head = [((0, t), np.pi / 2), ((t, 0), 0.0), ((n - 1, t), -np.pi / 2), ((t, n - 1), np.pi)][side]
-        pts = F.wander(rng, start, head + rng.normal(0, 0.3), 4 * n, 2.0, 0.12, n,
-                       steer=lambda r, c, h, h0=head: h0)
+        pts = F.wander(rng, start, head + rng.normal(0, 0.3), 4 * n, 2.0, 0.22, n,
+                       steer=lambda r, c, h, h0=head: h0, pull=0.04)
         d = F.dist_to_path(n, pts)
         wc = rng.uniform(20, 80) / 10.0  # channel width, 10 m px
         rivers.append((d, wc))
