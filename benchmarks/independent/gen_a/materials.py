@@ -51,7 +51,7 @@ def draw(rng, name, spread=1.0):
     """One 6-band spectrum for one object (or one scene) of material `name`."""
     lo, hi = (np.asarray(a, np.float32) for a in SPECTRA[name])
     t = rng.uniform(0.0, 1.0)
-    t_b = np.clip(t + rng.normal(0.0, 0.15 * spread, 6), -0.1, 1.1)
+    t_b = np.clip(t + rng.normal(0.0, 0.08 * spread, 6), -0.1, 1.1)
     s = lo + (hi - lo) * t_b
     return (s * rng.uniform(1 - 0.06 * spread, 1 + 0.06 * spread)).astype(np.float32)
 
@@ -68,5 +68,5 @@ def scene_palette(rng, variant):
 
 def around(rng, pal, name, rel=0.10):
     """Per-object spectrum near the scene's palette entry, with relative scatter `rel`."""
-    s = pal[name] * rng.normal(1.0, rel * 0.5, 6) * rng.uniform(1 - rel, 1 + rel)
+    s = pal[name] * rng.normal(1.0, rel * 0.25, 6) * rng.uniform(1 - rel, 1 + rel)
     return np.clip(s, 0.001, 0.95).astype(np.float32)

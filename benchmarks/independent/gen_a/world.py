@@ -148,7 +148,7 @@ def build(rng, n, variant, pal):
     road_pts = []
     for k in range(rng.integers(1, 4) + (n >= 256)):
         start = (rng.uniform(0, N), rng.uniform(0, N))
-        pts = F.wander(rng, start, rng.uniform(0, 2 * np.pi), int(3 * N / 8), 8.0, 0.08, N, steer=contour)
+        pts = F.wander(rng, start, rng.uniform(0, 2 * np.pi), int(3 * N / 16), 8.0, 0.08, N, steer=contour, pull=0.3)
         r_mask = np.zeros((N, N), bool)
         F.draw_path(r_mask, pts, radius=1)
         kind = "asphalt" if (k == 0 and rng.random() < 0.15) else "dirt_road"
