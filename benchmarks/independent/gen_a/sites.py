@@ -57,17 +57,20 @@ def make_site(rng, w, pal, variant, birth, taken):
             size = max(size, 5 / FINE_M)
             kind = rng.choice(POND_KINDS, p=POND_P)
             pad = np.hypot(yy - dr, xx - dc) / (size * 0.5 + rng.uniform(2, 6) / FINE_M * 2)
-            field = np.minimum(field, pad * 0.9)
+            delay = rng.uniform(0.0, 0.9)   # pond (and its pad) appear once the site has grown to it
+            field = np.minimum(field, delay + pad * 0.5)
             ponds.append(dict(r=float(dr), c=float(dc), size=size, sq=bool(is_sq), ang=rng.uniform(0, np.pi),
                               kind=kind, spec=around(rng, pal, kind, 0.2), depth=rng.uniform(0.7, 1.0),
                               end=int(rng.integers(2, 6)) if rng.random() < 0.3 else 99,
                               fate="drain" if rng.random() < 0.6 else "reveg"))
     if variant == "pale":
-        soils = [("kaolin", 0.7), ("yellowbrown", 0.2), ("laterite", 0.1)]
+        soils = [("kaolin", 0.6), ("yellowbrown", 0.3), ("laterite", 0.1)]
     else:
         soils = [("laterite", 0.45), ("yellowbrown", 0.45), ("kaolin", 0.10)]
     names, p = zip(*soils)
     sa, sb = rng.choice(names, p=p), rng.choice(names, p=p)
+    if variant == "pale" and rng.random() < 0.85:
+        sa = "kaolin"          # pale sites: mostly whitish kaolinitic spoil
     tarps = [(rng.normal(0, rad / 2.5, 2), rng.uniform(2, 8) / FINE_M, rng.uniform(2, 6) / FINE_M,
               rng.choice(["plastic_blue", "plastic_white", "plastic_black", "metal_new", "metal_rust"]))
              for _ in range(rng.integers(0, 7))]
