@@ -2,6 +2,7 @@
 clusters of leaching / collection ponds laid out from real pool clusters.  Sites grow with age; ponds
 appear as the site reaches them, and some later drain (label 1) or revegetate (label 0)."""
 import numpy as np
+from scipy import ndimage as ndi
 
 from . import fields as F
 from .layout import cluster
@@ -118,6 +119,12 @@ def render_site(refl, fp, pond, flat, site, age, dem_f):
     field = site["field"][wa, wb]
     m = field < s
     m &= ~(site["veg"][wa, wb] > site["veg_thr"])        # residual vegetation islands
+    lab, k = ndi.label(m)
+    if k > 1:                                             # drop detached specks (< 0.1 ha)
+        sizes = np.bincount(lab.ravel())
+        keep = sizes >= 160
+        keep[0] = False
+        m = keep[lab]
     h, w = m.shape
     sub = refl[:, r0: r0 + h, c0: c0 + w]
     mix = site["mix"][wa, wb]
