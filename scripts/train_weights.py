@@ -296,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.init:
         from models.infer import load_model
 
-        init = load_model(None if args.init == "shipped" else args.init, device="cpu")
+        init = load_model(None if args.init == "shipped" else args.init, device="cpu", fuse=False)
     res = train(samples, cfg, negatives=[(s.data, np.zeros(s.grid.shape, np.uint8)) for s in negs], init=init)
     card = save_model(res.model, res.card, args.out)
     log.info("trained in %.0f s", res.seconds)
