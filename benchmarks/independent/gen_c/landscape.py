@@ -40,7 +40,7 @@ class Landscape:
         self.score = {
             "pine": 1.3 * elev_n + 0.35 * np.clip(conv_n, -2, 2) + 0.45 * fractal((size, size), 1.6, rng),
             "deciduous_dry": 0.8 * fractal((size, size), 1.5, rng) + 0.35 * south - 0.3 * elev_n,
-            "bamboo": fractal((size, size), 1.4, rng) + 0.3 * (1 - elev_n),
+            "bamboo": fractal((size, size), 1.7, rng) + 0.3 * (1 - elev_n),
             "grass_dry": 0.8 * fractal((size, size), 1.6, rng) + 0.3 * np.clip(conv_n, -2, 2) + 0.5 * elev_n,
         }
         dec_share = rng.uniform(0.25, 0.40) if variant == "pale" else rng.uniform(0.08, 0.22)
@@ -67,29 +67,31 @@ class Landscape:
 
     # ---------- roads: contour-following tracks at small grades ----------
     def _road(self, r):
+        """Trace a track both ways from an interior point, following contours at a small grade."""
         s = self.size
-        side = r.integers(4)
-        t = r.uniform(0.1, 0.9) * s
-        p = np.array([[0.0, t], [t, s - 1.0], [s - 1.0, t], [t, 0.0]][side])
-        head = [np.pi / 2, np.pi, -np.pi / 2, 0.0][side] + r.uniform(-0.6, 0.6)
-        grade = r.uniform(-0.07, 0.07)
-        pts, step = [p.copy()], 0.8
-        for _ in range(int(s * 4)):
-            cands = head + np.linspace(-0.7, 0.7, 9)
-            z0 = _sample(self.dem, *p)
-            cost = []
-            for a in cands:
-                q = p + step * np.array([np.sin(a), np.cos(a)])
-                g = (_sample(self.dem, *q) - z0) / (step * 10.0)
-                cost.append(abs(g - grade) + 0.02 * abs(a - head) + r.normal(0, 0.01))
-            head = cands[int(np.argmin(cost))]
-            p = p + step * np.array([np.sin(head), np.cos(head)])
-            pts.append(p.copy())
-            if not (-2 <= p[0] <= s + 1 and -2 <= p[1] <= s + 1):
-                break
-            if r.random() < 0.004:
-                grade = r.uniform(-0.07, 0.07)
-        return {"pts": np.array(pts) * F + F / 2, "width": r.uniform(4, 7) * M2P, "mat": "dirt_road"}
+        p0 = r.uniform(0.15, 0.85, 2) * s
+        h0 = r.uniform(-np.pi, np.pi)
+        halves = []
+        for head in (h0, h0 + np.pi):
+            p, grade, step, pts = p0.copy(), r.uniform(-0.07, 0.07), 1.2, []
+            for _ in range(int(s * 2)):
+                cands = head + np.linspace(-0.3, 0.3, 7)
+                z0 = _sample(self.dem, *p)
+                cost = []
+                for a in cands:
+                    q = p + step * np.array([np.sin(a), np.cos(a)])
+                    g = (_sample(self.dem, *q) - z0) / (step * 10.0)
+                    cost.append(abs(g - grade) + 0.08 * abs(a - head) + r.normal(0, 0.01))
+                head = cands[int(np.argmin(cost))]
+                p = p + step * np.array([np.sin(head), np.cos(head)])
+                pts.append(p.copy())
+                if not (-2 <= p[0] <= s + 1 and -2 <= p[1] <= s + 1):
+                    break
+                if r.random() < 0.004:
+                    grade = r.uniform(-0.07, 0.07)
+            halves.append(np.array(pts))
+        pts = np.concatenate([halves[1][::-1], p0[None], halves[0]])
+        return {"pts": pts * F + F / 2, "width": r.uniform(4, 7) * M2P, "mat": "dirt_road"}
 
     def _road_point(self, r, max_slope_deg=22):
         for _ in range(30):
@@ -225,8 +227,9 @@ class Landscape:
             roads.append(pts)
         acc = self._access(r, roads[0][-1])
         return {"c": c, "rad": rad, "elong": r.uniform(1.0, 1.9), "ang": down + np.pi / 2,
-                "harm": np.stack([r.normal(0, 0.1, 4), r.uniform(0, 6.3, 4)], 1), "down": down, "t0": t0,
-                "ponds": ponds, "objs": objs, "spoil": spoil, "fan_len": fan_len, "fan_w": rad * r.uniform(0.6, 1.2),
+                "harm": np.stack([r.normal(0, 0.1, 8) / np.arange(1, 9) ** 0.5, r.uniform(0, 6.3, 8)], 1),
+                "down": down, "t0": t0,
+                "ponds": ponds, "objs": objs, "spoil": spoil, "fan_len": fan_len, "fan_w": rad * r.uniform(1.0, 1.8),
                 "gullies": gullies, "roads": roads, "access": acc, "terrace_m": r.uniform(3, 8),
                 "terraced": r.random() < 0.6, "abandon": r.uniform(0.3, 0.9) if r.random() < 0.15 else 9.0}
 

@@ -29,7 +29,7 @@ def background(L: Landscape, pal: Palette):
     crown = _norm_noise(rt, n, 1.6)
     cls = np.zeros((n, n), np.uint8)
     for i, name in enumerate(VEG[1:], start=1):
-        sc = upsample(L.score[name], F) + 0.12 * fn
+        sc = upsample(L.score[name], F) + 0.05 * fn
         cls[sc > L.thr[name]] = i
     lut = np.stack([pal.obj(v, _orng(L, 0, i)) for i, v in enumerate(VEG)], 1).astype(np.float32)  # (6, 5)
     R = lut[:, cls]
@@ -112,6 +112,7 @@ def _site(L, pal, R, pond, foot, fn, st, i, tau):
     fm = S.lobe(*(c + dv * rad * 0.45 * s), st["fan_len"] * s, st["fan_w"] * s, 0.45 * st["fan_w"] * s, down, n)
     fan_spec = spoil * r.uniform(0.8, 1.0) * (1 - (w := r.uniform(0, 0.3))) + mud * w
     if fm is not None:
+        fm = (fm[0], fm[1] & (fn[fm[0]] > -1.6))
         S.paint(R, fm[0], fm[1], fan_spec, fn, 0.16)
         site[fm[0]] |= fm[1]
         for g in st["gullies"]:
@@ -120,10 +121,16 @@ def _site(L, pal, R, pond, foot, fn, st, i, tau):
             gm = S.polyline_mask(pts, r.uniform(1.0, 2.5), n) & site
             R[:, gm] = (fan_spec * r.uniform(0.55, 0.8))[:, None]
     # terraced / irregular pad
-    pm = S.blob(*c, rad, n, st["harm"], st["elong"], st["ang"], scale=s)
+    pm = S.blob(*c, rad, n, st["harm"], st["elong"], st["ang"], scale=s, jit=fn, jamp=0.05)
     if pm is not None:
         sl, mk = pm
-        S.paint(R, sl, mk, spoil, fn, 0.12)
+        S.paint(R, sl, mk, spoil, fn, 0.10)
+        h, w = mk.shape
+        mot = ndi.zoom(r.standard_normal((h // 12 + 2, w // 12 + 2)), 12, order=1)[:h, :w]
+        wmix = np.clip(0.5 + 0.35 * mot, 0, 1)[mk]
+        alt = (mud if r.random() < 0.5 else pal.obj("laterite_spoil", r)) * r.uniform(0.8, 1.1)
+        sub = R[:, sl[0], sl[1]]
+        sub[:, mk] = sub[:, mk] * (1 - 0.45 * wmix) + 0.45 * wmix * alt[:, None]
         if st["terraced"]:
             demf = upsample(L.dem[max(sl[0].start // F - 1, 0):sl[0].stop // F + 2,
                                   max(sl[1].start // F - 1, 0):sl[1].stop // F + 2], F)

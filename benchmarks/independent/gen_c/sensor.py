@@ -19,7 +19,7 @@ def season_params(variant: str, rng: np.random.Generator) -> dict:
         "sun_az": rng.uniform(135, 165),
         "topo_k": rng.uniform(0.9, 1.0) if rough else rng.uniform(0.55, 0.9),  # residual after terrain correction
         "path550": rng.uniform(0.012, 0.035) if rough else rng.uniform(0.002, 0.012),
-        "haze_var": rng.uniform(0.3, 0.7) if rough else rng.uniform(0.0, 0.3),
+        "haze_var": rng.uniform(0.1, 0.3) if rough else rng.uniform(0.0, 0.12),
         "angstrom": rng.uniform(0.9, 1.8),
         "trans_loss": rng.uniform(0.01, 0.06) if rough else rng.uniform(0.0, 0.03),
         "adjacency": rng.uniform(0.08, 0.16) if rough else rng.uniform(0.03, 0.08),
@@ -74,7 +74,7 @@ def observe(Rf: np.ndarray, pond: np.ndarray, foot: np.ndarray, L: Landscape, va
     gain = 1 + rng.normal(0, P["gain_sd"], 6)
     off = rng.normal(0, P["offset_sd"], 6)
     rel = WAVELENGTH_UM / 0.55
-    haze = 1 + P["haze_var"] * fractal((size + pad, size + pad), 2.0, rng)
+    haze = 1 + P["haze_var"] * fractal((size + pad, size + pad), 3.0, rng)
     bands = []
     for b in range(6):
         x = out10[b] if b < 4 else out20[b - 4]

@@ -13,7 +13,7 @@ def _bbox(cy: float, cx: float, r: float, n: int):
     return (slice(y0, y1), slice(x0, x1)), yy + 0.5 - cy, xx + 0.5 - cx
 
 
-def blob(cy, cx, radius, n, harm, elong=1.0, angle=0.0, scale=1.0):
+def blob(cy, cx, radius, n, harm, elong=1.0, angle=0.0, scale=1.0, jit=None, jamp=0.0):
     """Irregular star-shaped blob; harm = array of (amp, phase) for harmonics 2..k. Returns (slices, mask) or None."""
     r = radius * scale
     rmax = r * max(elong, 1.0) * (1 + np.abs(harm[:, 0]).sum()) + 2
@@ -28,6 +28,8 @@ def blob(cy, cx, radius, n, harm, elong=1.0, angle=0.0, scale=1.0):
     rr = np.ones_like(th)
     for k, (a, p) in enumerate(harm, start=2):
         rr += a * np.cos(k * th + p)
+    if jit is not None and jamp > 0:
+        rr = rr * (1 + jamp * jit[sl])
     return sl, np.hypot(u, v) <= r * rr
 
 
