@@ -173,6 +173,8 @@ def _site(L, pal, R, pond, foot, fn, st, i, tau):
         S.paint(R, mb[0], mb[1], spoil * r.uniform(0.9, 1.2), fn, 0.1)
         site[mb[0]] |= mb[1]
         mw = mk_fn(side)
+        if mw is None:
+            continue
         if tau > p["drain"] or abandoned:
             S.paint(R, mw[0], mw[1], mud * r.uniform(0.8, 1.3), fn, 0.15)
             continue
