@@ -58,6 +58,7 @@ class Landscape:
         self.slides = [s for s in (self._landslide(r) for _ in range(r.poisson(4 * area))) if s is not None]
         self.bars = self._bars(r)
         self.river_w = r.uniform(10, 35) * M2P
+        self.flood_k = r.uniform(1.8, 3.5)
         nsite = int(r.integers(0, 11)) if area >= 0.5 else int(r.binomial(10, min(area, 1) * 0.5))
         self.sites = []
         for _ in range(nsite):

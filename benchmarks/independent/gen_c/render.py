@@ -67,7 +67,12 @@ def render_surface(L: Landscape, pal: Palette, tau: float):
         sl, mk = m
         mk = mk & (fn[sl] > -2.5 + 3 * ls["regrow"])
         S.paint(R, sl, mk, pal.obj("landslide", _orng(L, 2, i)), fn, 0.18)
-    # river bars then water
+    # valley-floor strip along the channel (gravel, grass, shrubs), then bars, then water
+    fp = S.polyline_mask(L.river * F + F / 2, L.river_w * L.flood_k, n)
+    r_fp = _orng(L, 9)
+    for name, sel in (("gravel_bar", fp & (fn > 0.6)), ("grass_dry", fp & (fn > -0.2) & (fn <= 0.6)),
+                      ("shrub_fallow", fp & (fn <= -0.2) & (crown > 0.3))):
+        R[:, sel] = pal.obj(name, r_fp)[:, None] * (1 + 0.12 * fn[sel])[None]
     for i, b in enumerate(L.bars):
         m = S.blob(*b["c"], b["W"] / 2, n, np.zeros((1, 2)), b["L"] / b["W"], b["ang"])
         if m is None:
