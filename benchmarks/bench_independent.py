@@ -108,23 +108,46 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--variants", nargs="*", default=None, help="default: each generator's VARIANTS")
     ap.add_argument("--weights", nargs="*", default=[None], help="weights files ('shipped' = the shipped weights)")
     ap.add_argument("--trained-on", nargs="*", default=[],
-                    help="WEIGHTS=GEN,GEN: generators a weights file was trained on (marked in the table)")
+                    help="WEIGHTS=GEN,GEN: generators a weights file (as given to --weights) was trained on (marked "
+                         "in the table; default: read from the card's training_data.independent_generators)")
     ap.add_argument("--scenes", type=int, default=6, help="scenes per generator and variant")
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--seed0", type=int, default=900000, help="first scene seed (never used in training)")
     ap.add_argument("--series", type=int, default=0, help="multi-season landscapes per variant for growth")
     ap.add_argument("--seasons", type=int, default=4)
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    ap.add_argument("--write-card", type=Path, nargs="?", const=ROOT / "models" / "weights" / "MODEL_CARD.md",
+                    default=None, help="put the tables into this model card (default: the shipped MODEL_CARD.md)")
     args = ap.parse_args(argv)
     weights = [None if w in (None, "shipped") else w for w in args.weights]
-    names = {w: ("shipped" if w is None else Path(w).stem) for w in weights}
+    stems = [Path(w).stem for w in weights if w is not None]
+    names = {w: ("shipped" if w is None else Path(w).stem if stems.count(Path(w).stem) == 1
+                 else f"{Path(w).parent.name}/{Path(w).stem}") for w in weights}
     trained = {}
     for spec in args.trained_on:
         w, _, gens = spec.partition("=")
-        trained[names.get(None if w == "shipped" else w, Path(w).stem)] = set(gens.split(","))
+        trained[names.get(None if w == "shipped" else w, w)] = set(gens.split(","))
+    for w in weights:  # the card says which generators these weights saw
+        if w is not None and names[w] not in trained:
+            card = Path(w).with_suffix(".json")
+            if card.exists():
+                seen = json.loads(card.read_text()).get("training_data", {}).get("independent_generators", {})
+                trained[names[w]] = set(seen)
+    if None in weights:
+        from models.infer import DEFAULT_WEIGHTS
+
+        seen = json.loads(DEFAULT_WEIGHTS.with_suffix(".json").read_text()).get("training_data", {})
+        trained.setdefault("shipped", set(seen.get("independent_generators", {})))
     cols = [("rules", None)] + [(m, w) for w in weights for m in ("model", "fused")]
     t0 = time.perf_counter()
     report: dict = {}
+    lines: list[str] = []
+
+    def print(text: str = "", **_) -> None:  # noqa: A001  (every line also goes to the card)
+        lines.append(text)
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
     print(f"footprint IoU / pond F1 (pixel), {args.scenes} scenes of {args.size} px per row, seeds {args.seed0}+")
     head = " | ".join(f"{m}" if w is None and m == "rules" else f"{m}:{names[w]}" for m, w in cols)
     print(f"| generator:variant | {head} |")
@@ -143,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
                 mark = "*" if gname in trained.get(names[w], set()) and m != "rules" else ""
                 cells.append(f"{r['iou']:.3f} / {r['pond_f1']:.3f}{mark}")
             print(f"| {gname}:{variant} | " + " | ".join(cells) + " |", flush=True)
-    if trained:
+    if any(trained.values()):
         print("* = these weights were trained on this generator (not a held-out figure)")
     if args.series:
         print(f"\ngrowth first -> last of {args.seasons} seasons, {args.series} landscapes per row: "
@@ -175,7 +198,26 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n({time.perf_counter() - t0:.0f} s)")
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
+    if args.write_card:
+        write_card(args.write_card, lines)
     return 0
+
+
+CARD_BEGIN, CARD_END = "<!-- independent:begin -->", "<!-- independent:end -->"
+
+
+def write_card(card: Path, lines: list[str]) -> None:
+    """Put the table between the card's ``independent`` markers (before ``## Limits`` the first time)."""
+    md = card.read_text()
+    block = "\n".join([CARD_BEGIN, "## Scenes from generators written blind to minewatch", "",
+                       "`benchmarks/bench_independent.py` (generators in `benchmarks/independent/`, each written by "
+                       "another hand from a brief only, never reading `geo/sim`, `models` or `geo/stages`):", "",
+                       *lines, CARD_END])
+    if CARD_BEGIN in md:
+        md = md[:md.index(CARD_BEGIN)] + block + md[md.index(CARD_END) + len(CARD_END):]
+    else:
+        md = md.replace("## Limits", block + "\n\n## Limits")
+    card.write_text(md)
 
 
 if __name__ == "__main__":

@@ -216,10 +216,11 @@ def write_model_card_md(card: dict, path: Path) -> None:
               "`FusionConfig.keep_rules_below` (0.15), i.e. unless the model is confident of background.",
               "- Pixel-level 10 m model: ponds smaller than ~2x2 px are unreliable.", ""]
     old = path.read_text() if path.exists() else ""
-    begin, end = "<!-- robustness:begin -->", "<!-- robustness:end -->"
-    if begin in old and end in old:  # keep the robustness table of benchmarks/bench_robustness.py --write-card
-        block = old[old.index(begin):old.index(end) + len(end)]
-        lines[lines.index("## Limits"):lines.index("## Limits")] = [block, ""]
+    for tag in ("robustness", "independent"):  # keep the benchmarks' tables (bench_robustness / bench_independent)
+        begin, end = f"<!-- {tag}:begin -->", f"<!-- {tag}:end -->"
+        if begin in old and end in old:
+            block = old[old.index(begin):old.index(end) + len(end)]
+            lines[lines.index("## Limits"):lines.index("## Limits")] = [block, ""]
     path.write_text("\n".join(lines))
 
 

@@ -1,0 +1,67 @@
+"""The blind-generator benchmark's own counting and plumbing (the generators have their own tests)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import bench_independent as bi  # noqa: E402
+
+
+def _blob(a: np.ndarray, r: int, c: int, n: int, pond: bool) -> None:
+    a[r:r + n, c:c + n] = 1
+    if pond:
+        a[r + n // 2, c + n // 2] = 2
+
+
+def test_site_count_links_within_the_site_distance_and_needs_a_pond():
+    a = np.zeros((200, 200), np.uint8)
+    _blob(a, 10, 10, 8, True)
+    _blob(a, 10, 23, 8, False)     # 50 m from the first: the same site
+    _blob(a, 100, 100, 8, True)    # far away: a second site
+    _blob(a, 170, 10, 8, False)    # no pond: not a site
+    _blob(a, 170, 150, 2, True)    # 400 m² < min_footprint_m2 (1000): not a site
+    assert bi.site_count(a) == 2
+    assert bi.site_count(np.zeros((10, 10), np.uint8)) == 0
+
+
+def test_tally_scores_footprint_iou_and_pond_f1():
+    t = bi.Tally()
+    y = np.array([[1, 1, 2, 0]], np.uint8)
+    p = np.array([[1, 0, 2, 1]], np.uint8)
+    t.add(y, p)
+    r = t.result()
+    assert r["iou"] == pytest.approx(2 / 4)        # tp 2 (1, 2), fp 1, fn 1
+    assert r["pond_f1"] == pytest.approx(1.0)
+
+
+def test_bench_runs_end_to_end_on_a_blind_generator(tmp_path, capsys):
+    out, card = tmp_path / "r.json", tmp_path / "CARD.md"
+    card.write_text("# card\n\n## Limits\n\n- none\n")
+    args = ["--generators", "gen_c", "--variants", "base", "--scenes", "1", "--size", "96",
+            "--series", "1", "--seasons", "2", "--json", str(out), "--write-card", str(card)]
+    assert bi.main(args) == 0
+    md = card.read_text()
+    assert md.index(bi.CARD_BEGIN) < md.index("| gen_c:base |") < md.index(bi.CARD_END) < md.index("## Limits")
+    assert bi.main(args) == 0  # a second run replaces the block
+    assert card.read_text().count(bi.CARD_BEGIN) == 1
+    rep = json.loads(out.read_text())["gen_c:base"]
+    for key in ("rules:rules", "model:shipped", "fused:shipped"):
+        assert 0.0 <= rep[key]["iou"] <= 1.0 and 0.0 <= rep[key]["pond_f1"] <= 1.0
+    assert "growth" in rep and "truth_area_pct" in rep["growth"]
+    assert "| gen_c:base |" in capsys.readouterr().out
+
+
+def test_train_weights_names_a_missing_generator():
+    import train_weights
+
+    with pytest.raises(SystemExit, match="no independent generator 'nope'"):
+        train_weights.independent_generator("nope")
