@@ -163,10 +163,10 @@ def main(argv: list[str] | None = None) -> int:
             for m, w in cols:
                 r = tallies[(m, w)].result()
                 report.setdefault(f"{gname}:{variant}", {})[f"{m}:{names[w] if w or m != 'rules' else 'rules'}"] = r
-                mark = "*" if gname in trained.get(names[w], set()) and m != "rules" else ""
+                mark = "*" if m != "rules" and gname in trained.get(names.get(w), set()) else ""
                 cells.append(f"{r['iou']:.3f} / {r['pond_f1']:.3f}{mark}")
             print(f"| {gname}:{variant} | " + " | ".join(cells) + " |", flush=True)
-    if any(trained.values()):
+    if any("*" in line for line in lines[3:]):
         print("* = these weights were trained on this generator (not a held-out figure)")
     if args.series:
         print(f"\ngrowth first -> last of {args.seasons} seasons, {args.series} landscapes per row: "

@@ -74,6 +74,14 @@ def independent_generator(name: str):
         raise SystemExit(f"error: no independent generator {name!r} under benchmarks/independent ({e})")
 
 
+def _own_chips(td: dict) -> int | str:
+    """Training chips from minewatch's own simulators (the blind generators' scenes are listed apart)."""
+    n = td.get("n_chips")
+    if n is None:
+        return "?"
+    return n - sum(len(g["variants"]) * g["scenes_per_variant"] for g in td.get("independent_generators", {}).values())
+
+
 def _range(text: str) -> range:
     a, b = (int(v) for v in text.split(":"))
     return range(a, b)
@@ -152,7 +160,7 @@ def write_model_card_md(card: dict, path: Path) -> None:
         f"- {card['architecture']}; {card['parameters']:,} parameters; weights {card['weights_bytes'] / 1e6:.2f} MB "
         f"(sha256 `{card['weights_sha256'][:16]}...`).", "",
         "## Training data", "",
-        f"- {card['training_data'].get('n_chips', '?')} chips of {card['training_data']['simulator_size']} px, seeds "
+        f"- {_own_chips(card['training_data'])} chips of {card['training_data']['simulator_size']} px, seeds "
         f"{card['training_data']['simulator_seeds'][0]}..{card['training_data']['simulator_seeds'][1] - 1}: "
         f"{card['training_data'].get('legacy_share', 1.0):.0%} from the legacy simulator "
         "(`geo.sim.scene.training_pair`, class table from real pixels + assumed pond colours), the rest from the "
@@ -164,6 +172,15 @@ def write_model_card_md(card: dict, path: Path) -> None:
         f"`small_ponds` {card['training_data'].get('small_ponds', 0.0)} of the sites have 2-4 px ponds only.",
         f"- Real backgrounds: {card['training_data'].get('implants_per_background', 0)} chips per training negative "
         "with simulated sites pasted into the REAL Sentinel-2 texture (`models.data.implanted_pair`).",
+        *([f"- Scenes of the generators written blind to minewatch (`benchmarks/independent/`, each from a brief only, by "
+            "another hand): " + "; ".join(f"`{g}` {v['scenes_per_variant']} scenes of {v['size']} px per variant "
+                                          f"({', '.join(v['variants'])}), seeds {v['seeds'][0]}..{v['seeds'][1] - 1}"
+                                          for g, v in card['training_data']['independent_generators'].items())
+            + ". The benchmark scores them on seeds 900000+; a generator a model trained on is not held out for it."]
+          if card['training_data'].get('independent_generators') else []),
+        *([f"- Fine-tuned from {card['parent']['name']} {card['parent']['version']} (sha256 "
+           f"`{card['parent']['weights_sha256'][:16]}...`), learning rate {card['training']['config']['lr']}."]
+          if card.get('parent') else []),
         f"- Gain augmentation x{card['training_data'].get('brightness_aug', [1, 1])[0]}-"
         f"{card['training_data'].get('brightness_aug', [1, 1])[1]} per crop on top of the simulator's own.",
         f"- Real Sentinel-2 L1C scenes without mining as all-background negatives: {', '.join(card['training_data']['real_negatives'])}; "
@@ -177,7 +194,9 @@ def write_model_card_md(card: dict, path: Path) -> None:
         f"- Hard-negative mining at {card['training']['config'].get('mine_at', [])} of the steps: pixels of the training "
         "negatives that the model then calls footprint (p >= "
         f"{card['training']['config'].get('mine_threshold', 0.3)}) become focus points of later negative crops.",
-        "- Reproduce: `python scripts/train_weights.py`.", "",
+        f"- Reproduce: `{card.get('command', 'python scripts/train_weights.py')}`"
+        + (" (the parent weights are in the git history; see the README changelog)." if card.get("parent") else "."),
+        "",
         "## Metrics", "",
         f"Held-out LEGACY simulator seeds {m['heldout_seeds'][0]}..{m['heldout_seeds'][1] - 1} (not used in training), pixel IoU:", "",
         "| method | cleared land IoU | pond IoU | cleared F1 | pond F1 |", "|---|---|---|---|---|",
@@ -260,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--init", default=None,
                     help="fine-tune from these weights ('shipped' = the shipped weights; the card records the parent)")
     ap.add_argument("--lr", type=float, default=TrainConfig.lr)
+    ap.add_argument("--negative-fraction", type=float, default=TrainConfig.negative_fraction,
+                    help="share of each batch drawn from the real no-mining scenes")
     ap.add_argument("--generator", action="append", default=[], metavar="NAME:N[:SIZE]",
                     help="also train on N scenes per variant (seeds 0..N-1, SIZE px, default 256) of the independent "
                          "generator benchmarks/independent/NAME; repeatable. Its rows of "
@@ -292,7 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, crop=args.crop, threads=args.threads,
                       version=args.version, small_pond_weight=args.small_pond_weight,
                       mine_at=tuple(float(v) for v in args.mine_at.split(",") if v.strip()),
-                      transform="log", brightness=BRIGHTNESS, lr=args.lr)
+                      transform="log", brightness=BRIGHTNESS, lr=args.lr,
+                      negative_fraction=args.negative_fraction)
     init = None
     if args.init:
         from models.infer import load_model
@@ -327,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
                           "real_negatives": [s.name for s in negs], "dos_bridge": "models.data.l1c_to_surface_dos",
                           "independent_generators": generated}
     d["metrics"] = metrics
+    d["command"] = " ".join(["python scripts/train_weights.py", *(argv if argv is not None else sys.argv[1:])])
     d["weights_bytes"] = args.out.stat().st_size
     d["total_seconds"] = round(time.perf_counter() - t0, 1)
     card_path(args.out).write_text(json.dumps(d, indent=2) + "\n")
