@@ -163,3 +163,24 @@ def test_input_check_flags_scaled_scenes():
     assert ok["checked"] and ok["in_range"], ok
     bad = check_input(Composite(x * 10, np.full((96, 96), 3, np.uint16), bands, grid))  # DN/1000 mistaken scale
     assert bad["checked"] and not bad["in_range"] and bad["warnings"]
+
+
+def test_large_cleared_land_without_pond_evidence_is_dropped():
+    from geo.stages.fusion import drop_large_pondless
+
+    cls = np.zeros((120, 120), np.uint8)
+    cls[10:50, 10:50] = 1          # 1600 px (16 ha at 10 m): big
+    cls[70:85, 70:85] = 1          # 225 px: small, left alone
+    p = np.zeros((120, 120), np.float32)
+    out = drop_large_pondless(cls, p, 1000, 0.05, 15)
+    assert (out[10:50, 10:50] == 0).all() and (out[70:85, 70:85] == 1).all()
+    p[55, 30] = 0.06               # a hint of a pond 50 m from the big patch keeps it
+    assert (drop_large_pondless(cls, p, 1000, 0.05, 15)[10:50, 10:50] == 1).all()
+    p[55, 30] = 0.04               # below the evidence threshold: dropped again
+    assert (drop_large_pondless(cls, p, 1000, 0.05, 15)[10:50, 10:50] == 0).all()
+    far = cls.copy()
+    far[110, 110] = 2              # a mapped pond too far away (>150 m) does not count
+    assert (drop_large_pondless(far, np.zeros_like(p), 1000, 0.05, 15)[10:50, 10:50] == 0).all()
+    near = cls.copy()
+    near[52, 20] = 2               # a mapped pond next to it does
+    assert (drop_large_pondless(near, np.zeros_like(p), 1000, 0.05, 15)[10:50, 10:50] == 1).all()

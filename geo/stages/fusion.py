@@ -41,3 +41,35 @@ def keep_rules_footprints(classes: np.ndarray, rule_classes: np.ndarray, model_f
     if vetoed:
         log.debug("fused: the model vetoed %d of %d rules footprints", vetoed, n)
     return out
+
+
+def drop_large_pondless(classes: np.ndarray, pond_proba: np.ndarray, min_px: int, evidence: float,
+                        within_px: int) -> np.ndarray:
+    """Cleared land without any sign of a pond: a cleared-land component (8-connected class 1) of at least
+    ``min_px`` pixels becomes background when no pixel within ``within_px`` of it is a pond or has pond
+    probability ``>= evidence``.
+
+    In-situ leaching needs its pools: a mine clearing of several hectares holds some, even when they are too small
+    to be mapped as ponds (the model then still gives them a little pond probability), whereas a ploughed field, a
+    quarry or a landslide that large has none. Smaller clearings are left alone (young sites, pads being dug).
+    """
+    lab, n = ndimage.label(classes == 1, structure=np.ones((3, 3), bool))
+    if n == 0:
+        return classes
+    idx = np.arange(1, n + 1)
+    size = np.bincount(lab.ravel(), minlength=n + 1)[1:]
+    big = size >= min_px
+    if not big.any():
+        return classes
+    pondish = (pond_proba >= evidence) | (classes == 2)
+    r = max(int(within_px), 0)
+    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
+    near = ndimage.binary_dilation(pondish, structure=(yy ** 2 + xx ** 2) <= r * r) if r else pondish
+    has = np.asarray(ndimage.maximum(near, lab, idx)).astype(bool)
+    drop = big & ~has
+    if not drop.any():
+        return classes
+    out = classes.copy()
+    out[np.concatenate([[False], drop])[lab]] = 0
+    log.debug("dropped %d cleared-land component(s) of >= %d px without pond evidence", int(drop.sum()), min_px)
+    return out
