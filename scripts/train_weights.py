@@ -293,6 +293,10 @@ def main(argv: list[str] | None = None) -> int:
                          "generator benchmarks/independent/NAME; repeatable. Its rows of "
                          "benchmarks/bench_independent.py then no longer count as held out")
     args = ap.parse_args(argv)
+    for spec in args.generator:
+        _, n, size = (spec.split(":") + ["256"])[:3]
+        if not (n.isdigit() and size.isdigit() and int(n) > 0 and int(size) >= 64):
+            ap.error(f"--generator {spec!r}: use NAME:N[:SIZE] with N >= 1 scenes per variant and SIZE >= 64 px")
     args.out = output_path(args.out, args.version, args.overwrite_shipped)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
@@ -326,7 +330,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.init:
         from models.infer import load_model
 
-        init = load_model(None if args.init == "shipped" else args.init, device="cpu", fuse=False)
+        from geo.errors import MinewatchError
+
+        try:
+            init = load_model(None if args.init == "shipped" else args.init, device="cpu", fuse=False)
+        except MinewatchError as e:
+            ap.error(f"--init: {e}")
     res = train(samples, cfg, negatives=[(s.data, np.zeros(s.grid.shape, np.uint8)) for s in negs], init=init)
     card = save_model(res.model, res.card, args.out)
     log.info("trained in %.0f s", res.seconds)

@@ -65,3 +65,16 @@ def test_train_weights_names_a_missing_generator():
 
     with pytest.raises(SystemExit, match="no independent generator 'nope'"):
         train_weights.independent_generator("nope")
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--generator", "gen_a:many"], "use NAME:N[:SIZE]"),
+    (["--generator", "gen_a:3:8"], "SIZE >= 64"),
+])
+def test_train_weights_refuses_a_bad_generator_spec(argv, says, tmp_path, capsys):
+    import train_weights
+
+    with pytest.raises(SystemExit) as exc:
+        train_weights.main(["--seeds", "0:1", "--out", str(tmp_path / "out" / "w.pt"), *argv])
+    assert exc.value.code == 2 and says in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # refused before anything is written
