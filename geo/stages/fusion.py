@@ -7,6 +7,8 @@ import logging
 import numpy as np
 from scipy import ndimage
 
+from geo.stages.components import _components, _keep, _near
+
 log = logging.getLogger(__name__)
 
 
@@ -53,23 +55,15 @@ def drop_large_pondless(classes: np.ndarray, pond_proba: np.ndarray, min_px: int
     to be mapped as ponds (the model then still gives them a little pond probability), whereas a ploughed field, a
     quarry or a landslide that large has none. Smaller clearings are left alone (young sites, pads being dug).
     """
-    lab, n = ndimage.label(classes == 1, structure=np.ones((3, 3), bool))
-    if n == 0:
-        return classes
-    idx = np.arange(1, n + 1)
+    lab, n = _components(classes == 1)
     size = np.bincount(lab.ravel(), minlength=n + 1)[1:]
     big = size >= min_px
     if not big.any():
         return classes
-    pondish = (pond_proba >= evidence) | (classes == 2)
-    r = max(int(within_px), 0)
-    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
-    near = ndimage.binary_dilation(pondish, structure=(yy ** 2 + xx ** 2) <= r * r) if r else pondish
-    has = np.asarray(ndimage.maximum(near, lab, idx)).astype(bool)
-    drop = big & ~has
+    drop = big & ~_near(lab, n, (pond_proba >= evidence) | (classes == 2), max(int(within_px), 0))
     if not drop.any():
         return classes
     out = classes.copy()
-    out[np.concatenate([[False], drop])[lab]] = 0
+    out[_keep(lab, drop)] = 0
     log.debug("dropped %d cleared-land component(s) of >= %d px without pond evidence", int(drop.sum()), min_px)
     return out
