@@ -208,16 +208,48 @@ def random_crop(x: np.ndarray, y: np.ndarray, size: int, rng: np.random.Generato
 
 
 def augment(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, *,
-            brightness: tuple[float, float] = (1.0, 1.0)) -> tuple[np.ndarray, np.ndarray]:
-    """Random flips/90° rotations, a mild per-band gain (±5 %) and an overall gain drawn from
-    ``brightness`` (illumination, soil moisture) — physically plausible changes."""
+            brightness: tuple[float, float] = (1.0, 1.0), band_gain: float = 0.05, material_gain: float = 0.0,
+            haze: float = 0.0, blur: float = 0.0, noise: float = 0.0,
+            wavelengths: tuple[float, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Random flips/90° rotations, a per-band gain (± ``band_gain``) and an overall gain drawn from ``brightness``
+    (illumination, soil moisture) — physically plausible changes. The rest is off by default (0) and widens what
+    one simulator's colours teach:
+
+    - ``material_gain``: each class region (background, cleared land, ponds; its edge softened by a 1 px blur) gets
+      its own per-band gain of up to ± this (another soil, canopy or pond colour);
+    - ``haze``: half of the crops get an additive path reflectance of up to this in the first band, falling with
+      wavelength by an Angstrom law (exponent 1–3; needs ``wavelengths``, nm);
+    - ``blur``: half of the crops are blurred by a Gaussian of sigma up to this (px; another point-spread function);
+    - ``noise``: Gaussian noise of sigma up to this (reflectance).
+    Draws beyond the defaults come after the default ones, so default calls give the same crops as before.
+    """
     k = int(rng.integers(0, 4))
     x, y = np.rot90(x, k, axes=(1, 2)), np.rot90(y, k)
     if rng.random() < 0.5:
         x, y = x[:, :, ::-1], y[:, ::-1]
-    gain = rng.uniform(0.95, 1.05, size=(x.shape[0], 1, 1)) * rng.uniform(*brightness)
+    gain = rng.uniform(1 - band_gain, 1 + band_gain, size=(x.shape[0], 1, 1)) * rng.uniform(*brightness)
     gain = gain.astype(np.float32)
-    return np.ascontiguousarray(x * gain), np.ascontiguousarray(y)
+    x = x * gain
+    if material_gain > 0:
+        from scipy import ndimage
+
+        for cls in (0, 1, 2):
+            m = y == cls
+            if m.any():
+                g = rng.uniform(-material_gain, material_gain, size=(x.shape[0], 1, 1)).astype(np.float32)
+                x = x * (1 + g * ndimage.gaussian_filter(m.astype(np.float32), 1.0)[None])
+    if haze > 0 and wavelengths is not None and rng.random() < 0.5:
+        wl = np.asarray(wavelengths, np.float32)
+        shape = (wl / wl.min()) ** -float(rng.uniform(1.0, 3.0))
+        x = x + (float(rng.uniform(0, haze)) * shape)[:, None, None].astype(np.float32)
+    if blur > 0 and rng.random() < 0.5 and np.isfinite(x).all():
+        from scipy import ndimage
+
+        x = ndimage.gaussian_filter(x, (0, *(2 * [float(rng.uniform(0, blur))])))
+    if noise > 0:
+        x = x + float(rng.uniform(0, noise)) * rng.standard_normal(x.shape).astype(np.float32)
+        x = np.maximum(x, 1e-4)
+    return np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(y)
 
 
 def rasterize_labels(labels_path: Path, grid: GeoGrid, *, point_radius_m: float = 20.0,

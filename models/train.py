@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from geo.bands import ANALYSIS_BANDS
+from geo.bands import ANALYSIS_BANDS, BANDS
 from geo.errors import ConfigError
 from models.data import augment, hard_negative_pixels, random_crop
 from models.infer import ModelCard, input_transform
@@ -64,6 +64,8 @@ class TrainConfig:
         transform: input transform of the card (``"linear"`` or ``"log"``, see
             :func:`models.infer.input_transform`); fine-tuning keeps the base model's.
         brightness: range of the overall gain drawn per crop (augmentation; (1, 1) = off).
+        band_gain, material_gain, haze, blur, noise: the other augmentations of :func:`models.data.augment`
+            (per-band gain, per-class colour gain, additive haze, point-spread blur, sensor noise; see there).
     """
 
     steps: int = 1800
@@ -89,6 +91,11 @@ class TrainConfig:
     log_every: int = 50
     transform: str = "linear"
     brightness: tuple[float, float] = (1.0, 1.0)
+    band_gain: float = 0.05
+    material_gain: float = 0.0
+    haze: float = 0.0
+    blur: float = 0.0
+    noise: float = 0.0
 
     def __post_init__(self) -> None:
         mult = self.unshuffle * 2 ** (len(self.widths) - 1)
@@ -105,6 +112,8 @@ class TrainConfig:
         if not 0 <= self.val_fraction < 1 or self.log_every < 1:
             raise ConfigError(f"val_fraction must lie in [0, 1) (got {self.val_fraction}) and log_every be >= 1 "
                               f"(got {self.log_every})")
+        if not 0 <= self.band_gain < 1 or not 0 <= self.material_gain < 1 or min(self.haze, self.blur, self.noise) < 0:
+            raise ConfigError("band_gain and material_gain must lie in [0, 1); haze, blur and noise must be >= 0")
         if self.transform not in ("linear", "log"):
             raise ConfigError(f"transform must be 'linear' or 'log', got {self.transform!r}")
 
@@ -137,8 +146,13 @@ def band_statistics(samples: Sequence[tuple[np.ndarray, np.ndarray]],
     return tuple(round(float(v), 5) for v in mean), tuple(round(float(v), 5) for v in std)
 
 
+def _augment(x, y, rng, cfg: TrainConfig, wavelengths):
+    return augment(x, y, rng, brightness=cfg.brightness, band_gain=cfg.band_gain, material_gain=cfg.material_gain,
+                   haze=cfg.haze, blur=cfg.blur, noise=cfg.noise, wavelengths=wavelengths)
+
+
 def _batch(samples, negatives, cfg: TrainConfig, rng: np.random.Generator, mean, std, hard, mined=None,
-           transform: str = "linear"):
+           transform: str = "linear", wavelengths=None):
     xs, ys = [], []
     for _ in range(cfg.batch_size):
         if negatives and rng.random() < cfg.negative_fraction:
@@ -147,11 +161,11 @@ def _batch(samples, negatives, cfg: TrainConfig, rng: np.random.Generator, mean,
             if mined is not None and mined[i].size and rng.random() < cfg.mine_share:
                 targets = mined[i]
             x, y = random_crop(*negatives[i], cfg.crop, rng, focus=cfg.focus, targets=targets)
-            x, y = augment(x, y, rng, brightness=cfg.brightness)
+            x, y = _augment(x, y, rng, cfg, wavelengths)
         else:
             x, y = samples[int(rng.integers(0, len(samples)))]
             x, y = random_crop(x, y, cfg.crop, rng, focus=cfg.focus)
-            x, y = augment(x, y, rng, brightness=cfg.brightness)
+            x, y = _augment(x, y, rng, cfg, wavelengths)
         xs.append(x)
         ys.append(y)
     x = np.nan_to_num((input_transform(np.stack(xs), transform) - mean) / std, nan=0.0).astype(np.float32)
@@ -296,6 +310,7 @@ def train(
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=config.steps, pct_start=0.15)
     weights = torch.tensor(config.class_weights, dtype=torch.float32)
     hard = [hard_negative_pixels(x, bands) for x, _ in negatives]
+    wavelengths = tuple(BANDS[b].wavelength_nm for b in bands) if all(b in BANDS for b in bands) else None
     mined = None
     mine_steps = {int(round(f * config.steps)) for f in config.mine_at} if negatives else set()
     losses: list[float] = []
@@ -305,7 +320,7 @@ def train(
             if step in mine_steps:
                 new = _mine(model, negatives, mean, std, config, transform)
                 mined = new if mined is None else [np.union1d(a, b) for a, b in zip(mined, new)]
-            x, y = _batch(samples, negatives, config, rng, mean, std, hard, mined, transform)
+            x, y = _batch(samples, negatives, config, rng, mean, std, hard, mined, transform, wavelengths)
             loss = _loss(model(x), y, config, weights)
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -46,6 +46,10 @@ log = logging.getLogger("train_weights")
 LEGACY_SHARE = 0.25
 IMPLANTS_PER_BACKGROUND = 24
 BRIGHTNESS = (0.75, 1.3)
+#: ``--augment`` presets: keyword arguments of :class:`models.train.TrainConfig` (see :func:`models.data.augment`).
+#: "wide" was chosen on leave-one-generator-out runs (docs: MODEL_CARD.md), never on the generator scored.
+AUGMENT = {"mild": {},
+           "wide": {"band_gain": 0.12, "material_gain": 0.25, "haze": 0.05, "blur": 1.0, "noise": 0.01}}
 
 
 def input_statistics(samples) -> dict:
@@ -144,6 +148,8 @@ def pond_recall_by_size(held, method: str, weights: Path | None) -> dict[str, di
 
 def write_model_card_md(card: dict, path: Path) -> None:
     m = card["metrics"]
+    cfg_ = {"band_gain": 0.05, "material_gain": 0.0, "haze": 0.0, "blur": 0.0, "noise": 0.0,
+            **card["training"]["config"]}
     lines = [
         f"# Model card: {card['name']} {card['version']}", "",
         "Compact U-Net (plain torch) segmenting Sentinel-2 L2A surface reflectance into background (0), "
@@ -182,7 +188,11 @@ def write_model_card_md(card: dict, path: Path) -> None:
            f"`{card['parent']['weights_sha256'][:16]}...`), learning rate {card['training']['config']['lr']}."]
           if card.get('parent') else []),
         f"- Gain augmentation x{card['training_data'].get('brightness_aug', [1, 1])[0]}-"
-        f"{card['training_data'].get('brightness_aug', [1, 1])[1]} per crop on top of the simulator's own.",
+        f"{card['training_data'].get('brightness_aug', [1, 1])[1]} per crop on top of the simulator's own"
+        + (f"; augmentation preset `{card['training_data']['augment']}`: per-band gain ±{cfg_['band_gain']}, per-class "
+           f"colour gain ±{cfg_['material_gain']}, haze up to {cfg_['haze']} (B02), blur sigma up to {cfg_['blur']} px, "
+           f"noise sigma up to {cfg_['noise']} (`models.data.augment`)."
+           if card['training_data'].get('augment', 'mild') != 'mild' else "."),
         f"- Real Sentinel-2 L1C scenes without mining as all-background negatives: {', '.join(card['training_data']['real_negatives'])}; "
         "L1C TOA is bridged to approximate surface reflectance by per-band dark-object subtraction (models/data.py).",
         f"- {card['training']['config']['steps']} AdamW steps, batch {card['training']['config']['batch_size']}, "
@@ -292,6 +302,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="also train on N scenes per variant (seeds 0..N-1, SIZE px, default 256) of the independent "
                          "generator benchmarks/independent/NAME; repeatable. Its rows of "
                          "benchmarks/bench_independent.py then no longer count as held out")
+    ap.add_argument("--augment", choices=sorted(AUGMENT), default="mild",
+                    help="augmentation preset: mild = flips, rotations, gains; wide adds per-band and per-class colour "
+                         "gains, haze, blur and noise (see models.data.augment)")
     args = ap.parse_args(argv)
     for spec in args.generator:
         _, n, size = (spec.split(":") + ["256"])[:3]
@@ -325,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
                       version=args.version, small_pond_weight=args.small_pond_weight,
                       mine_at=tuple(float(v) for v in args.mine_at.split(",") if v.strip()),
                       transform="log", brightness=BRIGHTNESS, lr=args.lr,
-                      negative_fraction=args.negative_fraction)
+                      negative_fraction=args.negative_fraction, **AUGMENT[args.augment])
     init = None
     if args.init:
         from models.infer import load_model
@@ -363,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
                           "implants_per_background": IMPLANTS_PER_BACKGROUND, "brightness_aug": list(BRIGHTNESS),
                           "n_chips": len(samples),
                           "real_negatives": [s.name for s in negs], "dos_bridge": "models.data.l1c_to_surface_dos",
-                          "independent_generators": generated}
+                          "independent_generators": generated, "augment": args.augment}
     d["metrics"] = metrics
     d["command"] = " ".join(["python scripts/train_weights.py", *(argv if argv is not None else sys.argv[1:])])
     d["weights_bytes"] = args.out.stat().st_size

@@ -8,6 +8,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from scipy import ndimage
 
 from geo.bands import ANALYSIS_BANDS
 from geo.errors import ConfigError, WeightsError
@@ -330,3 +331,46 @@ def test_log_input_transform_trains_saves_loads_and_predicts(tmp_path):
         load_card(path)
     with pytest.raises(ConfigError):
         TrainConfig(transform="sqrt")
+
+
+def test_augment_defaults_unchanged_and_wide_options_do_what_they_say():
+    from models.data import augment
+
+    x = np.random.default_rng(1).uniform(0.02, 0.4, (6, 32, 32)).astype(np.float32)
+    y = np.zeros((32, 32), np.uint8)
+    y[8:24, 8:24] = 1
+    y[14:17, 14:17] = 2
+    # defaults: the same draws and result as the plain flips/rotations + gains
+    a, _ = augment(x, y, np.random.default_rng(5), brightness=(0.8, 1.2))
+    r = np.random.default_rng(5)
+    k = int(r.integers(0, 4))
+    ref = np.rot90(x, k, axes=(1, 2))
+    if r.random() < 0.5:
+        ref = ref[:, :, ::-1]
+    ref = ref * (r.uniform(0.95, 1.05, size=(6, 1, 1)) * r.uniform(0.8, 1.2)).astype(np.float32)
+    assert np.array_equal(a, ref)
+    wl = (492, 560, 665, 833, 1614, 2202)
+    # haze: an additive offset that falls with wavelength (no gain, no rotation: compare against the flipped input)
+    for seed in range(20):
+        h, yh = augment(x, y, np.random.default_rng(seed), band_gain=0.0, haze=0.05, wavelengths=wl)
+        base, _ = augment(x, y, np.random.default_rng(seed), band_gain=0.0)
+        d = (h - base).reshape(6, -1)
+        assert np.allclose(d, d[:, :1], atol=1e-6)  # the same offset on every pixel of a band
+        assert np.all(np.diff(d[:, 0]) <= 1e-7) and d[0, 0] <= 0.05 + 1e-6
+    # material gain: inside a class region every band scales by one factor per class
+    g, yg = augment(x, y, np.random.default_rng(3), band_gain=0.0, material_gain=0.3)
+    base, _ = augment(x, y, np.random.default_rng(3), band_gain=0.0)
+    inner = np.zeros_like(yg, bool)
+    inner[1:-1, 1:-1] = True
+    ratio = g / base
+    for cls in (0, 1):
+        core = (yg == cls) & inner & ~ndimage.binary_dilation(yg != cls, iterations=4)
+        spread = ratio[:, core].std(axis=1)
+        assert spread.max() < 1e-4 and np.abs(ratio[:, core].mean(1) - 1).max() > 1e-3
+    # noise changes pixels and keeps reflectance positive; blur smooths
+    n, _ = augment(x, y, np.random.default_rng(0), band_gain=0.0, noise=0.02)
+    assert n.min() > 0 and not np.array_equal(n, augment(x, y, np.random.default_rng(0), band_gain=0.0)[0])
+    blurred = [augment(x, y, np.random.default_rng(s), band_gain=0.0, blur=1.5)[0].std() for s in range(8)]
+    assert min(blurred) < 0.9 * x.std()
+    with pytest.raises(ConfigError):
+        TrainConfig(material_gain=1.5)
