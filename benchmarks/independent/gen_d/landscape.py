@@ -121,9 +121,10 @@ def make_plan(seed: int, variant: str, size: int) -> Plan:
             river_d = ndi.distance_transform_edt(~m).astype(np.float32) * PIX
             river_w = rng.uniform(15, 60)
             dem = dem - rng.uniform(150, 350) * np.exp(-(river_d / 600.0) ** 2)
-            dem = np.where(river_d < river_w * 2, dem.min(), dem)  # flat valley floor
-            dem = ndi.gaussian_filter(dem, 1.0)
-    dry_amt = {"base": (0.15, 0.4), "pale": (0.35, 0.65), "rough": (0.2, 0.5)}[variant]
+            floor = ndi.gaussian_filter(dem, 8.0)  # valley floor: smoothed local height
+            wgt = np.clip(1.5 - river_d / (river_w * 3), 0, 1)
+            dem = ndi.gaussian_filter(dem * (1 - wgt) + floor * wgt, 1.0)
+    dry_amt = {"base": (0.08, 0.3), "pale": (0.35, 0.65), "rough": (0.2, 0.5)}[variant]
     dry = np.clip(rng.uniform(*dry_amt) + 0.25 * noise(rng, 128, 2.6, size), 0, 1)
     dens = np.clip(0.85 + 0.1 * noise(rng, 128, 2.2, size), 0.55, 1.0)
     hi = (dem - dem.mean()) / (dem.std() + 1e-6)
