@@ -149,7 +149,10 @@ def make_plan(seed: int, variant: str, size: int) -> Plan:
         r0 = max(np.sqrt(area / np.pi), ext + 20.0)
         r_px = r0 / PIX
         cx, cy = rng.uniform(r_px * 0.5, size - r_px * 0.5), rng.uniform(r_px * 0.5, size - r_px * 0.5)
-        s = Site(cx, cy, r0, rng.uniform(0.0, 0.25), st, rng.uniform(1.0, 2.2), rng.uniform(0, np.pi),
+        iy, ix = int(np.clip(cy, 2, size - 3)), int(np.clip(cx, 2, size - 3))
+        gy, gx = np.gradient(dem[iy - 2: iy + 3, ix - 2: ix + 3], PIX)
+        downhill = float(np.arctan2(-gy.mean(), -gx.mean()))  # clearings run down the slope
+        s = Site(cx, cy, r0, rng.uniform(0.0, 0.25), st, rng.uniform(1.0, 2.2), downhill + rng.normal(0, 0.3),
                  bool(rng.random() < 0.4), float(np.clip(rng.normal(pale_mean, 0.15), 0, 1)),
                  int(rng.integers(1 << 30)), n_tarps=int(rng.integers(0, 6)))
         base_size = rng.uniform(8, 20)

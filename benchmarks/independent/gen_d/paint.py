@@ -104,7 +104,8 @@ def paint(plan: Plan, season: int, variant: str, seed: int):
     # --- river with sand / gravel bars
     if plan.river_d is not None:
         rd = _up(plan.river_d) + 6.0 * _up(noise(trng, 128, 2.0, S))
-        bars = (rd < plan.river_w * 2.2) & (_up(noise(mrng, 128, 2.5, S)) > 0.0)
+        bw = plan.river_w * (1.0 + 1.6 * np.clip(_up(noise(mrng, 64, 3.0, S)), 0, None))  # bars widen / pinch
+        bars = (rd < bw) & (_up(noise(mrng, 128, 2.5, S)) > 0.3)
         put(slice(None), bars & (rd >= plan.river_w / 2), _b(sp.sand_gravel(mrng, 0.1)), 0.1)
         put(slice(None), rd < plan.river_w / 2, _b(sp.river_water(trng)), 0.03)
     # --- roads (dirt tracks), villages

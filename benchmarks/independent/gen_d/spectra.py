@@ -67,8 +67,8 @@ def green_canopy(rng: np.random.Generator, kind: str = "evergreen") -> np.ndarra
 def dry_canopy(rng: np.random.Generator) -> np.ndarray:
     """dry-season browned / senescent canopy or dry grass: weak chlorophyll well, lower NIR, higher SWIR,
     cellulose-lignin dip near 2100 nm, weaker water dips."""
-    blue = rng.uniform(0.035, 0.06)
-    red = rng.uniform(0.07, 0.14)
+    blue = rng.uniform(0.03, 0.05)
+    red = rng.uniform(0.055, 0.11)
     nir = rng.uniform(0.22, 0.32)
     swir1 = rng.uniform(0.26, 0.36)
     c = _pw([(400, blue * 0.8), (490, blue), (560, 0.5 * (blue + red) + 0.01), (665, red), (700, red * 1.25),
