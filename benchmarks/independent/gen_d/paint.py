@@ -138,6 +138,13 @@ def paint(plan: Plan, season: int, variant: str, seed: int):
             continue
         rr = np.random.default_rng(s.shape_seed)
         r = s.radius0 * (1 + s.growth * (season - s.start)) / FP
+        # access road (label 0 outside the footprint): a winding track leaving the site
+        a0, ln = rr.uniform(0, 2 * np.pi), rr.uniform(2.0, 5.0) * r
+        t = np.linspace(0, 1, 12)[:, None]
+        bend = rr.normal(0, 0.25, 12).cumsum()[:, None] * r * 0.3 * t
+        path = (np.array([[s.cx * FINE, s.cy * FINE]]) + t * ln * np.array([[np.cos(a0), np.sin(a0)]])
+                + bend * np.array([[-np.sin(a0), np.cos(a0)]]))
+        put(slice(None), _thick_line(np.zeros((F, F), bool), path, 1.0), road_c, 0.1)
         box = _box(s.cx * FINE, s.cy * FINE, r * 2.3, F)
         if box is None:
             continue
