@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import atmos, landscape, layout, paint, sensor
+from . import atmos, landscape, layout, paint, sensor  # noqa: F401 (atmos, layout re-exported)
 from .spectra import BANDS as _B
 
 VARIANTS = ("base", "pale", "rough")

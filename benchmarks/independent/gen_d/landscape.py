@@ -8,6 +8,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from . import layout
+from .spectra import POND_KINDS
 
 PIX = 10.0  # output grid (m)
 FINE = 4  # fine sub-pixels per 10 m pixel -> 2.5 m
@@ -160,7 +161,6 @@ def make_plan(seed: int, variant: str, size: int) -> Plan:
         if variant == "pale":
             kinds_p = kinds_p * np.array([1, 1, 1, 1.2, 2.2, 0.6, 0.8])
         kinds_p /= kinds_p.sum()
-        from .spectra import POND_KINDS
         site_kind = rng.choice(len(POND_KINDS), p=kinds_p)
         for (dx, dy), isq in zip(xy, sq):
             k = site_kind if rng.random() < 0.6 else rng.choice(len(POND_KINDS), p=kinds_p)

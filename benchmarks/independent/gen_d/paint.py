@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage as ndi
-from skimage.draw import polygon as draw_polygon
 
 from . import spectra as sp
 from .landscape import FINE, PIX, Plan, noise

@@ -219,5 +219,5 @@ def pond(rng: np.random.Generator, kind: str, spoil: np.ndarray) -> np.ndarray:
 
 
 def river_water(rng: np.random.Generator) -> np.ndarray:
-    return water_body(rng, rng.uniform(5, 60), 0.0, rng.uniform(0.3, 1.5), rng.uniform(0.5, 3.0),
+    return water_body(rng, rng.uniform(1.5, 25), 0.0, rng.uniform(0.3, 1.5), rng.uniform(0.5, 3.0),
                       sand_gravel(rng) * 0.7, spm_iron=rng.uniform(0, 0.3))
