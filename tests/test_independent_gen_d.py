@@ -111,3 +111,9 @@ def test_one_6s_run_if_available():
     rho_a, tg, t_down, t_up, _, s_alb, f_dir = out
     assert 0.02 < rho_a < 0.15 and 0.8 < tg <= 1 and 0.7 < t_down < 1 and 0.7 < t_up < 1
     assert 0.05 < s_alb < 0.3 and 0.4 < f_dir < 1
+
+
+def test_tiny_sizes_many_seeds():
+    for sd in range(6):
+        x, y = gen_d.scene(sd, ("base", "pale", "rough")[sd % 3], size=16 + 2 * sd)
+        assert x.shape == (6, 16 + 2 * sd, 16 + 2 * sd) and np.isfinite(x).all()

@@ -149,7 +149,8 @@ def make_plan(seed: int, variant: str, size: int) -> Plan:
         ext = float(np.abs(xy).max()) if len(xy) else 0.0
         r0 = max(np.sqrt(area / np.pi), ext + 20.0)
         r_px = r0 / PIX
-        cx, cy = rng.uniform(r_px * 0.5, size - r_px * 0.5), rng.uniform(r_px * 0.5, size - r_px * 0.5)
+        lo = min(r_px * 0.5, size / 2.0)
+        cx, cy = rng.uniform(lo, size - lo), rng.uniform(lo, size - lo)
         iy, ix = int(np.clip(cy, 2, size - 3)), int(np.clip(cx, 2, size - 3))
         gy, gx = np.gradient(dem[iy - 2: iy + 3, ix - 2: ix + 3], PIX)
         downhill = float(np.arctan2(-gy.mean(), -gx.mean()))  # clearings run down the slope
