@@ -93,7 +93,7 @@ def _landscape(w, variant, N, cube):
     # dirt roads (hillside tracks)
     roads = []
     for _ in range(rng.poisson(2.5 * max(area, 0.3))):
-        rr, cc = shapes.curve(rng, rng.uniform(0, FN, 2), rng.uniform(0, 2 * np.pi), int(FN * rng.uniform(0.4, 1.2)))
+        rr, cc = shapes.curve(rng, rng.uniform(0, FN, 2), rng.uniform(0, 2 * np.pi), int(FN * rng.uniform(0.4, 1.2)), wiggle=0.035)
         r2, c2 = shapes.stamp_line((FN, FN), rr, cc, rng.uniform(3, 7) / PXF)
         cube[:, r2, c2] = (S.real(rng, "bare_field")[0] * rng.uniform(1.0, 1.3))[:, None]
         roads.append((rr, cc))
