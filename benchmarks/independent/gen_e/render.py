@@ -45,7 +45,7 @@ def _world(seed, vid, variant, N):
         start = [(0, p), (p, FN - 1), (FN - 1, p), (p, 0)][side]
         head = [np.pi / 2, np.pi, -np.pi / 2, 0][side] + rng.uniform(-0.5, 0.5)
         rr, cc = shapes.curve(rng, start, head, int(FN * 1.6), wiggle=0.03)
-        river = (rr, cc, rng.uniform(12, 60) / PXF)
+        river = (rr, cc, np.exp(rng.uniform(np.log(15), np.log(90))) / PXF)
     # river distance on the 10 m grid (m) for the valley
     dist_m = None
     if river is not None:
@@ -75,7 +75,7 @@ def _landscape(w, variant, N, cube):
         bar_r, bar_c = shapes.stamp_line((FN, FN), rr, cc, wid * rng.uniform(1.8, 3.0))
         bars = np.zeros((FN, FN), bool)
         bars[bar_r, bar_c] = True
-        bn = _rep(terrain.smooth_noise(rng, N, 6)) > rng.uniform(-0.2, 0.5)
+        bn = terrain.upsample(terrain.smooth_noise(rng, N, 5), FN) > rng.uniform(-0.2, 0.5)
         bars &= bn
         sp = S.mix(sand[0], sand[1], 0.5) * rng.uniform(0.8, 1.05)  # sand-gravel mix
         cube[:, bars] = sp[:, None]
@@ -160,10 +160,20 @@ def _paint_site(p, variant, state, nseasons, cube, foot, pond):
     a, b = r_px * np.sqrt(e), r_px / np.sqrt(e)
     harm = shapes.blob_params(rng, 0.3)
     g0, rate = rng.uniform(0.45, 0.8), rng.uniform(0.1, 0.3)
-    rel, sq = layout.draw_cluster(rng)
-    rel_px = rel * rng.uniform(0.8, 1.2) / PXF
+    rels, sqs, ext = [], [], 0.0
+    for j in range(1 + rng.poisson(area_ha / 5)):     # bigger sites hold several real clusters
+        rel, sq = layout.draw_cluster(rng)
+        rel = rel * rng.uniform(0.8, 1.2) / PXF
+        ext = max(ext, np.abs(rel).max() + 20 / PXF)
+        if j:
+            u, v = rng.uniform(-0.6, 0.6, 2)
+            rel = rel + np.array([u * a * np.sin(p["down"]) + v * b * np.cos(p["down"]),
+                                  u * a * np.cos(p["down"]) - v * b * np.sin(p["down"])], np.float32)
+        rels.append(rel)
+        sqs.append(sq)
+    rel_px, sq = np.concatenate(rels), np.concatenate(sqs)
     npd = len(rel_px)
-    d_px = np.clip(np.exp(rng.normal(np.log(12), 0.5, npd)), 5, 40) / PXF
+    d_px = np.clip(np.exp(rng.normal(np.log(14), 0.5, npd)), 5, 40) / PXF
     main_kind = rng.choice(len(S.POND_KINDS), p=S.POND_P)
     kinds = np.where(rng.random(npd) < 0.6, main_kind, rng.choice(len(S.POND_KINDS), npd, p=S.POND_P))
     pond_specs = [S.hand(rng, S.POND_KINDS[k]) for k in kinds]
@@ -171,7 +181,6 @@ def _paint_site(p, variant, state, nseasons, cube, foot, pond):
     pstart = p["start"] + (rng.random(npd) < 0.3) * rng.integers(0, 2, npd)
     pend = np.where(rng.random(npd) < 0.2, p["start"] + rng.integers(1, max(nseasons, 2) + 1, npd), 10 ** 6)
     drained_spec = S.mix(S.hand(rng, "wet_spoil"), S.real(rng, "grass_field")[0], rng.uniform(0, 0.5))
-    ext = (np.abs(rel_px).max() + d_px.max() / 2 + 6 / PXF) if npd else 0
     if ext > 0.75 * b:
         f = ext / (0.75 * b)
         a, b = a * f, b * f
@@ -250,6 +259,7 @@ def render(seed: int, variant: str, size: int, state, nseasons: int, variants: t
     pond = np.zeros((FN, FN), bool)
     for p in _sites(seed, vid, variant, N, w["dem"], state, nseasons):
         _paint_site(p, variant, state, nseasons, cube, foot, pond)
+    cube *= 1 + 0.04 * np.roll(tex, (FN // 3, FN // 5), axis=(0, 1))[None]   # within-object speckle
     srng = np.random.default_rng([seed, vid, N, 50, 999999 if state is None else int(state)])
     rough = variant == "rough"
     elev = srng.uniform(24, 35) if rough else srng.uniform(36, 55)
