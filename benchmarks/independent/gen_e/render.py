@@ -54,8 +54,8 @@ def _world(seed, vid, variant, N):
         ok = (r10 >= 0) & (r10 < N) & (c10 >= 0) & (c10 < N)
         m10[r10[ok], c10[ok]] = True
         dist_m = ndi.distance_transform_edt(~m10) * 10.0 if m10.any() else None
-    relief = rng.uniform(500, 950) * min(1.0, (N / 512) ** 0.5 + 0.3)
-    w["dem"] = terrain.dem(rng, N, 10.0, relief * (1.35 if variant == "rough" else 1.0), dist_m)
+    med_slope = rng.uniform(27, 36) if variant == "rough" else rng.uniform(18, 28)   # steep Kachin hills
+    w["dem"] = terrain.dem(rng, N, 10.0, med_slope, dist_m)
     w["river"] = river
     w["bg"] = _background(rng, variant, N, dist_m)
     return w

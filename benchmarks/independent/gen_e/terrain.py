@@ -27,18 +27,20 @@ def smooth_noise(rng: np.random.Generator, n: int, scale_px: float) -> np.ndarra
     return upsample(fractal(rng, m, beta=2.6), n)
 
 
-def dem(rng: np.random.Generator, n: int, px_m: float, relief_m: float, river_dist_m: np.ndarray | None) -> np.ndarray:
-    """Elevation (m) on an (n, n) grid of px_m pixels. Ridged fractal; a valley is cut along the river if given."""
+def dem(rng: np.random.Generator, n: int, px_m: float, med_slope_deg: float, river_dist_m: np.ndarray | None) -> np.ndarray:
+    """Elevation (m) on an (n, n) grid of px_m pixels, scaled so the median slope is med_slope_deg.
+    Ridged fractal around 1,900 m; a valley is cut along the river if given (distance map in m)."""
     m = max(32, n // 4)
     f = fractal(rng, m, beta=3.6)
-    r = 1.0 - np.abs(fractal(rng, m, beta=3.2))        # ridged component -> sharp crests
-    z = upsample(0.65 * f + 0.35 * (r - r.mean()) / (r.std() + 1e-6), n)
-    z = 1800 + relief_m * z / (np.ptp(z) + 1e-6) * 1.0
+    r = 1.0 - np.abs(fractal(rng, m, beta=3.2))        # ridged component -> sharper crests
+    z = upsample(0.65 * f + 0.35 * (r - r.mean()) / (r.std() + 1e-6), n).astype(np.float64)
     if river_dist_m is not None:
         w = rng.uniform(250, 600)
-        z = z - relief_m * 0.55 * np.exp(-(river_dist_m / w) ** 2)
+        z = z - 0.5 * np.ptp(z) * np.exp(-(river_dist_m / w) ** 2)
         z = ndi.gaussian_filter(z, 1.5)
-    return z.astype(np.float32)
+    gy, gx = np.gradient(z, px_m)
+    z *= np.tan(np.deg2rad(med_slope_deg)) / (np.median(np.hypot(gx, gy)) + 1e-12)
+    return (1900 + z - z.mean()).astype(np.float32)
 
 
 def illumination(z: np.ndarray, px_m: float, sun_elev: float, sun_az: float, n_steps: int = 24):
