@@ -27,6 +27,11 @@ def test_scene_shapes_ranges(variant):
     assert x[3].mean() > 2 * x[2].mean()
 
 
+def test_odd_size():
+    x, y = gen_e.scene(3, "rough", size=37)
+    assert x.shape == (6, 37, 37) and y.shape == (37, 37)
+
+
 def test_deterministic():
     a = gen_e.scene(5, "pale", size=48)
     b = gen_e.scene(5, "pale", size=48)
@@ -68,7 +73,7 @@ def test_endmember_table_small_and_plausible():
     assert w[3] < w[1]              # water dark in NIR
 
 
-def test_pond_clusters_exclude_holdout(monkeypatch, tmp_path):
+def test_pond_clusters_exclude_holdout(monkeypatch, tmp_path, capsys):
     cl = layout.clusters()
     if cl:
         assert sum(len(r) for r, _ in cl) <= 1430
@@ -76,6 +81,7 @@ def test_pond_clusters_exclude_holdout(monkeypatch, tmp_path):
     monkeypatch.setenv("MINEWATCH_SHARED_DATA", str(tmp_path))
     rel, sq = layout.draw_cluster(np.random.default_rng(0))   # falls back to a random layout
     assert rel.shape[1] == 2 and len(rel) == len(sq)
+    assert "RANDOM pond-cluster" in capsys.readouterr().err
     monkeypatch.setattr(layout, "_CLUSTERS", None)
 
 

@@ -20,7 +20,10 @@ def to_s2(fine: np.ndarray, f: int, rng: np.random.Generator, rough: bool) -> np
             x = block_mean(fine[b], f)
             x = ndi.gaussian_filter(x, psf10, mode="reflect")
         else:
-            x = block_mean(fine[b], 2 * f)
+            fb = fine[b]
+            if n % 2:   # odd size: pad one 10 m column/row by edge so the 20 m grid is whole
+                fb = np.pad(fb, ((0, f), (0, f)), mode="edge")
+            x = block_mean(fb, 2 * f)
             x = ndi.gaussian_filter(x, psf10 * 0.9, mode="reflect")
             x = ndi.zoom(x, 2, order=1, mode="nearest", grid_mode=True)[:n, :n]
         sh = rng.normal(0, 0.12 if b < 4 else 0.2, 2)     # inter-band misregistration (10 m px)
