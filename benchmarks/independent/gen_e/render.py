@@ -219,6 +219,8 @@ def _paint_site(p, variant, state, nseasons, cube, foot, pond):
     view = cube[:, sr, sc]
     view[:, mm] = fld[:, mm]
     foot[sr, sc] |= mm
+    inn = foot[r3, c3]                                 # the access road continues as a mining track inside the site
+    cube[:, r3[inn], c3[inn]] = (S.mix(acc_spec, sp1, 0.5) * 1.1)[:, None]
     s = 10 ** 5 if state is None else state
     for i in range(npd):
         pr, pc = cr + rel_px[i, 0] * min(g, 1.0), cc + rel_px[i, 1] * min(g, 1.0)
