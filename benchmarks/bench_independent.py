@@ -102,6 +102,40 @@ def growth(a0: float, a1: float) -> float:
     return 100.0 * (a1 - a0) / a0 if a0 > 0 else float("nan")
 
 
+def _init_worker() -> None:  # one torch thread per process: --jobs processes share the cores
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def score_row(gname: str, variant: str, cols: list, scenes: int, size: int, seed0: int) -> list[dict]:
+    """Footprint IoU / pond F1 of every column over ``scenes`` scenes of one generator variant."""
+    gen = generators([gname])[gname]
+    tallies = [Tally() for _ in cols]
+    for k in range(scenes):
+        x, y = gen.scene(seed0 + k, variant, size)
+        for t, (m, w) in zip(tallies, cols):
+            t.add(y, detect(x, m, w))
+    return [t.result() for t in tallies]
+
+
+def growth_row(gname: str, variant: str, cols: list, series: int, seasons: int, size: int, seed0: int):
+    """Summed footprint pixels and site counts, first and last season, of the truth and of every column."""
+    gen = generators([gname])[gname]
+    area = [[0.0, 0.0] for _ in range(len(cols) + 1)]
+    sites = [[0, 0] for _ in range(len(cols) + 1)]
+    for k in range(series):
+        seq = gen.series(seed0 + 500 + k, variant, seasons, size)
+        for j, (x, y) in zip((0, 1), (seq[0], seq[-1])):
+            area[-1][j] += float((y > 0).sum())
+            sites[-1][j] += site_count(y)
+            for i, (m, w) in enumerate(cols):
+                pred = detect(x, m, w)
+                area[i][j] += float((pred > 0).sum())
+                sites[i][j] += site_count(pred)
+    return area, sites
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--generators", nargs="*", default=None, help="names under benchmarks/independent (default all)")
@@ -115,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed0", type=int, default=900000, help="first scene seed (never used in training)")
     ap.add_argument("--series", type=int, default=0, help="multi-season landscapes per variant for growth")
     ap.add_argument("--seasons", type=int, default=4)
+    ap.add_argument("--jobs", type=int, default=1, help="rows scored in this many processes (one torch thread each)")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     ap.add_argument("--write-card", type=Path, nargs="?", const=ROOT / "models" / "weights" / "MODEL_CARD.md",
                     default=None, help="put the tables into this model card (default: the shipped MODEL_CARD.md)")
@@ -152,49 +187,49 @@ def main(argv: list[str] | None = None) -> int:
     head = " | ".join(f"{m}" if w is None and m == "rules" else f"{m}:{names[w]}" for m, w in cols)
     print(f"| generator:variant | {head} |")
     print("|---|" + "---|" * len(cols))
-    for gname, gen in generators(args.generators).items():
-        for variant in args.variants or gen.VARIANTS:
-            tallies = {c: Tally() for c in cols}
-            for k in range(args.scenes):
-                x, y = gen.scene(args.seed0 + k, variant, args.size)
-                for m, w in cols:
-                    tallies[(m, w)].add(y, detect(x, m, w))
-            cells = []
-            for m, w in cols:
-                r = tallies[(m, w)].result()
-                report.setdefault(f"{gname}:{variant}", {})[f"{m}:{names[w] if w or m != 'rules' else 'rules'}"] = r
-                mark = "*" if m != "rules" and gname in trained.get(names.get(w), set()) else ""
-                cells.append(f"{r['iou']:.3f} / {r['pond_f1']:.3f}{mark}")
-            print(f"| {gname}:{variant} | " + " | ".join(cells) + " |", flush=True)
+    rows = [(g, v) for g, gen in generators(args.generators).items() for v in (args.variants or gen.VARIANTS)]
+    pool = None
+    if args.jobs > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(args.jobs, initializer=_init_worker)
+    mapper = pool.map if pool is not None else map
+    held: dict[tuple, list[dict]] = {c: [] for c in cols}
+    scored = mapper(score_row, *zip(*[(g, v, cols, args.scenes, args.size, args.seed0) for g, v in rows]))
+    for (gname, variant), results in zip(rows, scored):
+        cells = []
+        for (m, w), r in zip(cols, results):
+            report.setdefault(f"{gname}:{variant}", {})[f"{m}:{names[w] if w or m != 'rules' else 'rules'}"] = r
+            starred = m != "rules" and gname in trained.get(names.get(w), set())
+            if not starred:
+                held[(m, w)].append(r)
+            cells.append(f"{r['iou']:.3f} / {r['pond_f1']:.3f}{'*' if starred else ''}")
+        print(f"| {gname}:{variant} | " + " | ".join(cells) + " |", flush=True)
+    print("| mean of held-out rows | " + " | ".join(
+        f"{np.mean([r['iou'] for r in held[c]]):.3f} / {np.mean([r['pond_f1'] for r in held[c]]):.3f} ({len(held[c])})"
+        if held[c] else "-" for c in cols) + " |")
     if any("*" in line for line in lines[3:]):
-        print("* = these weights were trained on this generator (not a held-out figure)")
+        print("* = these weights were trained on this generator (not a held-out figure); the last row averages, per "
+              "column, the rows it was not trained on (their number in brackets)")
     if args.series:
         print(f"\ngrowth first -> last of {args.seasons} seasons, {args.series} landscapes per row: "
               "detected minus truth, percentage points (footprint area / site count)")
         print(f"| generator:variant | truth area % / sites % | " + " | ".join(
             f"{m}:{names[w]}" if m != "rules" else "rules" for m, w in cols) + " |")
         print("|---|---|" + "---|" * len(cols))
-        for gname, gen in generators(args.generators).items():
-            for variant in args.variants or gen.VARIANTS:
-                area = {c: [0.0, 0.0] for c in cols + [("truth", None)]}
-                sites = {c: [0, 0] for c in cols + [("truth", None)]}
-                for k in range(args.series):
-                    seasons = gen.series(args.seed0 + 500 + k, variant, args.seasons, args.size)
-                    for j, (x, y) in zip((0, 1), (seasons[0], seasons[-1])):
-                        area[("truth", None)][j] += float((y > 0).sum())
-                        sites[("truth", None)][j] += site_count(y)
-                        for m, w in cols:
-                            pred = detect(x, m, w)
-                            area[(m, w)][j] += float((pred > 0).sum())
-                            sites[(m, w)][j] += site_count(pred)
-                ga, gs = growth(*area[("truth", None)]), growth(*sites[("truth", None)])
-                cells = [f"{growth(*area[c]) - ga:+.1f} / {growth(*sites[c]) - gs:+.1f}" for c in cols]
-                report.setdefault(f"{gname}:{variant}", {})["growth"] = {
-                    "truth_area_pct": ga, "truth_sites_pct": gs,
-                    **{f"{m}:{names[w] if m != 'rules' else 'rules'}": {"area_pp": growth(*area[(m, w)]) - ga,
-                                                                        "sites_pp": growth(*sites[(m, w)]) - gs}
-                       for m, w in cols}}
-                print(f"| {gname}:{variant} | {ga:+.1f} / {gs:+.1f} | " + " | ".join(cells) + " |", flush=True)
+        grown = mapper(growth_row, *zip(*[(g, v, cols, args.series, args.seasons, args.size, args.seed0)
+                                          for g, v in rows]))
+        for (gname, variant), (area, sites) in zip(rows, grown):
+            ga, gs = growth(*area[-1]), growth(*sites[-1])
+            cells = [f"{growth(*area[i]) - ga:+.1f} / {growth(*sites[i]) - gs:+.1f}" for i in range(len(cols))]
+            report.setdefault(f"{gname}:{variant}", {})["growth"] = {
+                "truth_area_pct": ga, "truth_sites_pct": gs,
+                **{f"{m}:{names[w] if m != 'rules' else 'rules'}": {"area_pp": growth(*area[i]) - ga,
+                                                                    "sites_pp": growth(*sites[i]) - gs}
+                   for i, (m, w) in enumerate(cols)}}
+            print(f"| {gname}:{variant} | {ga:+.1f} / {gs:+.1f} | " + " | ".join(cells) + " |", flush=True)
+    if pool is not None:
+        pool.shutdown()
     print(f"\n({time.perf_counter() - t0:.0f} s)")
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))

@@ -247,9 +247,11 @@ def write_model_card_md(card: dict, path: Path) -> None:
               "(`FusionConfig.pondless_clearing_max_m2`, `geo.stages.fusion.drop_large_pondless`); its evidence "
               "threshold was chosen looking at a held-out real scene (a harvested field), so that scene's false-positive "
               "figure is not independent of it.",
-              "- Blind generators: the shipped weights trained on gen_a, gen_b and gen_c (other seeds); only the "
-              "leave-one-generator-out rows of the table above are held-out figures for imagery minewatch was not "
-              "tuned to, and even those come from generators, not from real mines.",
+              "- Blind generators: these weights trained on "
+              + (", ".join(sorted(card['training_data'].get('independent_generators') or {})) or "none of them")
+              + " (other seeds); only the rows of generators a model never trained on (unstarred in the table above) "
+              "are held-out figures for imagery minewatch was not tuned to, and even those come from generators, not "
+              "from real mines.",
               "- Pixel-level 10 m model: ponds smaller than ~2x2 px are unreliable.", ""]
     old = path.read_text() if path.exists() else ""
     for tag in ("robustness", "independent"):  # keep the benchmarks' tables (bench_robustness / bench_independent)

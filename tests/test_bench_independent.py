@@ -60,6 +60,21 @@ def test_bench_runs_end_to_end_on_a_blind_generator(tmp_path, capsys):
     assert "| gen_c:base |" in capsys.readouterr().out
 
 
+def test_jobs_give_the_same_figures_and_a_held_out_mean(tmp_path, capsys):
+    base = ["--generators", "gen_c", "gen_e", "--variants", "base", "--scenes", "1", "--size", "96",
+            "--trained-on", "shipped=gen_c"]
+    one, two = tmp_path / "one.json", tmp_path / "two.json"
+    assert bi.main(base + ["--json", str(one)]) == 0
+    assert bi.main(base + ["--jobs", "2", "--json", str(two)]) == 0
+    assert json.loads(one.read_text()) == json.loads(two.read_text())
+    rep = json.loads(one.read_text())
+    mean_row = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| mean of held-out rows")][-1]
+    cells = [c.strip() for c in mean_row.strip("|").split("|")][1:]
+    # rules: both rows are held out; shipped model/fused: gen_c is marked trained-on, so only gen_e counts
+    assert cells[0].endswith("(2)") and cells[1].endswith("(1)") and cells[2].endswith("(1)")
+    assert cells[2].startswith(f"{rep['gen_e:base']['fused:shipped']['iou']:.3f}")
+
+
 def test_train_weights_names_a_missing_generator():
     import train_weights
 
