@@ -154,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--write-card", type=Path, nargs="?", const=ROOT / "models" / "weights" / "MODEL_CARD.md",
                     default=None, help="put the tables into this model card (default: the shipped MODEL_CARD.md)")
     args = ap.parse_args(argv)
+    if args.jobs < 1 or args.scenes < 1:
+        ap.error("--jobs and --scenes must be >= 1")
     weights = [None if w in (None, "shipped") else w for w in args.weights]
     stems = [Path(w).stem for w in weights if w is not None]
     names = {w: ("shipped" if w is None else Path(w).stem if stems.count(Path(w).stem) == 1

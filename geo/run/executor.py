@@ -189,8 +189,10 @@ def _connect(scheduler: str | None, n: int):
     import dask
 
     with dask.config.set({"distributed.nanny.pre-spawn-environ": _worker_environ(default_workers() // n)}):
+        # workers log nothing below CRITICAL: a task's error travels back to the client (one line there), and on a
+        # loaded machine a worker that heartbeats while the cluster closes would print a traceback to the user
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                               silence_logs=logging.ERROR)
+                               silence_logs=logging.CRITICAL)
     return Client(cluster), cluster
 
 
