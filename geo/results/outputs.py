@@ -191,6 +191,12 @@ def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], param
         f"Detection method: {params.detect.method}; polygons under {params.detect.min_area_m2:.0f} m² dropped.",
         "Claims are matched to the dry season that ends in the claim's year (e.g. 2021 → 2020-21).",
     ]
+    if params.detect.method != "rules":
+        notes.append("The 95 % intervals cover the error sources of docs/INTERVALS.md and were checked on minewatch's "
+                     "own simulator only. On scenes from generators written blind to minewatch (the 'blind generators' "
+                     "table of models/weights/MODEL_CARD.md) the detector's footprint growth was off by tens of "
+                     "percentage points or more, far outside such intervals. Before publishing a figure, check the map "
+                     "against reference labels: 'minewatch sample' + 'minewatch estimate', or 'minewatch evaluate'.")
     if params.detect.method == "rules":
         notes.append("The 95 % intervals are calibrated for the fused detector (docs/INTERVALS.md); the rules-only "
                      "detector misses whole objects on simulated series, so its intervals are too narrow. Use "
