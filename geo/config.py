@@ -113,6 +113,9 @@ class DetectConfig:
         device: ``"auto"``, ``"cpu"`` or ``"cuda"`` for the model.
         weights: U-Net weights file (``.pt`` with its ``.json`` model card beside it); ``""`` uses the shipped
             weights. In a TOML run file a relative path is relative to the run file; ``--weights`` overrides it.
+        views: flipped copies of each tile's composite the U-Net's probabilities are averaged over (1, 2 or 4;
+            test-time augmentation; 4 takes 4x the model's time). 1 by default: 4 views scored better on the
+            generators minewatch was tuned on but no better on held-out ones (model card, "Test-time views").
     """
 
     method: str = "fused"
@@ -120,12 +123,15 @@ class DetectConfig:
     halo_px: int = 32
     device: str = "auto"
     weights: str = ""
+    views: int = 1
 
     def __post_init__(self) -> None:
         if self.method not in ("rules", "model", "fused"):
             raise ConfigError(f"detection method must be rules, model or fused, not {self.method!r}")
         check_number("[detect] min_area_m2", self.min_area_m2, 0, unit=" m²")
         check_number("[detect] halo_px", self.halo_px, 0, 512, whole=True, unit=" pixels")
+        if self.views not in (1, 2, 4) or isinstance(self.views, bool):
+            raise ConfigError(f"[detect] views must be 1, 2 or 4, not {self.views!r}; fix it in the run config (--config)")
         if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
             raise ConfigError(f"[detect] device must be auto, cpu or cuda, not {self.device!r}; fix it in the run config (--config)")
 

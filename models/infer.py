@@ -285,6 +285,10 @@ def check_bands(bands, card: ModelCard, n_channels: int, *, reorder: bool) -> li
     return [bands.index(b) for b in card.bands]
 
 
+#: Views :func:`predict_proba` can average (``views``): identity, flipped rows, flipped columns, both.
+VIEWS = (1, 2, 4)
+
+
 def predict_proba(
     model: UNet,
     card: ModelCard,
@@ -296,8 +300,48 @@ def predict_proba(
     batch_size: int = 4,
     device: str = "auto",
     reorder: bool = False,
+    views: int = 1,
 ) -> np.ndarray:
-    """Class probabilities for a ``(band, y, x)`` reflectance raster of any size.
+    """Class probabilities for a ``(band, y, x)`` reflectance raster of any size, averaged over ``views`` flipped
+    copies of it (1: as is; 2: + columns flipped; 4: + rows flipped, + both), each flipped back.
+
+    Averaging flipped views is test-time augmentation: the space-to-depth stem sees each pixel at another place in
+    its 4x4 block and the scene's light from another side. On the blind generators' tuning seeds (leave-one-out
+    models) 4 views raised mean fused footprint IoU from 0.496 to 0.531, on held-out gen_d / gen_e only from 0.583
+    to 0.587 (model card, "Test-time views"); it costs 4x the model's time.
+    """
+    if views not in VIEWS:
+        raise ValueError(f"views must be one of {VIEWS}, not {views!r}")
+    if views == 1:
+        return _predict_proba(model, card, data, bands, tile=tile, overlap=overlap, batch_size=batch_size,
+                              device=device, reorder=reorder)
+    out = None
+    for k in range(views):
+        fy, fx = bool(k & 2), bool(k & 1)
+        flip = (slice(None), slice(None, None, -1) if fy else slice(None), slice(None, None, -1) if fx else slice(None))
+        p = _predict_proba(model, card, np.ascontiguousarray(data[flip]), bands, tile=tile, overlap=overlap,
+                           batch_size=batch_size, device=device, reorder=reorder)[flip]
+        if out is None:
+            out = p.copy()
+        else:
+            out += p
+    out /= views
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def _predict_proba(
+    model: UNet,
+    card: ModelCard,
+    data: np.ndarray,
+    bands,
+    *,
+    tile: int = 384,
+    overlap: int = 32,
+    batch_size: int = 4,
+    device: str = "auto",
+    reorder: bool = False,
+) -> np.ndarray:
+    """Class probabilities for a ``(band, y, x)`` reflectance raster of any size (one view).
 
     The raster is normalised and folded space-to-depth once (:func:`unshuffle`), then cut into tiles of at
     most ``tile`` px that overlap by at least ``overlap`` px (:func:`axis_tiles` picks the fewest tiles

@@ -144,6 +144,26 @@ def test_predict_any_size_probabilities_and_determinism(trained):
         np.testing.assert_array_equal(p, p2)
 
 
+def test_flipped_views_make_the_probabilities_flip_equivariant(trained):
+    """views=4 averages the four flips of the input: flipping the input then flips the output (up to float summing
+    order), which one view does not guarantee; views=1 is the plain forward pass."""
+    res, _ = trained
+    x, _ = toy_pair(5, size=96)
+    one = predict_proba(res.model, res.card, x, ANALYSIS_BANDS, tile=64, overlap=16)
+    np.testing.assert_array_equal(one, predict_proba(res.model, res.card, x, ANALYSIS_BANDS, tile=64, overlap=16,
+                                                     views=1))
+    four = predict_proba(res.model, res.card, x, ANALYSIS_BANDS, tile=64, overlap=16, views=4)
+    np.testing.assert_allclose(four.sum(0), 1, atol=1e-5)
+    for flip in ((slice(None), slice(None, None, -1)), (slice(None), slice(None), slice(None, None, -1))):
+        got = predict_proba(res.model, res.card, np.ascontiguousarray(x[flip]), ANALYSIS_BANDS, tile=64, overlap=16,
+                            views=4)
+        np.testing.assert_allclose(got[flip], four, atol=1e-5)
+        plain = predict_proba(res.model, res.card, np.ascontiguousarray(x[flip]), ANALYSIS_BANDS, tile=64, overlap=16)
+        assert np.abs(plain[flip] - one).max() > 1e-4  # a single view is not equivariant: the test can tell
+    with pytest.raises(ValueError, match="views"):
+        predict_proba(res.model, res.card, x, ANALYSIS_BANDS, views=3)
+
+
 def test_tiling_blends_without_seams(trained):
     res, _ = trained
     x, _ = toy_pair(7, size=160)

@@ -120,6 +120,24 @@ def test_changed_weights_rerun_tasks_same_weights_skip(ds, tmp_path, capsys, cap
     assert code == 0 and manifest(out)["tasks"]["run"] == 0
 
 
+def test_run_file_views_recorded_and_a_change_reruns_the_tasks(ds, tmp_path, capsys):
+    """[detect] views (test-time flips) is in the manifest; changing it redoes every model task."""
+    w = tiny_weights(tmp_path / "w.pt", seed=1)
+    out = tmp_path / "run"
+    code, err = cli([*run_args(ds, out, "--sync", "--weights", w)], capsys)
+    assert code == 0, err
+    n = manifest(out)["tasks"]["total"]
+    assert manifest(out)["parameters"]["detect"]["views"] == 1
+    cfg = tmp_path / "run.toml"
+    cfg.write_text("[detect]\nviews = 4\n")
+    code, err = cli([*run_args(ds, out, "--sync", "--weights", w), "--config", cfg], capsys)
+    m = manifest(out)
+    assert code == 0 and m["parameters"]["detect"]["views"] == 4, err
+    assert m["tasks"] == {"total": n, "run": n, "skipped": 0}
+    code, _ = cli([*run_args(ds, out, "--sync", "--weights", w), "--config", cfg], capsys)
+    assert code == 0 and manifest(out)["tasks"]["run"] == 0
+
+
 def _bad_weights(tmp_path: Path) -> dict[str, Path]:
     good = tiny_weights(tmp_path / "good" / "w.pt", seed=1)
     corrupt = tmp_path / "corrupt" / "w.pt"

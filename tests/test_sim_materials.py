@@ -184,3 +184,42 @@ def test_large_cleared_land_without_pond_evidence_is_dropped():
     near = cls.copy()
     near[52, 20] = 2               # a mapped pond next to it does
     assert (drop_large_pondless(near, np.zeros_like(p), 1000, 0.05, 15)[10:50, 10:50] == 1).all()
+
+
+def test_model_ponds_in_rivers_are_not_leaching_ponds():
+    """A model pond overlapping the rules' river mask joins the cleared land it touches, else becomes background."""
+    from geo.stages.fusion import ponds_off_rivers
+
+    cls = np.zeros((60, 60), np.uint8)
+    river = np.zeros((60, 60), bool)
+    river[:, 5:12] = True                # a river channel
+    cls[20:24, 6:10] = 2                 # model pond in the channel, nothing cleared around it: background
+    cls[40:50, 20:40] = 1                # a site whose wet spoil the rules take for open water ...
+    river[44:47, 12:26] = True
+    cls[44:47, 20:24] = 2                # ... and the model for a pond: cleared land
+    cls[30:33, 45:48] = 2                # a pond away from any river: kept
+    out = ponds_off_rivers(cls, river)
+    assert (out[20:24, 6:10] == 0).all()
+    assert (out[44:47, 20:24] == 1).all()
+    assert (out[30:33, 45:48] == 2).all() and (out[40:50, 20:40][cls[40:50, 20:40] == 1] == 1).all()
+    assert (ponds_off_rivers(cls, np.zeros_like(river)) == cls).all()
+
+
+def test_rules_river_mask_marks_large_water_only():
+    from affine import Affine
+    from rasterio.crs import CRS
+
+    from geo.grid import GeoGrid
+    from geo.stack import Composite
+    from geo.stages.detect import RuleThresholds, _rules
+
+    soil = np.array([0.09, 0.12, 0.15, 0.22, 0.30, 0.24], np.float32)
+    water = np.array([0.08, 0.10, 0.06, 0.04, 0.02, 0.01], np.float32)
+    x = np.broadcast_to(soil[:, None, None], (6, 80, 80)).copy()
+    x[:, 5:75, 10:16] = water[:, None, None]   # 420 px river (>= 4 ha, elongated)
+    x[:, 40:43, 40:43] = water[:, None, None]  # 9 px pond
+    grid = GeoGrid(CRS.from_epsg(32647), Affine(10, 0, 431000, 0, -10, 2840000), 80, 80)
+    det, river = _rules(Composite(x, np.full((80, 80), 3, np.uint16), ("B02", "B03", "B04", "B08", "B11", "B12"), grid),
+                        RuleThresholds())
+    assert river[5:75, 10:16].all() and not river[40:43, 40:43].any()
+    assert (det.classes[river] == 0).all()

@@ -22,7 +22,7 @@ def _area_in_utm(gdf):
 
 
 def detect_image(image: Path, *, method: str = "rules", offset: float | None = None, device: str = "auto",
-                 weights: str | None = None, min_area_m2: float = 0.0):
+                 weights: str | None = None, min_area_m2: float = 0.0, views: int = 1):
     """Read IMAGE, classify it and return ``(Detection, footprints GeoDataFrame in the image CRS)``."""
     from geo.stages.detect import FusionConfig, RuleThresholds, classify
     from geo.stack import Composite
@@ -41,7 +41,7 @@ def detect_image(image: Path, *, method: str = "rules", offset: float | None = N
     # one image (or an already-made composite): count every valid pixel as fully observed
     clear = np.where(valid, rules.full_confidence_clear_count, 0).astype(np.uint16)
     comp = Composite(scene.data, clear, scene.bands, scene.grid)
-    config = rules if method == "rules" else FusionConfig(rules=rules, device=device, weights=weights)
+    config = rules if method == "rules" else FusionConfig(rules=rules, device=device, weights=weights, views=views)
     det = classify(comp, method=method, config=config)
     gdf = polygonize(det.classes, det.grid, confidence=det.confidence, min_area_m2=min_area_m2)
     return det, _area_in_utm(gdf)
@@ -64,7 +64,10 @@ def detect_image(image: Path, *, method: str = "rules", offset: float | None = N
               help="Weights file (its .json card next to it). Default: the shipped model.")
 @click.option("--min-area-m2", type=click.FloatRange(0), default=0.0, show_default=True,
               help="Drop polygons smaller than this.")
-def command(image, out_path, raster_path, method, offset, device, weights, min_area_m2):
+@click.option("--views", type=click.Choice(["1", "2", "4"]), default="1", show_default=True,
+              help="Flipped copies the U-Net's probabilities are averaged over (test-time augmentation; 4 takes 4x "
+                   "the model's time; see the model card for what it changed).")
+def command(image, out_path, raster_path, method, offset, device, weights, min_area_m2, views):
     """Find cleared land and leaching ponds in IMAGE.
 
     IMAGE is a GeoTIFF whose band descriptions name Sentinel-2 bands (at least B02 B03 B04 B08 B11
@@ -79,7 +82,7 @@ def command(image, out_path, raster_path, method, offset, device, weights, min_a
     if suffix not in (".geojson", ".json", ".gpkg"):
         raise UsageError(f"--out must end in .geojson or .gpkg, got '{suffix or out_path}'")
     det, gdf = detect_image(Path(image), method=method, offset=offset, device=device, weights=weights,
-                            min_area_m2=min_area_m2)
+                            min_area_m2=min_area_m2, views=int(views))
     if suffix == ".gpkg":
         from geo.results.styles import default_styles
 

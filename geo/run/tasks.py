@@ -79,6 +79,8 @@ class TaskSpec:
                 "detect": {k: d["detect"][k] for k in ("method", "halo_px", "device")}}
         if self.weights_sha256:  # absent for the rules, so their keys are those of earlier versions
             blob["weights_sha256"] = self.weights_sha256
+            # the model's test-time views (and, with them, the 2.1.1 fusion): a tile made otherwise is redone
+            blob["views"] = d["detect"].get("views", 1)
         return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -223,7 +225,7 @@ def _run_task(spec: TaskSpec) -> dict:
     comp, n_scenes = composite_for(spec, load_grid)
     method = spec.params.detect.method
     det = classify(comp, method=method, config=None if method == "rules" else FusionConfig(
-        device=spec.params.detect.device, weights=spec.params.detect.weights or None))
+        device=spec.params.detect.device, weights=spec.params.detect.weights or None, views=spec.params.detect.views))
     inner = (slice(halo, halo + grid.height), slice(halo, halo + grid.width))
     region = region_mask(spec.aoi_wkt, grid)
     count = comp.clear_count[inner]

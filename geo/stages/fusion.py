@@ -45,6 +45,28 @@ def keep_rules_footprints(classes: np.ndarray, rule_classes: np.ndarray, model_f
     return out
 
 
+def ponds_off_rivers(classes: np.ndarray, river: np.ndarray) -> np.ndarray:
+    """Ponds (class 2) the model draws in a river or lake are not leaching ponds.
+
+    ``river`` is the rules' mask of large or elongated water bodies (:func:`geo.stages.detect.classify_rules`).
+    A pond component (8-connected) that overlaps it becomes cleared land when it touches cleared land (wet or shaded
+    spoil the rules' water test takes for open water), otherwise background (a river reach, a lake shore). The rules
+    apply the same shape test to their own ponds; this applies it to the model's.
+    """
+    lab, n = _components(classes == 2)
+    if n == 0 or not river.any():
+        return classes
+    hit = np.bincount(lab[river], minlength=n + 1)[1:n + 1] > 0
+    if not hit.any():
+        return classes
+    touch = _near(lab, n, classes == 1, 1.5)
+    out = classes.copy()
+    out[_keep(lab, hit & touch)] = 1
+    out[_keep(lab, hit & ~touch)] = 0
+    log.debug("fused: %d model pond(s) in rivers or lakes (%d joined cleared land)", int(hit.sum()), int((hit & touch).sum()))
+    return out
+
+
 def drop_large_pondless(classes: np.ndarray, pond_proba: np.ndarray, min_px: int, evidence: float,
                         within_px: int) -> np.ndarray:
     """Cleared land without any sign of a pond: a cleared-land component (8-connected class 1) of at least
