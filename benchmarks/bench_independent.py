@@ -49,6 +49,8 @@ def generators(names: list[str] | None) -> dict[str, object]:
 
 
 def detect(x: np.ndarray, method: str, weights: str | None) -> np.ndarray:
+    """Classes of one scene; ``method`` is rules, model, fused or ``fused@N`` (the model averaged over N flipped
+    views, ``FusionConfig.views``)."""
     from affine import Affine
     from rasterio.crs import CRS
 
@@ -59,7 +61,8 @@ def detect(x: np.ndarray, method: str, weights: str | None) -> np.ndarray:
     h, w = x.shape[1:]
     grid = GeoGrid(CRS.from_epsg(32647), Affine(10, 0, 431000, 0, -10, 2840000), w, h)
     comp = Composite(np.ascontiguousarray(x, np.float32), np.full((h, w), 3, np.uint16), BANDS, grid)
-    cfg = RuleThresholds() if method == "rules" else FusionConfig(weights=weights, device="cpu")
+    method, _, views = method.partition("@")
+    cfg = RuleThresholds() if method == "rules" else FusionConfig(weights=weights, device="cpu", views=int(views or 1))
     return classify(comp, method=method, config=cfg).classes
 
 
@@ -149,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed0", type=int, default=900000, help="first scene seed (never used in training)")
     ap.add_argument("--series", type=int, default=0, help="multi-season landscapes per variant for growth")
     ap.add_argument("--seasons", type=int, default=4)
+    ap.add_argument("--fused-views", type=int, nargs="*", default=[], choices=(2, 4),
+                    help="also score fused with the model averaged over this many flipped views (FusionConfig.views)")
     ap.add_argument("--jobs", type=int, default=1, help="rows scored in this many processes (one torch thread each)")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     ap.add_argument("--write-card", type=Path, nargs="?", const=ROOT / "models" / "weights" / "MODEL_CARD.md",
@@ -175,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
 
         seen = json.loads(DEFAULT_WEIGHTS.with_suffix(".json").read_text()).get("training_data", {})
         trained.setdefault("shipped", set(seen.get("independent_generators", {})))
-    cols = [("rules", None)] + [(m, w) for w in weights for m in ("model", "fused")]
+    cols = [("rules", None)] + [(m, w) for w in weights
+                                for m in ("model", "fused", *(f"fused@{v}" for v in args.fused_views))]
     t0 = time.perf_counter()
     report: dict = {}
     lines: list[str] = []

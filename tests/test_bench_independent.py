@@ -47,14 +47,15 @@ def test_bench_runs_end_to_end_on_a_blind_generator(tmp_path, capsys):
     out, card = tmp_path / "r.json", tmp_path / "CARD.md"
     card.write_text("# card\n\n## Limits\n\n- none\n")
     args = ["--generators", "gen_c", "--variants", "base", "--scenes", "1", "--size", "96",
-            "--series", "1", "--seasons", "2", "--json", str(out), "--write-card", str(card)]
+            "--series", "1", "--seasons", "2", "--fused-views", "4", "--json", str(out), "--write-card", str(card)]
     assert bi.main(args) == 0
     md = card.read_text()
     assert md.index(bi.CARD_BEGIN) < md.index("| gen_c:base |") < md.index(bi.CARD_END) < md.index("## Limits")
     assert bi.main(args) == 0  # a second run replaces the block
     assert card.read_text().count(bi.CARD_BEGIN) == 1
     rep = json.loads(out.read_text())["gen_c:base"]
-    for key in ("rules:rules", "model:shipped", "fused:shipped"):
+    assert "fused@4:shipped" in md
+    for key in ("rules:rules", "model:shipped", "fused:shipped", "fused@4:shipped"):
         assert 0.0 <= rep[key]["iou"] <= 1.0 and 0.0 <= rep[key]["pond_f1"] <= 1.0
     assert "growth" in rep and "truth_area_pct" in rep["growth"]
     assert "| gen_c:base |" in capsys.readouterr().out
