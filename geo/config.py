@@ -101,6 +101,10 @@ class ChangeConfig:
         check_number("[change] expand_ratio", self.expand_ratio, 0, 100)
 
 
+#: Flipped views the U-Net's probabilities may be averaged over (``[detect] views``, ``FusionConfig.views``).
+VIEWS = (1, 2, 4)
+
+
 @dataclass(frozen=True)
 class DetectConfig:
     """Detection settings.
@@ -130,7 +134,7 @@ class DetectConfig:
             raise ConfigError(f"detection method must be rules, model or fused, not {self.method!r}")
         check_number("[detect] min_area_m2", self.min_area_m2, 0, unit=" m²")
         check_number("[detect] halo_px", self.halo_px, 0, 512, whole=True, unit=" pixels")
-        if self.views not in (1, 2, 4) or isinstance(self.views, bool):
+        if self.views not in VIEWS or isinstance(self.views, bool):
             raise ConfigError(f"[detect] views must be 1, 2 or 4, not {self.views!r}; fix it in the run config (--config)")
         if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
             raise ConfigError(f"[detect] device must be auto, cpu or cuda, not {self.device!r}; fix it in the run config (--config)")

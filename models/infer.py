@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from geo.config import VIEWS  # identity, + flipped columns, + flipped rows and both
 from geo.errors import WeightsError
 from models.unet import UNet, UNetConfig, fuse_batchnorm
 
@@ -285,10 +286,6 @@ def check_bands(bands, card: ModelCard, n_channels: int, *, reorder: bool) -> li
     return [bands.index(b) for b in card.bands]
 
 
-#: Views :func:`predict_proba` can average (``views``): identity, flipped rows, flipped columns, both.
-VIEWS = (1, 2, 4)
-
-
 def predict_proba(
     model: UNet,
     card: ModelCard,
@@ -312,21 +309,14 @@ def predict_proba(
     """
     if views not in VIEWS:
         raise ValueError(f"views must be one of {VIEWS}, not {views!r}")
-    if views == 1:
-        return _predict_proba(model, card, data, bands, tile=tile, overlap=overlap, batch_size=batch_size,
-                              device=device, reorder=reorder)
     out = None
     for k in range(views):
-        fy, fx = bool(k & 2), bool(k & 1)
-        flip = (slice(None), slice(None, None, -1) if fy else slice(None), slice(None, None, -1) if fx else slice(None))
+        rev = slice(None, None, -1)
+        flip = (slice(None), rev if k & 2 else slice(None), rev if k & 1 else slice(None))
         p = _predict_proba(model, card, np.ascontiguousarray(data[flip]), bands, tile=tile, overlap=overlap,
                            batch_size=batch_size, device=device, reorder=reorder)[flip]
-        if out is None:
-            out = p.copy()
-        else:
-            out += p
-    out /= views
-    return np.ascontiguousarray(out, dtype=np.float32)
+        out = p if out is None else out + p
+    return np.ascontiguousarray(out / views if views > 1 else out, dtype=np.float32)
 
 
 def _predict_proba(

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
+from geo.config import VIEWS
 from geo.errors import ConfigError, RasterError
 from geo.grid import GeoGrid
 from geo.stages.components import _components, _elongation, _keep, _near  # noqa: F401  (tests import them here)
@@ -167,11 +168,8 @@ class FusionConfig:
             background. Chosen on the gen_a/b/c tuning seeds (mean pond F1 0.264 -> 0.290, IoU unchanged); see
             the model card for the held-out check and how that variant was picked.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"`` for the model.
-        views: flipped views of the composite the model's probabilities are averaged over (1, 2 or 4;
-            :func:`models.infer.predict_proba`), at 4x the model's time for 4. Not the default: on the blind
-            generators' tuning seeds (leave-one-out models) 4 views raised mean fused footprint IoU 0.496 -> 0.531,
-            but on held-out gen_d / gen_e only 0.583 -> 0.587 (rows -0.010 ... +0.020), and the demo's growth error
-            went from -2.3 to -3.4 pp.
+        views: flipped views the model's probabilities are averaged over (1, 2 or 4; :func:`models.infer.predict_proba`;
+            4x the model's time for 4). 1 by default: what 4 gained and cost is in the model card's limits.
         weights: path to a weights file; ``None`` uses the shipped weights.
         tile: largest inference tile in px (tiles are trimmed to the raster; 384–768 px run equally
             fast on 2 CPU cores, see ``benchmarks/bench_infer.py --sweep``).
@@ -208,7 +206,7 @@ class FusionConfig:
     views: int = 1
 
     def __post_init__(self) -> None:
-        if self.views not in (1, 2, 4):
+        if self.views not in VIEWS or isinstance(self.views, bool):
             raise ConfigError(f"views must be 1, 2 or 4 (flipped copies the model averages), not {self.views!r}")
 
 
