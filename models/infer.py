@@ -21,6 +21,7 @@ from torch.nn import functional as F
 
 from geo.config import VIEWS  # identity, + flipped columns, + flipped rows and both
 from geo.errors import WeightsError
+from models.nodata import fill_nearest
 from models.unet import UNet, UNetConfig, fuse_batchnorm
 
 log = logging.getLogger(__name__)
@@ -309,6 +310,7 @@ def predict_proba(
     """
     if views not in VIEWS:
         raise ValueError(f"views must be one of {VIEWS}, not {views!r}")
+    data = fill_nearest(data, check_bands(bands, card, data.shape[0], reorder=reorder))
     out = None
     for k in range(views):
         rev = slice(None, None, -1)
