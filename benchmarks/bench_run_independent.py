@@ -146,11 +146,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--swir-m", type=int, choices=(10, 20), default=20,
                     help="B11/B12 asset resolution: 20 as Sentinel-2 delivers them, 10 = the generator's own 10 m grid")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--write-card", type=Path, nargs="?", const=ROOT / "models" / "weights" / "MODEL_CARD.md",
+                    default=None, help="put the table into this model card (default: the shipped MODEL_CARD.md)")
     args = ap.parse_args(argv)
     if args.series < 1 or args.seasons < 2:
         ap.error("--series must be >= 1 and --seasons >= 2")
     t0 = time.perf_counter()
     g = bi.growth
+    lines: list[str] = []
+
+    def print(text: str = "", **_) -> None:  # noqa: A001  (every line also goes to the card)
+        lines.append(text)
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
     print(f"{args.method}, first -> last of {args.seasons} seasons, {args.series} landscapes of {args.size} px per row "
           f"(areas and sites summed), one clear acquisition per season, SWIR assets at {args.swir_m} m")
     print("| generator:variant | truth growth % (area / sites) | in memory | minewatch run | run minus truth, pp "
@@ -182,7 +191,26 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n({time.perf_counter() - t0:.0f} s)")
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
+    if args.write_card:
+        write_card(args.write_card, lines)
     return 0
+
+
+CARD_BEGIN, CARD_END = "<!-- run-independent:begin -->", "<!-- run-independent:end -->"
+
+
+def write_card(card: Path, lines: list[str]) -> None:
+    """Put the table between the card's ``run-independent`` markers (before ``## Limits`` the first time)."""
+    md = card.read_text()
+    block = "\n".join([CARD_BEGIN, "## The blind generators' series through `minewatch run`", "",
+                       "`benchmarks/bench_run_independent.py`: each season written as a clear Sentinel-2 L2A "
+                       "acquisition (COGs, Earth Search-shaped STAC items), run through the real `minewatch run`, beside "
+                       "the same scenes classified in memory:", "", *lines, CARD_END])
+    if CARD_BEGIN in md:
+        md = md[:md.index(CARD_BEGIN)] + block + md[md.index(CARD_END) + len(CARD_END):]
+    else:
+        md = md.replace("## Limits", block + "\n\n## Limits")
+    card.write_text(md)
 
 
 if __name__ == "__main__":

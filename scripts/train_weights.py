@@ -267,7 +267,8 @@ def write_model_card_md(card: dict, path: Path) -> None:
               "from real mines.",
               "- Pixel-level 10 m model: ponds smaller than ~2x2 px are unreliable.", ""]
     old = path.read_text() if path.exists() else ""
-    for tag in ("robustness", "independent"):  # keep the benchmarks' tables (bench_robustness / bench_independent)
+    for tag in ("robustness", "independent", "run-independent"):  # keep the benchmarks' tables (bench_robustness,
+        # bench_independent, bench_run_independent)
         begin, end = f"<!-- {tag}:begin -->", f"<!-- {tag}:end -->"
         if begin in old and end in old:
             block = old[old.index(begin):old.index(end) + len(end)]
