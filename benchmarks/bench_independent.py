@@ -249,15 +249,17 @@ def main(argv: list[str] | None = None) -> int:
 CARD_BEGIN, CARD_END = "<!-- independent:begin -->", "<!-- independent:end -->"
 
 
-def write_card(card: Path, lines: list[str]) -> None:
-    """Put the table between the card's ``independent`` markers (before ``## Limits`` the first time)."""
+def write_card(card: Path, lines: list[str], tag: str = "independent",
+               heading: str = "## Scenes from generators written blind to minewatch",
+               intro: str = "`benchmarks/bench_independent.py` (generators in `benchmarks/independent/`, each written by "
+                            "another hand from a brief only, never reading `geo/sim`, `models` or `geo/stages`):") -> None:
+    """Put ``heading``, ``intro`` and the table between the card's ``<!-- tag:begin/end -->`` markers (before
+    ``## Limits`` the first time)."""
+    begin, end = f"<!-- {tag}:begin -->", f"<!-- {tag}:end -->"
     md = card.read_text()
-    block = "\n".join([CARD_BEGIN, "## Scenes from generators written blind to minewatch", "",
-                       "`benchmarks/bench_independent.py` (generators in `benchmarks/independent/`, each written by "
-                       "another hand from a brief only, never reading `geo/sim`, `models` or `geo/stages`):", "",
-                       *lines, CARD_END])
-    if CARD_BEGIN in md:
-        md = md[:md.index(CARD_BEGIN)] + block + md[md.index(CARD_END) + len(CARD_END):]
+    block = "\n".join([begin, heading, "", intro, "", *lines, end])
+    if begin in md:
+        md = md[:md.index(begin)] + block + md[md.index(end) + len(end):]
     else:
         md = md.replace("## Limits", block + "\n\n## Limits")
     card.write_text(md)

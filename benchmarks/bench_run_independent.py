@@ -201,16 +201,10 @@ CARD_BEGIN, CARD_END = "<!-- run-independent:begin -->", "<!-- run-independent:e
 
 def write_card(card: Path, lines: list[str]) -> None:
     """Put the table between the card's ``run-independent`` markers (before ``## Limits`` the first time)."""
-    md = card.read_text()
-    block = "\n".join([CARD_BEGIN, "## The blind generators' series through `minewatch run`", "",
-                       "`benchmarks/bench_run_independent.py`: each season written as a clear Sentinel-2 L2A "
-                       "acquisition (COGs, Earth Search-shaped STAC items), run through the real `minewatch run`, beside "
-                       "the same scenes classified in memory:", "", *lines, CARD_END])
-    if CARD_BEGIN in md:
-        md = md[:md.index(CARD_BEGIN)] + block + md[md.index(CARD_END) + len(CARD_END):]
-    else:
-        md = md.replace("## Limits", block + "\n\n## Limits")
-    card.write_text(md)
+    bi.write_card(card, lines, "run-independent", "## The blind generators' series through `minewatch run`",
+                  "`benchmarks/bench_run_independent.py`: each season written as a clear Sentinel-2 L2A acquisition "
+                  "(COGs, Earth Search-shaped STAC items), run through the real `minewatch run`, beside the same scenes "
+                  "classified in memory:")
 
 
 if __name__ == "__main__":
