@@ -16,9 +16,8 @@ Per generator and variant it prints, for ``rules`` and for ``model`` / ``fused``
 * footprint IoU (truth cleared land + ponds vs detected cleared land + ponds, pixels summed over scenes);
 * pond F1 (pixel level; truth pond = at least half of the 10 m pixel is pond);
 * with ``--series N``: over N multi-season landscapes, the detected footprint growth first → last season and the
-  site-count growth against the truth's (sites = footprint clusters linked within ``SiteConfig.link_distance_m``
-  holding a pond and at least ``SiteConfig.min_footprint_m2``, counted the same way on truth and detection), in
-  percentage points.
+  site-count growth against the truth's (sites grouped as ``minewatch run`` groups them, :func:`site_count`,
+  counted the same way on truth and detection), in percentage points.
 """
 
 from __future__ import annotations
@@ -31,7 +30,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -67,24 +65,23 @@ def detect(x: np.ndarray, method: str, weights: str | None) -> np.ndarray:
 
 
 def site_count(classes: np.ndarray, res: float = 10.0) -> int:
-    """Sites as minewatch groups them, on a raster: footprint pixels linked within ``link_distance_m``
-    (dilation by half of it), a cluster counts when it holds a pond and ``min_footprint_m2``."""
-    from geo.config import SiteConfig
+    """Sites as ``minewatch run`` counts them: the class map polygonised (polygons under ``DetectConfig.min_area_m2``
+    dropped) and grouped by :func:`geo.results.sites.group_sites` with the default ``SiteConfig`` (link distance,
+    a pond and ``min_footprint_m2`` per site); the same for truth and detection."""
+    from affine import Affine
+    from rasterio.crs import CRS
 
-    cfg = SiteConfig()
-    fp = classes > 0
-    if not fp.any():
+    from geo.config import DetectConfig, SiteConfig
+    from geo.grid import GeoGrid
+    from geo.results.sites import group_sites
+    from geo.stages.vectorize import polygonize
+
+    if not (classes > 0).any():
         return 0
-    r = max(int(round(cfg.link_distance_m / 2 / res)), 1)
-    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
-    grown = ndimage.binary_dilation(fp, structure=(yy ** 2 + xx ** 2) <= r * r)
-    lab, n = ndimage.label(grown)
-    if n == 0:
-        return 0
-    idx = np.arange(1, n + 1)
-    area = np.asarray(ndimage.sum(fp, lab, idx)) * res * res
-    ponds = np.asarray(ndimage.maximum(classes == 2, lab, idx)) > 0
-    return int(((area >= cfg.min_footprint_m2) & (ponds if cfg.min_ponds > 0 else True)).sum())
+    h, w = classes.shape
+    grid = GeoGrid(CRS.from_epsg(32647), Affine(res, 0, 431000, 0, -res, 2840000), w, h)
+    fp = polygonize(classes.astype(np.uint8), grid, min_area_m2=DetectConfig().min_area_m2)
+    return len(group_sites(fp, SiteConfig())[0])
 
 
 class Tally:
