@@ -65,8 +65,8 @@ def detect(x: np.ndarray, method: str, weights: str | None) -> np.ndarray:
 
 
 def site_count(classes: np.ndarray, res: float = 10.0) -> int:
-    """Sites as ``minewatch run`` counts them: the class map polygonised (polygons under ``DetectConfig.min_area_m2``
-    dropped) and grouped by :func:`geo.results.sites.group_sites` with the default ``SiteConfig`` (link distance,
+    """Sites as ``minewatch run`` counts them: the class map polygonised (cleared land under
+    ``DetectConfig.min_area_m2`` and ponds under ``min_pond_area_m2`` dropped) and grouped by :func:`geo.results.sites.group_sites` with the default ``SiteConfig`` (link distance,
     a pond and ``min_footprint_m2`` per site); the same for truth and detection."""
     from affine import Affine
     from rasterio.crs import CRS
@@ -80,7 +80,8 @@ def site_count(classes: np.ndarray, res: float = 10.0) -> int:
         return 0
     h, w = classes.shape
     grid = GeoGrid(CRS.from_epsg(32647), Affine(res, 0, 431000, 0, -res, 2840000), w, h)
-    fp = polygonize(classes.astype(np.uint8), grid, min_area_m2=DetectConfig().min_area_m2)
+    det = DetectConfig()
+    fp = polygonize(classes.astype(np.uint8), grid, min_area_m2=det.min_area_m2, min_pond_area_m2=det.min_pond_area_m2)
     return len(group_sites(fp, SiteConfig())[0])
 
 

@@ -19,7 +19,7 @@ import bench_independent as bi  # noqa: E402
 def _blob(a: np.ndarray, r: int, c: int, n: int, pond: bool) -> None:
     a[r:r + n, c:c + n] = 1
     if pond:
-        a[r + n // 2, c + n // 2:c + n // 2 + 2] = 2  # 200 m²: a pond polygon a run keeps (DetectConfig.min_area_m2)
+        a[r + n // 2, c + n // 2] = 2
 
 
 def test_site_count_links_within_the_site_distance_and_needs_a_pond():
@@ -31,10 +31,11 @@ def test_site_count_links_within_the_site_distance_and_needs_a_pond():
     _blob(a, 170, 150, 2, True)    # 400 m² < min_footprint_m2 (1000): not a site
     assert bi.site_count(a) == 2
     assert bi.site_count(np.zeros((10, 10), np.uint8)) == 0
-    # as in `minewatch run`: a one-pixel pond (100 m²) is dropped with the polygons under DetectConfig.min_area_m2,
-    # so its clearing is no site
-    a[14, 15] = 1
-    assert bi.site_count(a) == 1
+    # as in `minewatch run`: a one-pixel pond (100 m², DetectConfig.min_pond_area_m2) makes a site, while cleared
+    # land needs DetectConfig.min_area_m2 (200 m²) per polygon
+    b = np.zeros((60, 60), np.uint8)
+    _blob(b, 10, 10, 8, True)
+    assert bi.site_count(b) == 1
 
 
 def test_tally_scores_footprint_iou_and_pond_f1():

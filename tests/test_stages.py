@@ -89,6 +89,10 @@ def test_polygonize_areas_classes_and_confidence(utm_grid):
     assert gdf.geometry.is_valid.all()
     small_dropped = polygonize(cls, utm_grid, min_area_m2=500)
     assert len(small_dropped) == 2
+    # ponds have their own floor: the 200 m² pond stays while cleared land under 500 m² would go
+    ponds_kept = polygonize(cls, utm_grid, min_area_m2=500, min_pond_area_m2=100)
+    assert sorted(ponds_kept["class"]) == [1, 2, 2]
+    assert sorted(polygonize(cls, utm_grid, min_area_m2=0, min_pond_area_m2=300)["class"]) == [1, 2]
 
 
 def test_polygonize_empty_and_region(utm_grid):

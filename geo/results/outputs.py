@@ -73,7 +73,8 @@ def vectorize_period(out: Path, period: str, params: RunParams) -> tuple[gpd.Geo
     """Footprints and sites of a period from its class map (and confidence) in the run folder."""
     classes, grid = read_raster(out / f"classmap_{period}.tif")
     conf = read_confidence(out / f"confidence_{period}.tif")
-    fp = polygonize(classes, grid, confidence=conf, min_area_m2=params.detect.min_area_m2)
+    fp = polygonize(classes, grid, confidence=conf, min_area_m2=params.detect.min_area_m2,
+                    min_pond_area_m2=params.detect.min_pond_area_m2)
     sites, membership = group_sites(fp, params.sites)
     fp["site_id"] = membership
     # map14: period text + period_start/period_end dates on every layer; confidence in percent in files
@@ -188,7 +189,8 @@ def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], param
                                     (rgb_last, grid) if rgb_last is not None and grid is not None else None)
     images.update(briefing)
     notes = (notes or []) + [
-        f"Detection method: {params.detect.method}; polygons under {params.detect.min_area_m2:.0f} m² dropped.",
+        f"Detection method: {params.detect.method}; cleared-land polygons under {params.detect.min_area_m2:.0f} m² and "
+        f"ponds under {params.detect.min_pond_area_m2:.0f} m² dropped.",
         "Claims are matched to the dry season that ends in the claim's year (e.g. 2021 → 2020-21).",
     ]
     if params.detect.method != "rules":

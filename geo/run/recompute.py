@@ -101,7 +101,8 @@ def recompute(run_dir: Path, *, config_path: str | None = None) -> tuple[dict[st
     if config_path:
         new = params_from_toml(config_path)
         params = dataclasses.replace(params, sites=new.sites, change=new.change,
-                                     detect=dataclasses.replace(params.detect, min_area_m2=new.detect.min_area_m2))
+                                     detect=dataclasses.replace(params.detect, min_area_m2=new.detect.min_area_m2,
+                                                                min_pond_area_m2=new.detect.min_pond_area_m2))
     coverage = coverage_of(run_dir, periods)
     grid = read_raster(run_dir / f"classmap_{have[-1]}.tif")[1]
     quicklook = rgb_from_tasks(run_dir, have[-1], grid)

@@ -36,6 +36,7 @@ def polygonize(
     confidence: np.ndarray | None = None,
     min_area_m2: float = 0.0,
     region: np.ndarray | None = None,
+    min_pond_area_m2: float | None = None,
 ) -> gpd.GeoDataFrame:
     """Turn a class map into one polygon per 4-connected region of equal non-zero class.
 
@@ -44,6 +45,7 @@ def polygonize(
         grid: georeferencing of ``classes``; its CRS must be projected (metres).
         confidence: optional float ``(y, x)`` in 0–1; each polygon gets the mean over its pixels.
         min_area_m2: polygons smaller than this are dropped.
+        min_pond_area_m2: pond polygons (class 2) smaller than this are dropped instead (``None``: ``min_area_m2``).
         region: optional bool ``(y, x)``, **True inside the area of interest**; pixels outside are ignored.
 
     Returns:
@@ -88,7 +90,9 @@ def polygonize(
         geometry=gpd.GeoSeries(geoms, crs=grid.crs), crs=grid.crs,
     )
     gdf["area_m2"] = gdf.geometry.area.astype(np.float64)
-    gdf = gdf[gdf["area_m2"] >= min_area_m2].reset_index(drop=True)
+    floor = np.where(gdf["class"].to_numpy() == 2, min_area_m2 if min_pond_area_m2 is None else min_pond_area_m2,
+                     min_area_m2)
+    gdf = gdf[gdf["area_m2"].to_numpy() >= floor].reset_index(drop=True)
     return gdf[COLUMNS]
 
 
