@@ -247,6 +247,7 @@ def test_disk_full_in_geopackage_styles(tmp_path, monkeypatch):
     ("[detect]\nhalo_px = -3\n", "halo_px must be at least 0"),
     ("[detect]\ndevice = 'tpu'\n", "device must be auto, cpu or cuda"),
     ("[detect]\nviews = 3\n", "views must be 1, 2 or 4"),
+    ("[detect]\nmin_pond_area_m2 = -1\n", "min_pond_area_m2 must be at least 0"),
     ("[cloud]\nbuffer_px = 2.5\n", "buffer_px must be a whole number"),
     ("[change]\nmin_clear_fraction = 2\n", "min_clear_fraction must be at least 0 and at most 1"),
     ("[sites]\nmin_ponds = -1\n", "min_ponds must be at least 0"),
