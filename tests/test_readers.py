@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -33,8 +37,6 @@ def _items(path, keep=("S2B_47QQU_20211203_0_L2A", "S2B_47QRU_20211203_0_L2A", "
 @pytest.fixture
 def no_gdal_settings(monkeypatch):
     """An environment without GDAL HTTP settings or a forced reader (whatever the machine running the tests has)."""
-    import os
-
     from geo.sources.gdal_http import GDAL_HTTP_SETTINGS
 
     for k in list(os.environ):
@@ -67,6 +69,39 @@ def test_gdal_reader_equals_range_reader(cloud, no_gdal_settings):
     np.testing.assert_array_equal(a.data, b.data)
     np.testing.assert_array_equal(a.scl, b.scl)
     assert np.isfinite(a.data).mean() > 0.5
+
+
+def test_window_reads_reuse_the_process_threads(cloud, monkeypatch, no_gdal_settings):
+    """GDAL reads run on threads that outlive each load (no thread ends between loads), a new pool in a forked
+    child, and an error ends a load with none of its reads left running."""
+    from geo.sources.threads import window_pool
+
+    items = _items(cloud.es_items_http)
+
+    def window_threads():
+        return {t.ident for t in threading.enumerate() if t.name.startswith("cog-window")}
+
+    load_stack(items, GRID, policy=FAST, reader="gdal", workers=3)
+    first = window_threads()
+    first_pool = window_pool(3)
+    assert first and window_pool(3) is first_pool
+    load_stack(items, GRID, policy=FAST, reader="gdal", workers=3)
+    assert window_threads() == first
+    from geo.sources import threads
+
+    real_pid = os.getpid()
+    with monkeypatch.context() as m:
+        m.setattr(threads.os, "getpid", lambda: real_pid + 1)  # as in a forked child: its own pool
+        child = window_pool(3)
+        assert child is not first_pool and child.submit(lambda: 41 + 1).result(timeout=20) == 42
+    bad = [pystac.Item.from_dict(it.to_dict()) for it in items]
+    for a in bad[1].assets.values():
+        a.href += "?missing=1"
+    cloud.files.fail_all("status", code=404)
+    with pytest.raises(StacError):
+        load_stack(bad, GRID, policy=FAST, reader="gdal", workers=3)
+    pool = window_pool(3)
+    assert pool.submit(lambda: 1).result(timeout=5) == 1 and pool._work_queue.empty()  # nothing left queued
 
 
 class HeaderLog:
@@ -111,7 +146,7 @@ class HeaderLog:
         self.server.server_close()
 
 
-def test_a_users_gdal_setting_reaches_the_reads(cloud, monkeypatch, no_gdal_settings):
+def test_a_users_gdal_setting_reaches_the_reads(cloud, no_gdal_settings, tmp_path):
     """``GDAL_HTTP_HEADERS`` set in the environment is sent with every COG request of a run's load."""
     log = HeaderLog(cloud.range.url)
     try:
@@ -122,12 +157,19 @@ def test_a_users_gdal_setting_reaches_the_reads(cloud, monkeypatch, no_gdal_sett
         plain = load_stack(items, GRID, policy=FAST)
         assert log.seen and not any("X-Minewatch-Test" in h for h in log.seen)
         log.seen.clear()
-        monkeypatch.setenv("GDAL_HTTP_HEADERS", "X-Minewatch-Test: from-env")
-        for it in items:  # new URLs: GDAL's per-process /vsicurl/ cache has not seen them
-            for a in it.assets.values():
-                a.href += "?fresh=1"
-        got = load_stack(items, GRID, policy=FAST)
-        np.testing.assert_array_equal(got.data, plain.data)
+        # the setting is in the environment of a process started with it, as a user sets it (this process's
+        # environment is never changed while GDAL may be running in it)
+        src = tmp_path / "items.json"
+        src.write_text(json.dumps({"type": "FeatureCollection", "features": [it.to_dict() for it in items]}))
+        child = ("import json, sys, numpy as np, pystac; sys.path.insert(0, sys.argv[1]);"
+                 "from test_readers import FAST, GRID; from geo.sources.load import load_stack;"
+                 "its = [pystac.Item.from_dict(f) for f in json.load(open(sys.argv[2]))['features']];"
+                 "np.save(sys.argv[3], load_stack(its, GRID, policy=FAST).data)")
+        env = {**os.environ, "GDAL_HTTP_HEADERS": "X-Minewatch-Test: from-env"}
+        r = subprocess.run([sys.executable, "-c", child, str(Path(__file__).parent), str(src), str(tmp_path / "got.npy")],
+                           env=env, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr[-2000:]
+        np.testing.assert_array_equal(np.load(tmp_path / "got.npy"), plain.data)
         assert log.seen and all(h.get("X-Minewatch-Test") == "from-env" for h in log.seen)
     finally:
         log.close()

@@ -15,7 +15,7 @@ import logging
 import math
 import warnings
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +38,7 @@ from geo.sources.providers import Signer, read_signed
 from geo.sources.remote import DEFAULT_POLICY, ByteCounter, RetryPolicy, redact
 from geo.sources.assets import AssetExpect, _check_href, _local_path, asset_for, expect_for, scaling_for
 from geo.sources.stac import datatake_key
+from geo.sources.threads import window_pool
 from geo.stack import ReflectanceStack
 
 log = logging.getLogger(__name__)
@@ -363,9 +364,11 @@ def load_stack(
     t, h, w = len(groups), grid.height, grid.width
     data = np.full((t, len(ids), h, w), np.nan, np.float32)
     scl = np.zeros((t, h, w), np.uint8) if with_scl else None
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+    futures = [window_pool(workers).submit(run, job) for job in jobs]
+    try:
         # each window goes into the stack as soon as it is read (in job order): no second copy of the stack
-        for (gi, it, layer), arr in zip(jobs, pool.map(run, jobs)):
+        for (gi, it, layer), fut in zip(jobs, futures):
+            arr = fut.result()
             if layer == "SCL":
                 np.copyto(scl[gi], arr, where=scl[gi] == 0)
                 continue
@@ -374,6 +377,10 @@ def load_stack(
             refl += np.float32(sc.offset)
             cur = data[gi, ids.index(layer)]
             np.copyto(cur, refl, where=np.isnan(cur))  # first valid pixel of the datatake wins
+    finally:  # on an error, nothing of this load runs on past it: queued reads are dropped, running ones awaited
+        for fut in futures:
+            fut.cancel()
+        wait(futures)
     times = tuple(g[0].datetime for g in groups.values())
     item_ids = tuple("+".join(it.id for it in g) for g in groups.values())
     if cache is not None:

@@ -1,0 +1,29 @@
+"""Process-wide reader threads.
+
+Window reads (:func:`geo.sources.load.load_stack`) run on threads that live as long as the process instead of
+a pool made and dropped per load. GDAL and libcurl keep per-thread state (curl handles, connections, error
+contexts) that is torn down when a thread exits; with a pool per load, threads were ending while the next load
+used GDAL on others. A whole-process crash (SIGSEGV) was seen once in CI during a test reading through GDAL's
+``/vsicurl/``; its cause was not established, and threads ending mid-process is the GDAL/libcurl hazard this
+removes. Reused threads also keep their HTTP connections from one load to the next.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+_pools: dict[tuple[int, int], ThreadPoolExecutor] = {}
+_lock = threading.Lock()
+
+
+def window_pool(workers: int) -> ThreadPoolExecutor:
+    """The process-wide pool of ``workers`` threads (at least one) that reads windows: one per size, and a new one
+    in a child process (a forked copy of a pool has no threads)."""
+    key = (os.getpid(), max(1, int(workers)))
+    with _lock:
+        pool = _pools.get(key)
+        if pool is None:
+            pool = _pools[key] = ThreadPoolExecutor(key[1], thread_name_prefix="cog-window")
+        return pool
