@@ -22,7 +22,7 @@ from torch.nn import functional as F
 from geo.config import VIEWS  # identity, + flipped columns, + flipped rows and both
 from geo.errors import WeightsError
 from models.nodata import fill_nearest
-from models.unet import UNet, UNetConfig, fuse_batchnorm
+from models.unet import UNet, UNetConfig, exact_fp32, fuse_batchnorm
 
 log = logging.getLogger(__name__)
 
@@ -357,10 +357,11 @@ def _predict_proba(
     th, rows = axis_tiles(int(np.ceil(h / f)), tile_lr, overlap_lr, mult)
     tw, cols = axis_tiles(int(np.ceil(w / f)), tile_lr, overlap_lr, mult)
     hl, wl = rows[-1] + th, cols[-1] + tw
-    model = model.to(dev, memory_format=torch.channels_last).eval()
-    folded = FoldedUNet(model).to(dev, memory_format=torch.channels_last).eval()
+    with exact_fp32(dev):  # a GPU gives the CPU's classes: no TF32, in folding the weights or in inference
+        model = model.to(dev, memory_format=torch.channels_last).eval()
+        folded = FoldedUNet(model).to(dev, memory_format=torch.channels_last).eval()
     # pre- and post-processing in torch: multi-threaded on CPU, on the GPU when there is one
-    with torch.inference_mode():
+    with torch.inference_mode(), exact_fp32(dev):
         x = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32)).to(dev)
         if idx != list(range(data.shape[0])):
             x = x[idx]

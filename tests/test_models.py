@@ -428,3 +428,28 @@ def test_a_nodata_margin_looks_like_the_edge_not_like_the_mean(monkeypatch):
     assert (detect(padded, "fused", None)[32:-32, 32:-32] != alone).sum() <= 10
     monkeypatch.setattr(models.infer, "fill_nearest", lambda data, bands=None: data)  # the old behaviour
     assert (detect(padded, "fused", None)[32:-32, 32:-32] != alone).sum() > 100
+
+
+def test_exact_fp32_turns_tf32_off_on_cuda_only_and_restores_the_callers_setting():
+    """On a CUDA device inference runs without TF32 (an H200 then gave the CPU's classes: benchmarks/check_cuda.py);
+    the session's settings come back after the last of nested or concurrent blocks; on the CPU nothing changes."""
+    import torch
+
+    from models.unet import exact_fp32
+
+    flags = (torch.backends.cudnn, torch.backends.cuda.matmul)
+    saved = [f.allow_tf32 for f in flags]
+    try:
+        for f in flags:
+            f.allow_tf32 = True
+        with exact_fp32(torch.device("cpu")):
+            assert all(f.allow_tf32 for f in flags)
+        with exact_fp32(torch.device("cuda")):  # only flags are set: no GPU is needed
+            assert not any(f.allow_tf32 for f in flags)
+            with exact_fp32(torch.device("cuda")):
+                assert not any(f.allow_tf32 for f in flags)
+            assert not any(f.allow_tf32 for f in flags)  # the outer block is still running
+        assert all(f.allow_tf32 for f in flags)
+    finally:
+        for f, v in zip(flags, saved):
+            f.allow_tf32 = v
