@@ -176,7 +176,8 @@ class RunParams:
     Attributes:
         resolution_m: analysis pixel size in metres.
         tile_px: tile edge in pixels; bounds memory per task.
-        io_threads: concurrent asset window reads inside one task (hides network latency; does not change results).
+        io_threads: concurrent asset window reads in one process (hides network latency; does not change results);
+            tasks running at once in one Dask worker share them (``geo.sources.threads``).
     """
 
     search: SearchConfig = field(default_factory=SearchConfig)

@@ -290,7 +290,8 @@ def load_stack(
         resampling: GDAL resampling name for reflectance bands (``bilinear``, ``average``, ...).
         policy: retry/timeout policy for http reads.
         asset_keys: band id → asset key for catalogues with other naming.
-        workers: concurrent window reads; also the most COG range requests in flight at once in this process
+        workers: concurrent window reads, on :func:`geo.sources.threads.window_pool` (loads running at once in this
+            process share its threads); also the most COG range requests in flight at once in this process
             (:func:`geo.sources.cog_ranges.use_range_threads`: a window's tiles are fetched in parallel within it).
         counter: tally of bytes fetched over HTTP by the range reader (default: :data:`geo.sources.remote.FETCHED`).
         reader: ``"ranges"`` or ``"gdal"`` for http(s) hrefs; default :func:`geo.sources.gdal_http.choose_reader`.
