@@ -12,7 +12,9 @@ probabilities. ``--check`` computes the probabilities on the GPU machine's CPU a
 TF32 allowed for convolutions and matrix products (as a session may set it) through minewatch's inference, which
 turns it off inside (:func:`models.unet.exact_fp32`); the same without that guard; and with TF32 off. It prints
 the largest probability difference and the share of pixels whose most probable class changes, and times one
-2048 × 2048 px raster on both (the GPU after a warm-up, synchronised). ``--fused`` then runs minewatch's fused detector here with the GPU's probabilities in
+2048 × 2048 px raster on both (the GPU after a warm-up, synchronised). It also times training steps on
+both devices (``TrainConfig.device``; the inputs' simulator chips) and checks that weights trained on the GPU come
+back on the CPU and run there (that step needs ``models.train``'s imports: rasterio and affine, carried as wheels). ``--fused`` then runs minewatch's fused detector here with the GPU's probabilities in
 place of the CPU's and counts the pixels whose class differs: what a user with a GPU would see change.
 """
 
@@ -43,6 +45,10 @@ def write_inputs(path: Path) -> None:
     scenes["virginia_test"] = np.ascontiguousarray(real.data[:, :384, :768], np.float32)
     model, card = load_model(None, device="cpu")
     out = {}
+    from models.data import measured_pair
+
+    for k in range(6):  # training samples for --check's training step (the simulator's, seeds 700000+)
+        out[f"train_x_{k}"], out[f"train_y_{k}"] = measured_pair(700000 + k, 192, small_ponds=0.3)
     for name, x in scenes.items():
         out[f"x_{name}"] = x.astype(np.float32)
         out[f"cpu_{name}"] = predict_proba(model, card, x, BANDS, device="cpu", reorder=True)
@@ -88,6 +94,31 @@ def _timed(x, device, repeat=3):
     return min(times)
 
 
+def _train_check(data) -> dict:
+    """Seconds per training step (batch 8, crop 128, the shipped architecture) on the CPU and the GPU, and whether
+    weights trained on the GPU come back on the CPU and run there."""
+    import torch
+
+    from models.infer import load_model, predict_proba
+    from models.train import TrainConfig, train
+
+    samples = [(data[f"train_x_{k}"], data[f"train_y_{k}"]) for k in range(6) if f"train_x_{k}" in data.files]
+    _, card = load_model(None, device="cpu")
+    cfg = dict(batch_size=8, crop=128, threads=torch.get_num_threads(), transform="log", log_every=1000)
+    steps = 60
+    out = {}
+    for dev in ("cpu", "cuda"):
+        train(samples, TrainConfig(**cfg, steps=5, device=dev))  # warm-up
+        res = train(samples, TrainConfig(**cfg, steps=steps, device=dev))
+        out[f"{dev}_s_per_step"] = res.seconds / steps
+        if dev == "cuda":
+            on_cpu = all(p.device.type == "cpu" for p in res.model.parameters())
+            p = predict_proba(res.model, res.card, data["train_x_0"], BANDS, device="cpu")
+            out["gpu_weights_on_cpu_and_run"] = bool(on_cpu and np.isfinite(p).all())
+    out["speedup"] = out["cpu_s_per_step"] / out["cuda_s_per_step"]
+    return out
+
+
 def check(inputs: Path, out_dir: Path) -> dict:
     import torch
 
@@ -117,6 +148,8 @@ def check(inputs: Path, out_dir: Path) -> dict:
     rep["seconds_2048px"] = {"cpu": _timed(big, "cpu"), "cuda": _timed(big, "cuda")}
     rep["seconds_2048px"]["speedup"] = rep["seconds_2048px"]["cpu"] / rep["seconds_2048px"]["cuda"]
     print("2048x2048 px:", json.dumps(rep["seconds_2048px"]), flush=True)
+    rep["training"] = _train_check(data)
+    print("training:", json.dumps(rep["training"]), flush=True)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "check.json").write_text(json.dumps(rep, indent=1))
     np.savez_compressed(out_dir / "gpu_probs.npz", **keep)
@@ -157,6 +190,10 @@ def fused(inputs: Path, result_dir: Path) -> None:
     s = rep["seconds_2048px"]
     print(f"2048 x 2048 px: CPU ({rep['cpu_threads']} threads) {s['cpu']:.2f} s, GPU {s['cuda']:.3f} s: "
           f"{s['speedup']:.0f}x")
+    if "training" in rep:
+        t = rep["training"]
+        print(f"training step (batch 8, crop 128): CPU {t['cpu_s_per_step']:.3f} s, GPU {t['cuda_s_per_step']:.3f} s: "
+              f"{t['speedup']:.1f}x; GPU-trained weights back on the CPU and run there: {t['gpu_weights_on_cpu_and_run']}")
 
 
 def main(argv=None) -> int:

@@ -46,6 +46,8 @@ class TrainConfig:
         refine: hidden channels of the U-Net's full-resolution refinement (0 = none).
         seed: seed of numpy and torch.
         threads: torch CPU threads (the shared machine has 2 cores).
+        device: ``"cpu"`` (default: the card's figures were trained so), ``"cuda"`` or ``"auto"`` (CUDA when there
+            is a GPU). The batches are still cut and augmented on the CPU; the weights come back on the CPU.
         version: version string written into the model card.
         small_pond_px: ponds (8-connected truth components in a crop) of at most this many pixels
             are "small" for ``small_pond_weight``.
@@ -81,6 +83,7 @@ class TrainConfig:
     refine: int = 16
     seed: int = 0
     threads: int = 2
+    device: str = "cpu"
     version: str = "1.0.0"
     small_pond_px: int = 6
     small_pond_weight: float = 1.0
@@ -116,6 +119,10 @@ class TrainConfig:
             raise ConfigError("band_gain and material_gain must lie in [0, 1); haze, blur and noise must be >= 0")
         if self.transform not in ("linear", "log"):
             raise ConfigError(f"transform must be 'linear' or 'log', got {self.transform!r}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if self.device == "cuda" and not torch.cuda.is_available():  # before minutes of building training data
+            raise ConfigError("device 'cuda' was asked for training but no CUDA GPU is available; use cpu or auto")
 
 
 @dataclass
@@ -194,7 +201,7 @@ def _pixel_weights(y: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
 def _loss(logits: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, weights: torch.Tensor) -> torch.Tensor:
     if cfg.small_pond_weight == 1.0:  # the plain class-weighted loss (bit-identical to earlier versions)
         return F.cross_entropy(logits, y, weight=weights, ignore_index=255)
-    w = _pixel_weights(y, cfg)
+    w = _pixel_weights(y.cpu(), cfg).to(logits.device)
     per_px = F.cross_entropy(logits, y, reduction="none", ignore_index=255)
     return (per_px * w).sum() / w.sum().clamp_min(1e-6)
 
@@ -211,12 +218,18 @@ def _mine(model: UNet, negatives, mean, std, cfg: TrainConfig, transform: str = 
         ph, pw = -h % mult, -w % mult
         xin = np.pad(x, ((0, 0), (0, ph), (0, pw)), constant_values=np.nan)[None]
         xin = np.nan_to_num((input_transform(xin, transform) - mean) / std, nan=0.0).astype(np.float32)
-        p = torch.softmax(model(torch.from_numpy(xin)), dim=1)[0, 1:].sum(0).numpy()[:h, :w]
+        xin = torch.from_numpy(xin).to(next(model.parameters()).device)
+        p = torch.softmax(model(xin), dim=1)[0, 1:].sum(0).cpu().numpy()[:h, :w]
         fp = (p >= cfg.mine_threshold) & np.all(np.isfinite(x), axis=0)
         out.append(np.flatnonzero(fp))
     model.train(was_training)
     log.info("mined %s hard-negative px", [int(o.size) for o in out])
     return out
+
+
+def _device(name: str) -> torch.device:
+    """The training device (``"auto"``: CUDA when there is a GPU)."""
+    return torch.device("cuda" if name == "auto" and torch.cuda.is_available() else "cpu" if name == "auto" else name)
 
 
 def split_validation(n: int, config: TrainConfig) -> tuple[list[int], list[int]]:
@@ -289,6 +302,7 @@ def train(
     samples = [samples[i] for i in train_idx]
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
+    dev = _device(config.device)
     prev_threads = torch.get_num_threads()
     torch.set_num_threads(max(1, config.threads))
     if init is not None:
@@ -306,9 +320,10 @@ def train(
         mean_t, std_t = band_statistics(list(samples), transform)
     mean = np.asarray(mean_t, np.float32)[None, :, None, None]
     std = np.asarray(std_t, np.float32)[None, :, None, None]
+    model = model.to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=config.steps, pct_start=0.15)
-    weights = torch.tensor(config.class_weights, dtype=torch.float32)
+    weights = torch.tensor(config.class_weights, dtype=torch.float32, device=dev)
     hard = [hard_negative_pixels(x, bands) for x, _ in negatives]
     wavelengths = tuple(BANDS[b].wavelength_nm for b in bands) if all(b in BANDS for b in bands) else None
     mined = None
@@ -321,7 +336,7 @@ def train(
                 new = _mine(model, negatives, mean, std, config, transform)
                 mined = new if mined is None else [np.union1d(a, b) for a, b in zip(mined, new)]
             x, y = _batch(samples, negatives, config, rng, mean, std, hard, mined, transform, wavelengths)
-            loss = _loss(model(x), y, config, weights)
+            loss = _loss(model(x.to(dev)), y.to(dev), config, weights)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -337,7 +352,7 @@ def train(
                          spent / (step + 1) * (config.steps - step - 1))
     finally:
         torch.set_num_threads(prev_threads)
-    model.eval()
+    model = model.to("cpu").eval()
     seconds = time.perf_counter() - t0
     validation = None
     if held:

@@ -304,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     ap.add_argument("--crop", type=int, default=TrainConfig.crop)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu",
+                    help="train on the CPU (default, as the shipped weights were) or a CUDA GPU")
     ap.add_argument("--out", type=Path, default=None,
                     help="weights path (default runs/weights/unet_<version>.pt; the card and MODEL_CARD.md go beside it)")
     ap.add_argument("--overwrite-shipped", action="store_true",
@@ -335,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
     seeds, eval_seeds, recall_seeds = _range(args.seeds), _range(args.eval_seeds), _range(args.recall_seeds)
     if set(seeds) & (set(eval_seeds) | set(recall_seeds)):
         ap.error("training and held-out seeds overlap")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        ap.error("--device cuda: no CUDA GPU is available here; use cpu or auto")
     t0 = time.perf_counter()
     negs = real_negative_scenes(split="train")
     samples = mixed_training_set(seeds, size=args.size, domain=Domain(), legacy_share=LEGACY_SHARE,
@@ -351,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     test_negs = real_negative_scenes(split="test")
     log.info("data: %d simulator scenes, %d real negatives in %.0f s", len(samples), len(negs), time.perf_counter() - t0)
     cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, crop=args.crop, threads=args.threads,
+                      device=args.device,
                       version=args.version, small_pond_weight=args.small_pond_weight,
                       mine_at=tuple(float(v) for v in args.mine_at.split(",") if v.strip()),
                       transform="log", brightness=BRIGHTNESS, lr=args.lr,

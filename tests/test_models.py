@@ -453,3 +453,17 @@ def test_exact_fp32_turns_tf32_off_on_cuda_only_and_restores_the_callers_setting
     finally:
         for f, v in zip(flags, saved):
             f.allow_tf32 = v
+
+
+def test_training_device_is_checked_in_one_line():
+    """``device`` is auto, cpu or cuda; cuda on a machine without a GPU is refused before any step."""
+    import torch
+
+    with pytest.raises(ConfigError, match="device must be auto, cpu or cuda"):
+        TrainConfig(device="tpu")
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA GPU is present")
+    x = np.zeros((6, 64, 64), np.float32)
+    y = np.zeros((64, 64), np.uint8)
+    with pytest.raises(ConfigError, match="no CUDA GPU"):
+        train([(x, y)], TrainConfig(steps=1, batch_size=1, crop=64, widths=(16, 24, 32), device="cuda"))
