@@ -1,11 +1,12 @@
 """Process-wide reader threads.
 
 Window reads (:func:`geo.sources.load.load_stack`) run on threads that live as long as the process instead of
-a pool made and dropped per load. GDAL and libcurl keep per-thread state (curl handles, connections, error
-contexts) that is torn down when a thread exits; with a pool per load, that teardown could overlap the next
+a pool made and dropped per load. GDAL keeps state per thread: ``/vsicurl/`` caches its curl connections per
+thread, and CPL's error context and thread-local config are torn down as a thread exits. With a pool per load,
+each load left the connections of threads that no longer exist behind, and thread teardown could overlap the next
 load's GDAL calls on other threads. A whole-process crash (SIGSEGV) was seen once in CI during a test reading
-through GDAL's ``/vsicurl/``; its cause was not established, and threads ending mid-process is the GDAL/libcurl
-hazard this removes. Reused threads also keep their HTTP connections from one load to the next.
+through GDAL's ``/vsicurl/``; its cause was not established, and threads ending mid-process is the hazard this
+removes.
 """
 
 from __future__ import annotations
