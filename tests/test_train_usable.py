@@ -80,6 +80,26 @@ def test_train_refuses_to_overwrite_shipped_weights(tmp_path, capsys):
     assert sha256(DEFAULT_WEIGHTS) == before
 
 
+def test_train_on_a_missing_gpu_is_one_line_before_any_data(tmp_path, capsys):
+    """``device = "cuda"`` in ``[train]`` on a machine without a CUDA GPU: exit 2, one line, nothing built or written;
+    ``device = "cpu"`` is accepted (the card records it)."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA GPU is present")
+    (tmp_path / "t.toml").write_text('init = "none"\n[simulator]\nseeds = [900, 901]\nsize = 64\n' + TRAIN
+                                     + 'device = "cuda"\n')
+    code, _, err = cli(["-q", "train", "--config", tmp_path / "t.toml", "--out", tmp_path / "m.pt"], capsys)
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
+    assert "no CUDA GPU" in lines[0] and not (tmp_path / "m.pt").exists()
+    (tmp_path / "t.toml").write_text('init = "none"\n[simulator]\nseeds = [900, 901]\nsize = 64\n' + TRAIN
+                                     + 'device = "cpu"\n')
+    code, _, err = cli(["-q", "train", "--config", tmp_path / "t.toml", "--out", tmp_path / "m.pt"], capsys)
+    assert code == 0, err
+    assert json.loads((tmp_path / "m.json").read_text())["training"]["config"]["device"] == "cpu"
+
+
 def _script():
     spec = importlib.util.spec_from_file_location("train_weights_script", REPO / "scripts" / "train_weights.py")
     mod = importlib.util.module_from_spec(spec)
