@@ -71,8 +71,9 @@ def command(image, out_path, raster_path, method, offset, device, weights, min_a
     """Find cleared land and leaching ponds in IMAGE.
 
     IMAGE is a GeoTIFF whose band descriptions name Sentinel-2 bands (at least B02 B03 B04 B08 B11
-    B12; others are ignored) holding L2A DN (reflectance x 10000). Polygons get class, class_name,
-    area_m2 (computed in UTM) and confidence_pct (mean, 0-100). A .gpkg holds its QGIS style.
+    B12; others are ignored) holding L2A DN (reflectance x 10000), floating-point reflectance 0-1, or
+    values with GDAL scale/offset metadata (each recognised; the log says which). Polygons get class,
+    class_name, area_m2 (computed in UTM) and confidence_pct (mean, 0-100). A .gpkg holds its QGIS style.
     """
     from geo.results.export import write_geojson, write_gpkg, write_raster
     from geo.results.layers import confidence_pct

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from geo.bands import ANALYSIS_BANDS, band_ids
 from geo.errors import RasterError
 from geo.grid import GeoGrid
 
+log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Scene:
@@ -63,13 +65,26 @@ def check_fits_memory(path, width: int, height: int, bands: int, itemsize: int) 
                           "into tiles (gdal_translate -srcwin) or use 'minewatch run', which works tile by tile")
 
 
+#: Floating-point images whose valid values stay at or below this (99.9th percentile) hold reflectance 0–1, not
+#: DN: the brightest surfaces reach about 1.2 in reflectance, and DN 2 is a reflectance of 0.0002.
+REFLECTANCE_MAX = 2.0
+
+
 def read_geotiff(path: Path, *, offset: float | None = None, scale: float = 1e-4,
                  bands: tuple[str, ...] = ANALYSIS_BANDS) -> Scene:
     """Read a multi-band GeoTIFF whose band descriptions name Sentinel-2 bands.
 
-    DN become reflectance as ``(DN + offset) * scale``; ``offset`` (DN) comes from the argument,
-    else from an ``offset`` tag on the dataset or band, else 0. DN 0 (or the nodata value) → NaN.
-    Extra bands are ignored.
+    The values are read as one of three things:
+
+    * Bands with GDAL scale/offset metadata (``gdal_translate -a_scale 0.0001 -a_offset -0.1``): reflectance
+      ``= value * scale + offset``.
+    * Floating-point values that stay at or below :data:`REFLECTANCE_MAX`: already reflectance 0–1, as many
+      composites are exported. The log says so.
+    * Anything else is DN: reflectance ``= (DN + offset) * scale``. ``offset`` (DN) comes from the argument, else from
+      an ``offset`` tag on the dataset or band, else 0.
+
+    Before the second case was recognised, such a file was divided by 10,000, and detection found nothing and exited 0.
+    Value 0 (or the nodata value) → NaN. Extra bands are ignored.
 
     Raises:
         RasterError: unreadable, a band missing or descriptions absent.
@@ -104,7 +119,18 @@ def read_geotiff(path: Path, *, offset: float | None = None, scale: float = 1e-4
         check_fits_memory(path, src.width, src.height, len(idx), np.dtype(src.dtypes[idx[0] - 1]).itemsize)
         raw = src.read(idx)
         nodata = src.nodata if src.nodata is not None else 0
-        data = ((raw.astype(np.float32) + np.float32(offset)) * np.float32(scale))
-        data[raw == nodata] = np.nan
+        gdal_scale = np.array([src.scales[i - 1] for i in idx], np.float32)[:, None, None]
+        gdal_offset = np.array([src.offsets[i - 1] for i in idx], np.float32)[:, None, None]
+        valid = (raw != nodata) & ~np.isnan(raw) if raw.dtype.kind == "f" else raw != nodata
+        if np.any(gdal_scale != 1) or np.any(gdal_offset != 0):
+            data = raw.astype(np.float32) * gdal_scale + gdal_offset
+            log.info("%s: reflectance from the bands' scale/offset metadata", path)
+        elif raw.dtype.kind == "f" and valid.any() and np.percentile(raw[valid], 99.9) <= REFLECTANCE_MAX:
+            data = raw.astype(np.float32)
+            log.info("%s: floating-point values up to %.2f read as reflectance 0-1 (not DN x 10000)", path,
+                     float(np.percentile(raw[valid], 99.9)))
+        else:
+            data = ((raw.astype(np.float32) + np.float32(offset)) * np.float32(scale))
+        data[~valid] = np.nan
         grid = GeoGrid(src.crs, src.transform, src.width, src.height)
     return Scene(data.astype(np.float32), tuple(bands), grid, Path(path).name)

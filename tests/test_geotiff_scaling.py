@@ -1,0 +1,65 @@
+"""A local GeoTIFF is read as reflectance whichever way its values are stored: L2A DN (reflectance x 10000),
+floating-point reflectance 0-1 (as many composites are exported), or values with GDAL scale/offset metadata."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rasterio
+from click.testing import CliRunner
+
+from geo.bands import ANALYSIS_BANDS
+from geo.cli.main import cli
+from geo.sources.geotiff import read_geotiff
+
+
+@pytest.fixture(scope="module")
+def scene():
+    from models.data import simulator_scene
+
+    return simulator_scene(777002, 128)[0]
+
+
+def _write(path, arr, dtype, scene, *, scales=None, offsets=None):
+    prof = dict(driver="GTiff", width=arr.shape[2], height=arr.shape[1], count=arr.shape[0], dtype=dtype,
+                crs=scene.grid.crs, transform=scene.grid.transform, nodata=0)
+    with rasterio.open(path, "w", **prof) as dst:
+        dst.write(arr.astype(dtype))
+        for i, b in enumerate(ANALYSIS_BANDS):
+            dst.set_band_description(i + 1, b)
+        if scales is not None:
+            dst.scales = scales
+            dst.offsets = offsets
+    return path
+
+
+def test_dn_float_reflectance_and_scaled_bands_read_alike(scene, tmp_path, caplog):
+    dn = np.round(scene.data * 10000).clip(1, 65535)
+    ref = dn / 10000
+    paths = {
+        "dn": _write(tmp_path / "dn.tif", dn, "uint16", scene),
+        "float": _write(tmp_path / "float.tif", ref, "float32", scene),
+        # an L2A baseline >= 04.00 product re-exported with its own metadata: DN + 1000, scale 1e-4, offset -0.1
+        "scaled": _write(tmp_path / "scaled.tif", dn + 1000, "uint16", scene, scales=[1e-4] * 6, offsets=[-0.1] * 6),
+        "float_dn": _write(tmp_path / "float_dn.tif", dn, "float32", scene),  # DN held as floats stay DN
+    }
+    with caplog.at_level("INFO", logger="geo.sources.geotiff"):
+        got = {k: read_geotiff(p).data for k, p in paths.items()}
+    for k in ("float", "scaled", "float_dn"):
+        np.testing.assert_allclose(got[k], got["dn"], atol=2e-6, err_msg=k)
+    assert "read as reflectance 0-1" in caplog.text and "scale/offset metadata" in caplog.text
+
+
+def test_detect_on_a_float_reflectance_composite_finds_what_it_finds_on_dn(scene, tmp_path):
+    """Before, a float reflectance file was divided by 10,000: nothing detected, exit 0."""
+    dn = np.round(scene.data * 10000).clip(1, 65535)
+    out = {}
+    for name, arr, dtype in (("dn", dn, "uint16"), ("float", dn / 10000, "float32")):
+        path = _write(tmp_path / f"{name}.tif", arr, dtype, scene)
+        r = CliRunner().invoke(cli, ["detect", str(path), "--out", str(tmp_path / f"{name}.geojson"),
+                                     "--raster", str(tmp_path / f"{name}_cls.tif"), "--device", "cpu"])
+        assert r.exit_code == 0, r.output
+        with rasterio.open(tmp_path / f"{name}_cls.tif") as src:
+            out[name] = src.read(1)
+    assert (out["dn"] > 0).sum() > 50  # the scene has mining to find
+    np.testing.assert_array_equal(out["float"], out["dn"])
