@@ -1,7 +1,8 @@
 """The one Sentinel-2 band table. Everything looks bands up here, by id or provider alias.
 
 Wavelengths are the Sentinel-2A central wavelengths (ESA S2 MSI user guide). Provider aliases are
-the STAC asset keys used by Earth Search v1 (``red``, ``nir``, ...) and Planetary Computer (``B04``).
+the STAC asset keys used by Earth Search v1 (``red``, ``nir``, ...) and Planetary Computer (``B04``), and Google
+Earth Engine's band names (``B4``, ``B8``).
 """
 
 from __future__ import annotations
@@ -66,6 +67,10 @@ for _b in BANDS.values():
         _ALIASES[_alias.lower()] = _b.id
 # Sentinel-2 file names write B8A as B8a or B08A at times.
 _ALIASES["b08a"] = "B8A"
+# Google Earth Engine's Sentinel-2 collections (and so its exports) name bands without the zero: B2, B8, B11.
+for _b in BANDS.values():
+    if _b.id[1] == "0":
+        _ALIASES["b" + _b.id[2:]] = _b.id
 
 
 def band(name: str) -> Band:

@@ -20,12 +20,12 @@ def scene():
     return simulator_scene(777002, 128)[0]
 
 
-def _write(path, arr, dtype, scene, *, scales=None, offsets=None):
+def _write(path, arr, dtype, scene, *, scales=None, offsets=None, names=ANALYSIS_BANDS):
     prof = dict(driver="GTiff", width=arr.shape[2], height=arr.shape[1], count=arr.shape[0], dtype=dtype,
                 crs=scene.grid.crs, transform=scene.grid.transform, nodata=0)
     with rasterio.open(path, "w", **prof) as dst:
         dst.write(arr.astype(dtype))
-        for i, b in enumerate(ANALYSIS_BANDS):
+        for i, b in enumerate(names):
             dst.set_band_description(i + 1, b)
         if scales is not None:
             dst.scales = scales
@@ -42,10 +42,12 @@ def test_dn_float_reflectance_and_scaled_bands_read_alike(scene, tmp_path, caplo
         # an L2A baseline >= 04.00 product re-exported with its own metadata: DN + 1000, scale 1e-4, offset -0.1
         "scaled": _write(tmp_path / "scaled.tif", dn + 1000, "uint16", scene, scales=[1e-4] * 6, offsets=[-0.1] * 6),
         "float_dn": _write(tmp_path / "float_dn.tif", dn, "float32", scene),  # DN held as floats stay DN
+        # a Google Earth Engine export: its band names have no zero (B2 ... B8, B11, B12), values scaled to 0-1
+        "gee": _write(tmp_path / "gee.tif", ref, "float32", scene, names=("B2", "B3", "B4", "B8", "B11", "B12")),
     }
     with caplog.at_level("INFO", logger="geo.sources.geotiff"):
         got = {k: read_geotiff(p).data for k, p in paths.items()}
-    for k in ("float", "scaled", "float_dn"):
+    for k in ("float", "scaled", "float_dn", "gee"):
         np.testing.assert_allclose(got[k], got["dn"], atol=2e-6, err_msg=k)
     assert "read as reflectance 0-1" in caplog.text and "scale/offset metadata" in caplog.text
 
