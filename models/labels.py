@@ -30,7 +30,8 @@ IGNORE = 255
 LABELS_FIX = "give a GeoJSON/GPKG of labelled polygons or points"
 IMAGE_FIX = "give a Sentinel-2 L2A GeoTIFF (digital numbers) whose band descriptions name its bands"
 CLASS_FIX = "give every feature class = 1 / cleared_land or 2 / leaching_pond (0 / background for known non-mining ground)"
-#: Brightest valid reflectance below which an image cannot be L2A DN (a 0–1 reflectance or 8-bit export).
+#: Brightest valid reflectance below which an image holds neither L2A DN nor reflectance 0–1 (an 8-bit export, or
+#: reflectance scaled twice).
 MIN_PEAK_REFLECTANCE = 0.05
 WGS84 = CRS.from_epsg(4326)
 
@@ -167,8 +168,8 @@ def image_sample(path: Path, labels: Path, *, where: str, offset: float | None =
     peak = float(scene.data[:, valid].max())
     if peak < MIN_PEAK_REFLECTANCE:
         raise RasterError(
-            f"{where}: image {path} reads as reflectance of at most {peak:.2g} (DN × 1e-4 + offset), so it does not "
-            "hold Sentinel-2 L2A digital numbers (0–10000; a 0–1 reflectance or 8-bit export?); "
+            f"{where}: image {path} reads as reflectance of at most {peak:.2g}, so it does not hold Sentinel-2 L2A "
+            "digital numbers (0–10000) or reflectance 0–1 (an 8-bit export, or reflectance scaled twice?); "
             "write the L2A DN as uint16"
         )
     desc = f"the image {path} ({extent(grid.bounds, grid.crs)})"

@@ -65,3 +65,19 @@ def test_detect_on_a_float_reflectance_composite_finds_what_it_finds_on_dn(scene
             out[name] = src.read(1)
     assert (out["dn"] > 0).sum() > 50  # the scene has mining to find
     np.testing.assert_array_equal(out["float"], out["dn"])
+
+
+def test_a_float_reflectance_training_image_gives_the_dn_image_sample(scene, tmp_path):
+    """Training (``[[images]]``) reads a 0-1 reflectance export as the DN file it was made from."""
+    from geo.stages.vectorize import polygonize
+    from models.data import simulator_scene
+    from models.labels import image_sample
+
+    _, truth = simulator_scene(777002, 128)
+    polygonize(truth, scene.grid).to_file(tmp_path / "labels.gpkg", driver="GPKG")
+    dn = np.round(scene.data * 10000).clip(1, 65535)
+    a = image_sample(_write(tmp_path / "dn.tif", dn, "uint16", scene), tmp_path / "labels.gpkg", where="t")
+    b = image_sample(_write(tmp_path / "f.tif", dn / 10000, "float32", scene), tmp_path / "labels.gpkg", where="t")
+    np.testing.assert_allclose(b[0], a[0], atol=2e-6)
+    np.testing.assert_array_equal(b[1], a[1])
+    assert (a[1] > 0).any()
