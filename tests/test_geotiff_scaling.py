@@ -81,3 +81,22 @@ def test_a_float_reflectance_training_image_gives_the_dn_image_sample(scene, tmp
     np.testing.assert_allclose(b[0], a[0], atol=2e-6)
     np.testing.assert_array_equal(b[1], a[1])
     assert (a[1] > 0).any()
+
+
+def test_detect_warns_when_the_pixels_are_not_10_m(scene, tmp_path, caplog):
+    """A 20 m composite is classified (exit 0) with a warning that the detector is made for 10 m pixels; resampling
+    it to 10 m was measured and did not help (ponds got worse), so nothing is resampled."""
+    from affine import Affine
+
+    from geo.grid import GeoGrid
+    from geo.sources.geotiff import Scene
+
+    dn = np.round(scene.data * 10000).clip(1, 65535)
+    t = scene.grid.transform
+    coarse = Scene(scene.data, scene.bands, GeoGrid(scene.grid.crs, Affine(20, 0, t.c, 0, -20, t.f), 128, 128))
+    with caplog.at_level("WARNING", logger="geo.cli.detect"):
+        for name, sc in (("fine", scene), ("coarse", coarse)):
+            r = CliRunner().invoke(cli, ["detect", str(_write(tmp_path / f"{name}.tif", dn, "uint16", sc)), "--out",
+                                         str(tmp_path / f"{name}.geojson"), "--method", "rules"])
+            assert r.exit_code == 0, r.output
+            assert ("20 x 20 m pixels" in caplog.text) == (name == "coarse"), caplog.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import click
@@ -9,6 +10,7 @@ import numpy as np
 
 from geo.errors import CrsError, NoDataError, UsageError
 
+log = logging.getLogger(__name__)
 
 def _area_in_utm(gdf):
     """Recompute ``area_m2`` in the local UTM zone when the grid's CRS is projected but not UTM."""
@@ -33,6 +35,11 @@ def detect_image(image: Path, *, method: str = "rules", offset: float | None = N
     if not scene.grid.crs.is_projected:
         raise CrsError(f"{image} is in {scene.grid.crs}, not a projected CRS; areas need metres — "
                        "reproject it to its UTM zone first (gdalwarp -t_srs EPSG:326NN)")
+    res = (abs(scene.grid.transform.a), abs(scene.grid.transform.e))
+    if max(abs(r - 10.0) for r in res) > 0.5:
+        log.warning("%s has %g x %g m pixels; the detector is made for Sentinel-2's 10 m pixels, so its footprints "
+                    "and above all its ponds are less reliable here: export the composite at 10 m "
+                    "(gdalwarp -tr 10 10) where you can", image, *res)
     rules = RuleThresholds()
     valid = np.all(np.isfinite(scene.data), axis=0)
     if not valid.any():
