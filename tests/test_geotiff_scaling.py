@@ -100,3 +100,17 @@ def test_detect_warns_when_the_pixels_are_not_10_m(scene, tmp_path, caplog):
                                          str(tmp_path / f"{name}.geojson"), "--method", "rules"])
             assert r.exit_code == 0, r.output
             assert ("20 x 20 m pixels" in caplog.text) == (name == "coarse"), caplog.text
+
+
+def test_dn_with_the_baseline_offset_still_in_is_named(scene, tmp_path, caplog):
+    """DN of processing baseline >= 04.00 still carry +1000: the log names the fix (--offset -1000); plain DN and an
+    explicit offset say nothing."""
+    dn = np.round(scene.data * 10000).clip(1, 55000)
+    plain = _write(tmp_path / "plain.tif", dn, "uint16", scene)
+    shifted = _write(tmp_path / "shifted.tif", dn + 1000, "uint16", scene)
+    for path, offset, named in ((plain, None, False), (shifted, None, True), (shifted, -1000.0, False)):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="geo.sources.geotiff"):
+            data = read_geotiff(path, offset=offset).data
+        assert ("--offset -1000" in caplog.text) == named, (path, offset, caplog.text)
+    np.testing.assert_allclose(data, read_geotiff(plain).data, atol=1e-6)

@@ -65,6 +65,10 @@ def check_fits_memory(path, width: int, height: int, bands: int, itemsize: int) 
                           "into tiles (gdal_translate -srcwin) or use 'minewatch run', which works tile by tile")
 
 
+#: DN offset of L2A processing baseline 04.00 and later (``BOA_ADD_OFFSET``); where even the darkest pixels of every
+#: band (water, shade: reflectance near 0) sit above it, the offset is most likely still in.
+BASELINE_OFFSET_DN = 1000
+
 #: Floating-point images whose valid values stay at or below this (99.9th percentile) hold reflectance 0–1, not
 #: DN: the brightest surfaces reach about 1.2 in reflectance, and DN 2 is a reflectance of 0.0002.
 REFLECTANCE_MAX = 2.0
@@ -131,6 +135,13 @@ def read_geotiff(path: Path, *, offset: float | None = None, scale: float = 1e-4
                      float(np.percentile(raw[valid], 99.9)))
         else:
             data = ((raw.astype(np.float32) + np.float32(offset)) * np.float32(scale))
+            if offset == 0 and valid.all(axis=0).any():
+                darkest = min(float(np.percentile(raw[b][valid[b]], 0.5)) for b in range(len(idx)))
+                if darkest >= BASELINE_OFFSET_DN:
+                    log.warning("%s: the darkest 0.5 %% of every band is at DN %d or more (water and shade are near "
+                                "0): this looks like L2A processing baseline >= 04.00 with its +%d offset still in; "
+                                "if so, pass --offset -1000 (or tag the file offset=-1000)", path, int(darkest),
+                                BASELINE_OFFSET_DN)
         data[~valid] = np.nan
         grid = GeoGrid(src.crs, src.transform, src.width, src.height)
     return Scene(data.astype(np.float32), tuple(bands), grid, Path(path).name)
