@@ -114,3 +114,32 @@ def test_dn_with_the_baseline_offset_still_in_is_named(scene, tmp_path, caplog):
             data = read_geotiff(path, offset=offset).data
         assert ("--offset -1000" in caplog.text) == named, (path, offset, caplog.text)
     np.testing.assert_allclose(data, read_geotiff(plain).data, atol=1e-6)
+
+
+def test_detect_bands_names_a_stack_without_descriptions(scene, tmp_path):
+    """A stack merged without band descriptions is refused with the fix (--bands); named with --bands it gives the
+    described file's classes; a wrong --bands is one line, exit 2."""
+    dn = np.round(scene.data * 10000).clip(1, 65535)
+    named = _write(tmp_path / "named.tif", dn, "uint16", scene)
+    bare = tmp_path / "bare.tif"
+    with rasterio.open(named) as src:
+        prof = src.profile
+        arr = src.read()
+    with rasterio.open(bare, "w", **prof) as dst:
+        dst.write(arr)
+    runs = {}
+    for name, path, extra in (("named", named, []), ("bare", bare, []),
+                              ("bare_named", bare, ["--bands", "B2,B03,B04,B08,B11,B12"]),
+                              ("too_few", bare, ["--bands", "B02,B03"]),
+                              ("unknown", bare, ["--bands", "B02,B03,B04,B08,B11,X12"]),
+                              ("empty_item", bare, ["--bands", "B02,,B04,B08,B11,B12"])):
+        runs[name] = CliRunner().invoke(cli, ["detect", str(path), "--out", str(tmp_path / f"{name}.geojson"),
+                                              "--raster", str(tmp_path / f"{name}.tif.out"), "--method", "rules",
+                                              *extra])
+    assert runs["bare"].exit_code == 4 and "--bands B02,B03,B04,B08,B11,B12" in runs["bare"].output
+    assert runs["named"].exit_code == 0 and runs["bare_named"].exit_code == 0, runs["bare_named"].output
+    with rasterio.open(tmp_path / "named.tif.out") as a, rasterio.open(tmp_path / "bare_named.tif.out") as b:
+        np.testing.assert_array_equal(a.read(1), b.read(1))
+    for k, needle in (("too_few", "has 6 band(s) but 2 name(s)"), ("unknown", "'X12' is not a Sentinel-2 band"),
+                      ("empty_item", "--bands must list band names")):
+        assert runs[k].exit_code == 2 and needle in runs[k].output, (k, runs[k].output)

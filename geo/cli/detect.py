@@ -24,14 +24,15 @@ def _area_in_utm(gdf):
 
 
 def detect_image(image: Path, *, method: str = "rules", offset: float | None = None, device: str = "auto",
-                 weights: str | None = None, min_area_m2: float = 0.0, views: int = 1):
+                 weights: str | None = None, min_area_m2: float = 0.0, views: int = 1,
+                 band_names: tuple[str, ...] | None = None):
     """Read IMAGE, classify it and return ``(Detection, footprints GeoDataFrame in the image CRS)``."""
     from geo.stages.detect import FusionConfig, RuleThresholds, classify
     from geo.stack import Composite
     from geo.stages.vectorize import polygonize
     from geo.sources.geotiff import read_geotiff
 
-    scene = read_geotiff(image, offset=offset)
+    scene = read_geotiff(image, offset=offset, band_names=band_names)
     if not scene.grid.crs.is_projected:
         raise CrsError(f"{image} is in {scene.grid.crs}, not a projected CRS; areas need metres — "
                        "reproject it to its UTM zone first (gdalwarp -t_srs EPSG:326NN)")
@@ -74,10 +75,13 @@ def detect_image(image: Path, *, method: str = "rules", offset: float | None = N
 @click.option("--views", type=click.Choice(["1", "2", "4"]), default="1", show_default=True,
               help="Flipped copies the U-Net's probabilities are averaged over (test-time augmentation; 4 takes 4x "
                    "the model's time; see the model card for what it changed).")
-def command(image, out_path, raster_path, method, offset, device, weights, min_area_m2, views):
+@click.option("--bands", "band_list", default=None, metavar="B02,B03,...",
+              help="Names of the image's bands, in order, when its band descriptions do not name them (a stack "
+                   "merged with gdal_merge or QGIS). Default: the band descriptions.")
+def command(image, out_path, raster_path, method, offset, device, weights, min_area_m2, views, band_list):
     """Find cleared land and leaching ponds in IMAGE.
 
-    IMAGE is a GeoTIFF whose band descriptions name Sentinel-2 bands (at least B02 B03 B04 B08 B11
+    IMAGE is a GeoTIFF whose band descriptions (or --bands) name Sentinel-2 bands (at least B02 B03 B04 B08 B11
     B12; others are ignored) holding L2A DN (reflectance x 10000), floating-point reflectance 0-1, or
     values with GDAL scale/offset metadata (each recognised; the log says which). Polygons get class,
     class_name, area_m2 (computed in UTM) and confidence_pct (mean, 0-100). A .gpkg holds its QGIS style.
@@ -89,8 +93,12 @@ def command(image, out_path, raster_path, method, offset, device, weights, min_a
     suffix = Path(out_path).suffix.lower()
     if suffix not in (".geojson", ".json", ".gpkg"):
         raise UsageError(f"--out must end in .geojson or .gpkg, got '{suffix or out_path}'")
+    names = tuple(b.strip() for b in band_list.split(",")) if band_list is not None else None
+    if names is not None and not all(names):
+        raise UsageError(f"--bands must list band names separated by commas, e.g. B02,B03,B04,B08,B11,B12; got "
+                         f"'{band_list}'")
     det, gdf = detect_image(Path(image), method=method, offset=offset, device=device, weights=weights,
-                            min_area_m2=min_area_m2, views=int(views))
+                            min_area_m2=min_area_m2, views=int(views), band_names=names)
     if suffix == ".gpkg":
         from geo.results.styles import default_styles
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from geo.bands import ANALYSIS_BANDS, band_ids
-from geo.errors import RasterError
+from geo.errors import ConfigError, RasterError
 from geo.grid import GeoGrid
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ REFLECTANCE_MAX = 2.0
 
 
 def read_geotiff(path: Path, *, offset: float | None = None, scale: float = 1e-4,
-                 bands: tuple[str, ...] = ANALYSIS_BANDS) -> Scene:
+                 bands: tuple[str, ...] = ANALYSIS_BANDS, band_names: tuple[str, ...] | None = None) -> Scene:
     """Read a multi-band GeoTIFF whose band descriptions name Sentinel-2 bands.
 
     The values are read as one of three things:
@@ -88,7 +88,8 @@ def read_geotiff(path: Path, *, offset: float | None = None, scale: float = 1e-4
       an ``offset`` tag on the dataset or band, else 0.
 
     Before the second case was recognised, such a file was divided by 10,000, and detection found nothing and exited 0.
-    Value 0 (or the nodata value) → NaN. Extra bands are ignored.
+    Value 0 (or the nodata value) → NaN. Extra bands are ignored. ``band_names`` names the file's bands in order
+    (a stack merged without band descriptions); otherwise the band descriptions must.
 
     Raises:
         RasterError: unreadable, a band missing or descriptions absent.
@@ -105,14 +106,24 @@ def read_geotiff(path: Path, *, offset: float | None = None, scale: float = 1e-4
     with src:
         if src.crs is None:
             raise CrsError(f"{path} has no CRS; minewatch never assumes one — assign it with gdal_edit.py -a_srs")
-        desc = [d or "" for d in src.descriptions]
-        try:
-            have = band_ids([d for d in desc]) if all(desc) else None
-        except RasterError:
-            have = None
-        if have is None:
-            raise RasterError(f"{path}: band descriptions {desc} do not all name Sentinel-2 bands; "
-                              "set them (e.g. B02 B03 B04 B08 B11 B12) with rio edit-info --bidx N --description B04")
+        if band_names is not None:  # the caller's naming: its mistakes are a ConfigError (exit 2), not the file's
+            if len(band_names) != src.count:
+                raise ConfigError(f"{path} has {src.count} band(s) but {len(band_names)} name(s) were given "
+                                  f"({', '.join(band_names)}); name every band of the file, in order")
+            try:
+                have = band_ids(list(band_names))
+            except RasterError as exc:
+                raise ConfigError(f"band names for {path}: {exc}") from None
+        else:
+            desc = [d or "" for d in src.descriptions]
+            try:
+                have = band_ids([d for d in desc]) if all(desc) else None
+            except RasterError:
+                have = None
+            if have is None:
+                raise RasterError(f"{path}: band descriptions {desc} do not all name Sentinel-2 bands; set them "
+                                  "(rio edit-info --bidx N --description B04), or with minewatch detect name the "
+                                  "bands in order: --bands B02,B03,B04,B08,B11,B12")
         missing = [b for b in bands if b not in have]
         if missing:
             raise RasterError(f"{path} lacks band(s) {', '.join(missing)} (has {', '.join(have)})")
