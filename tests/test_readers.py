@@ -186,3 +186,45 @@ def test_gdal_reader_errors_are_one_clear_line(cloud, no_gdal_settings):
     with pytest.raises(StacError, match="HTTP 404.*check the URL") as exc:
         load_stack(items, GRID, policy=FAST, bands=("B04",), with_scl=False, reader="gdal")
     assert "?" not in str(exc.value)
+
+
+def test_both_readers_read_jpeg2000_and_urls_without_extension(tmp_path, no_gdal_settings):
+    """Sentinel-2's own JPEG 2000 files and extension-less URLs read alike through the range reader and GDAL's
+    ``/vsicurl/`` (which refused them: its allowed extensions were GeoTIFF's only); a file GDAL cannot parse is a
+    RasterError naming the file, not a network failure."""
+    import functools
+    import shutil
+
+    from RangeHTTPServer import RangeRequestHandler
+
+    from geo.errors import RasterError
+    from geo.sources.load import read_window
+
+    data = (np.arange(120 * 260, dtype=np.uint16).reshape(120, 260) % 3000 + 100)
+    prof = dict(driver="JP2OpenJPEG", width=260, height=120, count=1, dtype="uint16", crs="EPSG:32647",
+                transform=Affine(10, 0, 430400, 0, -10, 2839700), QUALITY=100, REVERSIBLE="YES")
+    with rasterio.open(tmp_path / "B04.jp2", "w", **prof) as dst:
+        dst.write(data, 1)
+    shutil.copy(tmp_path / "B04.jp2", tmp_path / "B04")
+    (tmp_path / "junk.tif").write_bytes(b"not a raster at all\n" * 50)
+
+    class Quiet(RangeRequestHandler):
+        def log_message(self, *a):
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path)))
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{srv.server_port}/"
+        want = read_window(str(tmp_path / "B04.jp2"), GRID, policy=FAST)
+        assert np.isfinite(want).mean() > 0.5
+        for name in ("B04.jp2", "B04"):
+            for reader in ("ranges", "gdal"):
+                got = read_window(base + name, GRID, policy=FAST, reader=reader)
+                np.testing.assert_array_equal(got, want, err_msg=f"{name} via {reader}")
+        for reader in ("ranges", "gdal"):
+            with pytest.raises(RasterError, match="junk.tif"):
+                read_window(base + "junk.tif", GRID, policy=FAST, reader=reader)
+    finally:
+        srv.shutdown()
+        srv.server_close()

@@ -27,8 +27,11 @@ import rasterio.env
 from geo.errors import AccessDeniedError, ConfigError, StacError
 from geo.sources.remote import DEFAULT_POLICY, HostAllowlist, RetryPolicy, current_allowlist, get, redact, session
 
-#: GDAL settings for reading COGs: no sibling-file probing, no extension guessing.
-GDAL_ENV = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.TIF,.tiff"}
+#: GDAL settings for reading COGs: no sibling-file probing, and ``/vsicurl/`` fetches only rasters: GeoTIFF, JPEG 2000
+#: (Sentinel-2's own format) and URLs without an extension (``{noext}``; an API's ``.../B04``), never a sidecar
+#: (``.aux.xml``, ``.ovr``, ``.msk``). Before, ``.jp2`` and extension-less URLs were refused by GDAL's reader.
+GDAL_ENV = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+            "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.TIF,.tiff,.TIFF,.jp2,.JP2,{noext}"}
 #: What GDAL's own HTTP reader adds: a window's tiles in parallel range requests with adjacent ones merged, a
 #: per-file block cache, the header in one request. A user's own setting of any of these wins.
 GDAL_HTTP_ENV = {**GDAL_ENV, "GDAL_HTTP_MULTIRANGE": "PARALLEL", "GDAL_HTTP_MERGE_CONSECUTIVE_RANGES": "YES",
@@ -122,7 +125,8 @@ def http_error(exc: Exception, href: str) -> StacError | None:
     if status is not None and status >= 400:
         return StacError(f"COG read {redact(href)} answered HTTP {status} after GDAL's retries; check the URL, or "
                          "rerun later if the server is overloaded (finished tasks are kept)")
-    if re.search(r"(?i)curl|timed out|resolve host|connect|connection|ssl|HTTP", text):
+    said = re.sub(r"(?i)(/vsicurl/)?https?://\S+", "", text)  # what GDAL said, without the URL it names
+    if re.search(r"(?i)curl|timed out|resolve host|connect|connection|ssl|HTTP", said):
         return StacError(f"COG read {redact(href)} failed ({text[:160]}); the server is unreachable: check the "
                          "network/URL (and GDAL_HTTP_* settings) and rerun later (finished tasks are kept)")
     return None
