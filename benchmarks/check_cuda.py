@@ -3,19 +3,23 @@
 in three steps, because the GPU machine need not have minewatch's geospatial stack (only numpy, scipy, torch):
 
     python benchmarks/check_cuda.py --write-inputs inputs.npz          # CPU machine with ../shared/data
-    python benchmarks/check_cuda.py --check inputs.npz --out DIR       # GPU machine: DIR/check.json, DIR/gpu_probs.npz
+    python benchmarks/check_cuda.py --check inputs.npz --out DIR       # GPU machine: DIR/check.json, gpu_probs.npz
     python benchmarks/check_cuda.py --fused inputs.npz DIR             # CPU machine: fused class maps compared
 
 Inputs: blind-generator scenes never trained or tuned on (gen_d base/rough, gen_e pale/rough, seed 900000,
 384 px) and a held-out window of the real Virginia scene (rows 0–384, 768 px wide), with this machine's CPU
-probabilities. ``--check`` computes the probabilities on the GPU machine's CPU and on its GPU three ways: with
-TF32 allowed for convolutions and matrix products (as a session may set it) through minewatch's inference, which
-turns it off inside (:func:`models.unet.exact_fp32`); the same without that guard; and with TF32 off. It prints
-the largest probability difference and the share of pixels whose most probable class changes, and times one
-2048 × 2048 px raster on both (the GPU after a warm-up, synchronised). It also times training steps on
-both devices (``TrainConfig.device``; the inputs' simulator chips) and checks that weights trained on the GPU come
-back on the CPU and run there (that step needs ``models.train``'s imports: rasterio and affine, carried as wheels). ``--fused`` then runs minewatch's fused detector here with the GPU's probabilities in
-place of the CPU's and counts the pixels whose class differs: what a user with a GPU would see change.
+probabilities, and six simulator chips for the training step.
+
+``--check`` computes the probabilities on the GPU machine's CPU and on its GPU three ways: with TF32 allowed for
+convolutions and matrix products (as a session may set it) through minewatch's inference, which turns it off inside
+(:func:`models.unet.exact_fp32`); the same without that guard; and with TF32 off. It prints the largest probability
+difference and the share of pixels whose most probable class changes, and times one 2048 × 2048 px raster on both
+(the GPU after a warm-up, synchronised). It also times training steps on both devices (``TrainConfig.device``) and
+checks that weights trained on the GPU come back on the CPU and run there; that step imports ``models.train``,
+which needs rasterio and affine (carry them as wheels).
+
+``--fused`` then runs minewatch's fused detector here with the GPU's probabilities in place of the CPU's and counts
+the pixels whose class differs: what a user with a GPU would see change.
 """
 
 from __future__ import annotations
@@ -171,8 +175,8 @@ def fused(inputs: Path, result_dir: Path) -> None:
     rep = json.loads((result_dir / "check.json").read_text())
     print(f"GPU {rep['gpu']}, torch {rep['torch']}; largest probability difference / share of pixels whose most "
           "probable class changed, and the fused detector's class maps (GPU probabilities in place of the CPU's):")
-    print(f"{'scene':16s} {'max dp':>8s} {'argmax':>8s} {'unguarded':>10s} {'no-TF32 dp':>10s} {'fused px differ':>16s} "
-          f"{'footprint px cpu → gpu':>24s}")
+    print(f"{'scene':16s} {'max dp':>8s} {'argmax':>8s} {'unguarded':>10s} {'no-TF32 dp':>10s} "
+          f"{'fused px differ':>16s} {'footprint px cpu → gpu':>24s}")
     for name, row in rep["scenes"].items():
         x = data[f"x_{name}"]
         h, w = x.shape[1:]
@@ -185,15 +189,16 @@ def fused(inputs: Path, result_dir: Path) -> None:
         with mock.patch("models.infer.predict_proba", lambda *a, **k: gpu[f"gpu_{name}"]):
             b = D.classify(comp, method="fused", config=cfg).classes
         print(f"{name:16s} {row['gpu_tf32_allowed_max_dp']:8.1e} {row['gpu_tf32_allowed_argmax_changed']:8.1e} "
-              f"{row['gpu_tf32_unguarded_argmax_changed']:10.1e} {row['gpu_no_tf32_max_dp']:10.1e} {int((a != b).sum()):16d} {int((a > 0).sum()):>11d} → "
-              f"{int((b > 0).sum())}")
+              f"{row['gpu_tf32_unguarded_argmax_changed']:10.1e} {row['gpu_no_tf32_max_dp']:10.1e} "
+              f"{int((a != b).sum()):16d} {int((a > 0).sum()):>11d} → {int((b > 0).sum())}")
     s = rep["seconds_2048px"]
     print(f"2048 x 2048 px: CPU ({rep['cpu_threads']} threads) {s['cpu']:.2f} s, GPU {s['cuda']:.3f} s: "
           f"{s['speedup']:.0f}x")
     if "training" in rep:
         t = rep["training"]
-        print(f"training step (batch 8, crop 128): CPU {t['cpu_s_per_step']:.3f} s, GPU {t['cuda_s_per_step']:.3f} s: "
-              f"{t['speedup']:.1f}x; GPU-trained weights back on the CPU and run there: {t['gpu_weights_on_cpu_and_run']}")
+        print(f"training step (batch 8, crop 128): CPU {t['cpu_s_per_step']:.3f} s, GPU {t['cuda_s_per_step']:.3f} s:"
+              f" {t['speedup']:.1f}x; GPU-trained weights back on the CPU and run there: "
+              f"{t['gpu_weights_on_cpu_and_run']}")
 
 
 def main(argv=None) -> int:
