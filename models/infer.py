@@ -229,6 +229,7 @@ def _torch_reason(exc: BaseException) -> str:
 def _ramp(n: int, overlap: int) -> np.ndarray:
     """1-D blending weights: 1 in the middle, linear ramps over ``overlap`` px at each end (always > 0)."""
     ramp = np.ones(n, np.float32)
+    overlap = min(overlap, n // 2)  # a raster smaller than the overlap is one short tile (crashed before)
     if overlap > 0:
         r = (np.arange(overlap, dtype=np.float32) + 1) / (overlap + 1)
         ramp[:overlap] = np.minimum(ramp[:overlap], r)

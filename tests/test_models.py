@@ -467,3 +467,13 @@ def test_training_device_is_checked_in_one_line():
     y = np.zeros((64, 64), np.uint8)
     with pytest.raises(ConfigError, match="no CUDA GPU"):
         train([(x, y)], TrainConfig(steps=1, batch_size=1, crop=64, widths=(16, 24, 32), device="cuda"))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (16, 16), (3, 250), (250, 3), (33, 70)])
+def test_predict_proba_on_rasters_smaller_than_the_tile_overlap(shape):
+    """Rasters smaller than the tiles' overlap (a tiny image or AOI edge) crashed in the blending ramp."""
+    model, card = load_model(None, device="cpu")
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.01, 0.3, (6, *shape)).astype(np.float32)
+    p = predict_proba(model, card, x, ANALYSIS_BANDS, device="cpu")
+    assert p.shape == (3, *shape) and np.allclose(p.sum(0), 1, atol=1e-5)
