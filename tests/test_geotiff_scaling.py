@@ -143,3 +143,18 @@ def test_detect_bands_names_a_stack_without_descriptions(scene, tmp_path):
     for k, needle in (("too_few", "has 6 band(s) but 2 name(s)"), ("unknown", "'X12' is not a Sentinel-2 band"),
                       ("empty_item", "--bands must list band names")):
         assert runs[k].exit_code == 2 and needle in runs[k].output, (k, runs[k].output)
+
+
+def test_detect_refuses_to_write_over_its_input_image(scene, tmp_path):
+    """``--raster`` naming the input image (or a link to it) overwrote the user's image; now exit 2, untouched."""
+    import os
+
+    dn = np.round(scene.data * 10000).clip(1, 65535)
+    image = _write(tmp_path / "scene.tif", dn, "uint16", scene)
+    before = image.read_bytes()
+    os.link(image, tmp_path / "hard.tif")
+    for target in (image, tmp_path / "." / "scene.tif", tmp_path / "hard.tif"):
+        r = CliRunner().invoke(cli, ["detect", str(image), "--out", str(tmp_path / "fp.geojson"), "--raster",
+                                     str(target), "--method", "rules"])
+        assert r.exit_code == 2 and "is the input image" in r.output, r.output
+    assert image.read_bytes() == before and not (tmp_path / "fp.geojson").exists()

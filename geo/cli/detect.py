@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import click
@@ -93,6 +94,10 @@ def command(image, out_path, raster_path, method, offset, device, weights, min_a
     suffix = Path(out_path).suffix.lower()
     if suffix not in (".geojson", ".json", ".gpkg"):
         raise UsageError(f"--out must end in .geojson or .gpkg, got '{suffix or out_path}'")
+    for flag, path in (("--raster", raster_path), ("--out", out_path)):
+        if path is not None and (Path(path).resolve() == Path(image).resolve()
+                                 or Path(path).exists() and os.path.samefile(path, image)):  # links too
+            raise UsageError(f"{flag} {path} is the input image; it would be overwritten: write to another file")
     names = tuple(b.strip() for b in band_list.split(",")) if band_list is not None else None
     if names is not None and not all(names):
         raise UsageError(f"--bands must list band names separated by commas, e.g. B02,B03,B04,B08,B11,B12; got "
