@@ -130,3 +130,25 @@ def test_quicklook_from_task_composites_is_decimated_for_large_aois(run_copy, mo
     block = red[20:24, 28:32] / 10000.0  # quicklook pixel (5, 7) samples one pixel of this 4×4 block
     assert np.isclose(block, rgb[0, 5, 7]).any(), (rgb[0, 5, 7], block)
     assert rgb_from_tasks(run_copy, "1999-00", grid) is None
+
+
+def test_growth_from_nothing_is_said_not_printed_as_nan(tmp_path):
+    """A first season with no footprint (a tiny AOI, an area mined later): the console says why growth is not
+    defined instead of printing "+nan %"."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from geo.cli.run import print_summary
+
+    rows = [dict(period="2019-20", footprint_area_m2=0.0, pond_area_m2=0.0, site_count=0, clear_fraction=1.0,
+                 low_confidence=False, footprint_growth_pct=float("nan"), site_count_growth_pct=float("nan")),
+            dict(period="2020-21", footprint_area_m2=5e3, pond_area_m2=0.0, site_count=1, clear_fraction=1.0,
+                 low_confidence=False, footprint_growth_pct=float("nan"), site_count_growth_pct=float("nan"))]
+    pd.DataFrame(rows).to_csv(tmp_path / "summary.csv", index=False)
+    lines = []
+    print_summary(SimpleNamespace(summary_csv=tmp_path / "summary.csv", out_dir=tmp_path,
+                                  report_html=tmp_path / "report.html"), echo=lines.append)
+    growth = lines[-1]
+    assert "nan" not in growth and "footprint not defined (no footprint in 2019-20)" in growth
+    assert "sites not defined (no site in 2019-20)" in growth

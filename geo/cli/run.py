@@ -27,9 +27,18 @@ def print_summary(result, echo=click.echo) -> None:
         echo(f"  {r['period']}: footprint {r['footprint_area_m2'] / 1e6:7.3f} km²  ponds {r['pond_area_m2'] / 1e6:6.3f} km²"
              f"  sites {int(r['site_count']):3d}  clear {r['clear_fraction']:.2f}{flag}")
     if len(df) > 1:
-        last = df.iloc[-1]
-        echo(f"Growth {df.iloc[0]['period']} → {last['period']}: footprint {last['footprint_growth_pct']:+.1f} %, "
-             f"sites {last['site_count_growth_pct']:+.1f} %")
+        first, last = df.iloc[0], df.iloc[-1]
+
+        def pct(col: str, of: str, base: str) -> str:  # growth from nothing is no number: say why, not "+nan %"
+            v = last[col]
+            if pd.notna(v):
+                return f"{v:+.1f} %"
+            why = f"no {base} in {first['period']}" if first[of] == 0 else f"{first['period']} has no value"
+            return f"not defined ({why})"
+
+        echo(f"Growth {first['period']} → {last['period']}: footprint "
+             f"{pct('footprint_growth_pct', 'footprint_area_m2', 'footprint')}, "
+             f"sites {pct('site_count_growth_pct', 'site_count', 'site')}")
 
 
 @click.command("run")
