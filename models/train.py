@@ -18,7 +18,7 @@ from torch.nn import functional as F
 from geo.bands import ANALYSIS_BANDS, BANDS
 from geo.errors import ConfigError
 from models.data import augment, hard_negative_pixels, random_crop
-from models.infer import ModelCard, input_transform
+from models.infer import ModelCard, input_transform, resolve_device
 from models.unet import UNet, UNetConfig, count_parameters
 
 log = logging.getLogger(__name__)
@@ -227,11 +227,6 @@ def _mine(model: UNet, negatives, mean, std, cfg: TrainConfig, transform: str = 
     return out
 
 
-def _device(name: str) -> torch.device:
-    """The training device (``"auto"``: CUDA when there is a GPU)."""
-    return torch.device("cuda" if name == "auto" and torch.cuda.is_available() else "cpu" if name == "auto" else name)
-
-
 def split_validation(n: int, config: TrainConfig) -> tuple[list[int], list[int]]:
     """``(train, held-out)`` sample indices: ``round(n * val_fraction)`` samples (at least 1 when the fraction is
     > 0, and never all) drawn with the config's seed."""
@@ -302,7 +297,7 @@ def train(
     samples = [samples[i] for i in train_idx]
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    dev = _device(config.device)
+    dev = resolve_device(config.device)  # cuda without a GPU was refused by TrainConfig
     prev_threads = torch.get_num_threads()
     torch.set_num_threads(max(1, config.threads))
     if init is not None:

@@ -13,6 +13,7 @@ from geo.errors import CrsError, NoDataError, UsageError
 
 log = logging.getLogger(__name__)
 
+
 def _area_in_utm(gdf):
     """Recompute ``area_m2`` in the local UTM zone when the grid's CRS is projected but not UTM."""
     epsg = gdf.crs.to_epsg() if gdf.crs is not None else None

@@ -14,6 +14,7 @@ from geo.grid import GeoGrid
 
 log = logging.getLogger(__name__)
 
+
 @dataclass(frozen=True)
 class Scene:
     """A reflectance image with georeferencing.
@@ -137,13 +138,13 @@ def read_geotiff(path: Path, *, offset: float | None = None, scale: float = 1e-4
         gdal_scale = np.array([src.scales[i - 1] for i in idx], np.float32)[:, None, None]
         gdal_offset = np.array([src.offsets[i - 1] for i in idx], np.float32)[:, None, None]
         valid = (raw != nodata) & ~np.isnan(raw) if raw.dtype.kind == "f" else raw != nodata
+        top = float(np.percentile(raw[valid], 99.9)) if raw.dtype.kind == "f" and valid.any() else np.inf
         if np.any(gdal_scale != 1) or np.any(gdal_offset != 0):
             data = raw.astype(np.float32) * gdal_scale + gdal_offset
             log.info("%s: reflectance from the bands' scale/offset metadata", path)
-        elif raw.dtype.kind == "f" and valid.any() and np.percentile(raw[valid], 99.9) <= REFLECTANCE_MAX:
+        elif top <= REFLECTANCE_MAX:
             data = raw.astype(np.float32)
-            log.info("%s: floating-point values up to %.2f read as reflectance 0-1 (not DN x 10000)", path,
-                     float(np.percentile(raw[valid], 99.9)))
+            log.info("%s: floating-point values up to %.2f read as reflectance 0-1 (not DN x 10000)", path, top)
         else:
             data = ((raw.astype(np.float32) + np.float32(offset)) * np.float32(scale))
             if offset == 0 and valid.all(axis=0).any():
