@@ -101,9 +101,19 @@ class TrainConfig:
     noise: float = 0.0
 
     def __post_init__(self) -> None:
+        if self.unshuffle < 1 or not self.widths or min(self.widths) < 1 or self.refine < 0:
+            raise ConfigError(f"widths must be >= 1 each, unshuffle >= 1 and refine >= 0 "
+                              f"(got {self.widths}, {self.unshuffle}, {self.refine})")
         mult = self.unshuffle * 2 ** (len(self.widths) - 1)
-        if self.crop % mult:
-            raise ConfigError(f"crop {self.crop} must be a multiple of {mult} for widths {self.widths}")
+        if self.crop % mult or self.crop < mult:
+            raise ConfigError(f"crop {self.crop} must be a positive multiple of {mult} for widths {self.widths}")
+        if not self.lr > 0 or self.weight_decay < 0 or self.seed < 0 or min(self.class_weights, default=1) <= 0:
+            raise ConfigError(f"lr and class_weights must be > 0, weight_decay and seed >= 0 (got lr {self.lr}, "
+                              f"class_weights {self.class_weights}, weight_decay {self.weight_decay}, seed {self.seed})")
+        if not (0 <= self.focus <= 1 and 0 < self.mine_threshold < 1 and 0 <= self.mine_share <= 1):
+            raise ConfigError("focus and mine_share must lie in 0-1 and mine_threshold in (0, 1)")
+        if len(self.brightness) != 2 or not 0 < self.brightness[0] <= self.brightness[1]:
+            raise ConfigError(f"brightness must be [low, high] with 0 < low <= high, got {list(self.brightness)}")
         if self.steps < 1 or self.batch_size < 1:
             raise ConfigError("steps and batch_size must be >= 1")
         if not 0 <= self.negative_fraction <= 1:

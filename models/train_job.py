@@ -168,28 +168,82 @@ def load_job(path: Path) -> TrainJob:
     cache_dir = doc.get("cache_dir")
     if cache_dir is not None and (not isinstance(cache_dir, str) or not cache_dir.strip()):
         raise ConfigError(f"{path}: cache_dir must be a folder path, got {cache_dir!r}")
+    for k in ("output", "init"):
+        if k in doc and (not isinstance(doc[k], str) or not doc[k].strip()):
+            raise ConfigError(f"{path}: {k} must be a path string, got {doc[k]!r}")
     output = rel(doc.get("output", "model.pt"))
-    sim = doc.get("simulator", {})
+    sim, neg, tr = (_table(doc, k, path) for k in ("simulator", "negatives", "train"))
+    if set(sim) - {"seeds", "size"} or set(neg) - {"real"}:
+        raise ConfigError(f"{path}: [simulator] takes seeds and size, [negatives] takes real; "
+                          f"got {sorted(sim)} and {sorted(neg)}")
     seeds = sim.get("seeds", [])
-    if seeds and (len(seeds) != 2 or not all(isinstance(s, int) for s in seeds)):
-        raise ConfigError(f"{path}: simulator.seeds must be [start, stop]")
-    tr = dict(doc.get("train", {}))
-    fields = set(TrainConfig.__dataclass_fields__)
-    if set(tr) - fields:
-        raise ConfigError(f"{path}: unknown [train] key(s) {sorted(set(tr) - fields)}; allowed: {sorted(fields)}")
-    for k in ("widths", "class_weights"):
-        if k in tr:
-            tr[k] = tuple(tr[k])
-    try:
-        cfg = TrainConfig(**tr)
-    except TypeError as exc:
-        raise ConfigError(f"{path}: bad [train] values ({exc})") from None
+    if seeds and (not isinstance(seeds, list) or len(seeds) != 2 or not all(_whole(s) for s in seeds)
+                  or not 0 <= seeds[0] < seeds[1]):
+        raise ConfigError(f"{path}: simulator.seeds must be [start, stop] with 0 <= start < stop, got {seeds!r}")
+    size = sim.get("size", 256)
+    if not _whole(size) or size < 64:
+        raise ConfigError(f"{path}: simulator.size must be a whole number of pixels >= 64, got {size!r}")
+    if not isinstance(neg.get("real", False), bool):
+        raise ConfigError(f"{path}: negatives.real must be true or false, got {neg['real']!r}")
+    cfg = _train_config(tr, f"{path}: [train]")
     init = doc.get("init", None)
     init = None if init in (None, "none", "") else (init if init == "shipped" else str(rel(init)))
-    return TrainJob(tuple(images), tuple(range(*seeds)) if seeds else (), int(sim.get("size", 256)),
-                    bool(doc.get("negatives", {}).get("real", False)), init, output, cfg, scenes,
+    return TrainJob(tuple(images), tuple(range(*seeds)) if seeds else (), int(size),
+                    bool(neg.get("real", False)), init, output, cfg, scenes,
                     rel(cache_dir) if cache_dir else output.parent / "scene_cache",
                     auto_validation="val_fraction" not in tr)
+
+
+def _whole(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _table(doc: dict, key: str, path: Path) -> dict:
+    v = doc.get(key, {})
+    if not isinstance(v, dict):
+        raise ConfigError(f"{path}: {key} must be a table ([{key}]), got {v!r}")
+    return dict(v)
+
+
+#: ``[train]`` lists of a fixed length, of whole numbers, and those that may be empty.
+_TRAIN_LENGTHS = {"brightness": 2}
+_TRAIN_WHOLE = {"widths"}
+_TRAIN_MAY_BE_EMPTY = {"mine_at"}
+
+
+def _train_config(tr: dict, where: str) -> TrainConfig:
+    """``TrainConfig`` from a ``[train]`` table, each value checked against the type of its default first, so a
+    wrong type is one line naming the key rather than an error deep inside training."""
+    defaults = TrainConfig()
+    fields = set(TrainConfig.__dataclass_fields__)
+    if set(tr) - fields:
+        raise ConfigError(f"{where}: unknown key(s) {sorted(set(tr) - fields)}; allowed: {sorted(fields)}")
+    for k, v in tr.items():
+        d = getattr(defaults, k)
+        if isinstance(d, tuple):
+            whole = k in _TRAIN_WHOLE
+            ok = isinstance(v, list) and (v or k in _TRAIN_MAY_BE_EMPTY) and all((_whole(e) if whole else _number_ok(e)) for e in v) \
+                and len(v) == _TRAIN_LENGTHS.get(k, len(v))
+            if not ok:
+                n = _TRAIN_LENGTHS.get(k)
+                raise ConfigError(f"{where} {k} must be a list of {n or 'some'} {'whole ' if whole else ''}numbers, "
+                                  f"got {v!r}")
+            tr[k] = tuple(v)
+        elif isinstance(d, bool) or isinstance(d, str):
+            if type(v) is not type(d):
+                raise ConfigError(f"{where} {k} must be {'true or false' if isinstance(d, bool) else 'a string'}, got {v!r}")
+        elif _whole(d) and not _whole(v) or isinstance(d, float) and not _number_ok(v):
+            raise ConfigError(f"{where} {k} must be {'a whole number' if _whole(d) else 'a number'}, got {v!r}")
+    try:
+        return TrainConfig(**tr)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _number_ok(v) -> bool:
+    import math
+
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def job_data(job: TrainJob) -> tuple[list, list, list[dict]]:

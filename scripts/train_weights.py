@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from geo.errors import ConfigError
 from geo.stack import Composite
 from geo.sim.training import Domain
 from models.data import mixed_training_set, real_negative_scenes, simulator_scene
@@ -329,7 +330,6 @@ def main(argv: list[str] | None = None) -> int:
         if not (n.isdigit() and size.isdigit() and int(n) > 0 and int(size) >= 64):
             ap.error(f"--generator {spec!r}: use NAME:N[:SIZE] with N >= 1 scenes per variant and SIZE >= 64 px")
     args.out = output_path(args.out, args.version, args.overwrite_shipped)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     import torch
 
@@ -339,6 +339,16 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("training and held-out seeds overlap")
     if args.device == "cuda" and not torch.cuda.is_available():
         ap.error("--device cuda: no CUDA GPU is available here; use cpu or auto")
+    try:  # every setting is checked before minutes of data building
+        cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, crop=args.crop, threads=args.threads,
+                          device=args.device,
+                          version=args.version, small_pond_weight=args.small_pond_weight,
+                          mine_at=tuple(float(v) for v in args.mine_at.split(",") if v.strip()),
+                          transform="log", brightness=BRIGHTNESS, lr=args.lr,
+                          negative_fraction=args.negative_fraction, **AUGMENT[args.augment])
+    except (ConfigError, ValueError) as exc:
+        ap.error(str(exc))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     negs = real_negative_scenes(split="train")
     samples = mixed_training_set(seeds, size=args.size, domain=Domain(), legacy_share=LEGACY_SHARE,
@@ -354,12 +364,6 @@ def main(argv: list[str] | None = None) -> int:
                            "variants": list(gen.VARIANTS)}
     test_negs = real_negative_scenes(split="test")
     log.info("data: %d simulator scenes, %d real negatives in %.0f s", len(samples), len(negs), time.perf_counter() - t0)
-    cfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, crop=args.crop, threads=args.threads,
-                      device=args.device,
-                      version=args.version, small_pond_weight=args.small_pond_weight,
-                      mine_at=tuple(float(v) for v in args.mine_at.split(",") if v.strip()),
-                      transform="log", brightness=BRIGHTNESS, lr=args.lr,
-                      negative_fraction=args.negative_fraction, **AUGMENT[args.augment])
     init = None
     if args.init:
         from models.infer import load_model

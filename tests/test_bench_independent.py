@@ -91,6 +91,9 @@ def test_train_weights_names_a_missing_generator():
 @pytest.mark.parametrize("argv, says", [
     (["--generator", "gen_a:many"], "use NAME:N[:SIZE]"),
     (["--generator", "gen_a:3:8"], "SIZE >= 64"),
+    (["--lr", "-1"], "lr and class_weights must be > 0"),  # training settings are checked before any data is built
+    (["--crop", "0"], "positive multiple of 16"),
+    (["--mine-at", "0.5,x"], "could not convert string to float"),
 ])
 def test_train_weights_refuses_a_bad_generator_spec(argv, says, tmp_path, capsys):
     import train_weights

@@ -306,3 +306,49 @@ def test_labels_partly_outside_train_on_the_overlap(image, tmp_path, monkeypatch
         assert (y == rasterize_labels(lab, image[1], unlabelled=fill)).all() and x.shape == (6, 64, 64)
         assert (y == 1).sum() == 400 and (y == 2).sum() == 100  # 200 m and 100 m squares, fully inside
         assert (tmp_path / "out" / "m.pt").exists()
+
+
+# [train] / [simulator] / [negatives] values of the wrong type or range: each was a Python traceback (exit 1) or,
+# for focus / mine_threshold / class_weights, a silently wrong training (exit 0) before they were checked
+BAD_TRAIN_VALUES = {
+    'steps = "x"': "steps must be a whole number",
+    "steps = 2.5": "steps must be a whole number",
+    "widths = 5": "widths must be a list",
+    "widths = [0, 4]": "widths must be >= 1",
+    "crop = 0": "positive multiple of 16",
+    "lr = -1": "lr and class_weights must be > 0",
+    "lr = nan": "lr must be a number",
+    "class_weights = [1, -2, 3]": "class_weights must be > 0",
+    "weight_decay = -1": "weight_decay and seed >= 0",
+    "seed = -1": "weight_decay and seed >= 0",
+    "unshuffle = 0": "unshuffle >= 1",
+    "refine = -2": "refine >= 0",
+    "focus = 3": "focus and mine_share must lie in 0-1",
+    "mine_threshold = 5": "mine_threshold in (0, 1)",
+    "brightness = [2, 1]": "0 < low <= high",
+    "brightness = [1]": "brightness must be a list of 2",
+    'transform = 3': "transform must be a string",
+    "\n[negatives]\nreal = 1": "negatives.real must be true or false",
+    "\n[simulator]\nsize = 'big'": "simulator.size must be a whole number",
+    "\n[simulator]\nseeds = [5, 2]": "0 <= start < stop",
+}
+
+
+@pytest.mark.parametrize("value", list(BAD_TRAIN_VALUES))
+def test_bad_train_values_are_one_line(value, tmp_path, monkeypatch):
+    import models.train_job as mt
+
+    monkeypatch.setattr(mt, "train", lambda *a, **kw: pytest.fail("a refused config must not start training"))
+    cfg = tmp_path / "t.toml"
+    steps = "" if value.startswith("steps") else "steps = 1\n"
+    cfg.write_text(f'output = "out/m.pt"\n[train]\n{steps}{value}\n')
+    line = _refused(CliRunner().invoke(cli, ["-q", "train", "--config", str(cfg)]), 2, BAD_TRAIN_VALUES[value])
+    assert str(cfg) in line
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("doc", ["train = 4", "simulator = 4", "negatives = 3", "output = 5"])
+def test_tables_of_the_wrong_kind_are_one_line(doc, tmp_path):
+    cfg = tmp_path / "t.toml"
+    cfg.write_text(doc + "\n")
+    _refused(CliRunner().invoke(cli, ["-q", "train", "--config", str(cfg)]), 2, doc.split(" ")[0] + " must be")
