@@ -22,6 +22,7 @@ from torch.nn import functional as F
 from geo.config import VIEWS  # identity, + flipped columns, + flipped rows and both
 from geo.errors import WeightsError
 from models.nodata import fill_nearest
+from models.tiling import _ramp, axis_tiles, shuffle, unshuffle  # noqa: F401 (re-exported)
 from models.unet import UNet, UNetConfig, exact_fp32, fuse_batchnorm
 
 log = logging.getLogger(__name__)
@@ -45,8 +46,10 @@ class ModelCard:
         architecture: :class:`UNetConfig` as a dict.
         weights_sha256: SHA-256 of the weights file (checked on load).
         extra: anything else recorded (training data, metrics, ...).
-        transform: ``"linear"`` (normalise reflectance) or ``"log"`` (normalise ``ln(max(x, 0.001))``, so that
+        transform: ``"linear"`` (normalise reflectance) or ``"log"`` (normalise ``ln(max(x, floor))``, so that
             a brightness gain becomes an offset shared by all bands; see :func:`input_transform`).
+        floor: per-band smallest reflectance before the log (empty: :data:`LOG_FLOOR` for every band; cards
+            before 2.2.0 have none). See :func:`input_transform`.
     """
 
     name: str
@@ -59,14 +62,20 @@ class ModelCard:
     weights_sha256: str = ""
     extra: dict | None = None
     transform: str = "linear"
+    floor: tuple[float, ...] = ()
+
+    def floors(self) -> np.ndarray:
+        """The per-band log floor as a float32 array (one value per band)."""
+        return np.asarray(self.floor or (LOG_FLOOR,) * len(self.bands), np.float32)
 
     def to_dict(self) -> dict:
         return {
             "schema": CARD_SCHEMA, "name": self.name, "version": self.version, "bands": list(self.bands),
             "normalization": {"input": "L2A surface reflectance 0-1 ((DN + offset) / 10000)",
-                              "formula": ("(ln(max(x, 0.001)) - mean) / std" if self.transform == "log"
+                              "formula": ("(ln(max(x, floor)) - mean) / std" if self.transform == "log"
                                           else "(x - mean) / std") + "; NaN -> 0 after normalising",
-                              "transform": self.transform, "mean": list(self.mean), "std": list(self.std)},
+                              "transform": self.transform, "mean": list(self.mean), "std": list(self.std),
+                              **({"floor": [float(v) for v in self.floors()]} if self.transform == "log" else {})},
             "classes": {str(k): v for k, v in self.classes.items()},
             "architecture": self.architecture, "weights_sha256": self.weights_sha256, **(self.extra or {}),
         }
@@ -81,6 +90,7 @@ class ModelCard:
                 tuple(float(v) for v in norm["std"]), {int(k): str(v) for k, v in d["classes"].items()},
                 dict(d["architecture"]), str(d.get("weights_sha256", "")),
                 {k: v for k, v in d.items() if k not in core}, _transform(norm.get("transform", "linear")),
+                _floor(norm.get("floor", ()), len(d["bands"])),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise WeightsError(f"model card is incomplete or malformed ({exc!r}); regenerate it with scripts/train_weights.py") from None
@@ -97,11 +107,24 @@ def _transform(name: str) -> str:
     return name
 
 
-def input_transform(x: np.ndarray, transform: str) -> np.ndarray:
-    """The model-space input before ``(x - mean) / std``: reflectance (``"linear"``) or its log (``"log"``)."""
+def _floor(v, n_bands: int) -> tuple[float, ...]:
+    floor = tuple(float(f) for f in v)
+    if floor and (len(floor) != n_bands or not all(0 < f < 1 for f in floor)):
+        raise ValueError(f"normalization floor must give one reflectance in (0, 1) per band, got {list(v)}")
+    return floor
+
+
+def input_transform(x: np.ndarray, transform: str, floor=None) -> np.ndarray:
+    """The model-space input before ``(x - mean) / std``: reflectance (``"linear"``) or its log (``"log"``).
+
+    ``floor``: per-band smallest reflectance before the log (bands on axis -3; ``None``: :data:`LOG_FLOOR`).
+    Weights 2.2.0 floor the visible bands at 0.01: below that, L2A blue and green are mostly atmospheric-correction
+    error (over-corrected haze reads ≈ 0.001), and a log made those few thousandths the model's largest inputs.
+    """
     if transform == "log":
+        f = LOG_FLOOR if floor is None else np.asarray(floor, np.float32).reshape(-1, 1, 1)
         with np.errstate(invalid="ignore"):
-            return np.log(np.maximum(x, LOG_FLOOR)).astype(np.float32)
+            return np.log(np.maximum(x, f)).astype(np.float32)
     return x
 
 
@@ -138,7 +161,7 @@ def save_model(model: UNet, card: ModelCard, path: Path) -> ModelCard:
         torch.save(state, tmp)
         digest = sha256(tmp)
     card = ModelCard(card.name, card.version, card.bands, card.mean, card.std, card.classes,
-                     model.config.to_dict(), digest, card.extra, card.transform)
+                     model.config.to_dict(), digest, card.extra, card.transform, card.floor)
     write_text(card_path(path), json.dumps(card.to_dict(), indent=2) + "\n")
     return card
 
@@ -224,48 +247,6 @@ def _torch_reason(exc: BaseException) -> str:
     parts = re.split(r"(?<=[.:])\s+|\n+", str(exc))
     keep = [p.strip() for p in parts if p.strip() and not any(a in p.lower() for a in _UNSAFE_ADVICE)]
     return " ".join(" ".join(keep).split())[:200] or "not a plain tensor file"
-
-
-def _ramp(n: int, overlap: int) -> np.ndarray:
-    """1-D blending weights: 1 in the middle, linear ramps over ``overlap`` px at each end (always > 0)."""
-    ramp = np.ones(n, np.float32)
-    overlap = min(overlap, n // 2)  # a raster smaller than the overlap is one short tile (crashed before)
-    if overlap > 0:
-        r = (np.arange(overlap, dtype=np.float32) + 1) / (overlap + 1)
-        ramp[:overlap] = np.minimum(ramp[:overlap], r)
-        ramp[n - overlap:] = np.minimum(ramp[n - overlap:], r[::-1])
-    return ramp
-
-
-def axis_tiles(n: int, tile: int, overlap: int, multiple: int) -> tuple[int, list[int]]:
-    """Tile length and start offsets covering ``n`` px with as little padding and recomputation as possible.
-
-    Uses the fewest tiles of at most ``tile`` px that overlap by at least ``overlap`` px, then shrinks
-    the tile to the smallest multiple of ``multiple`` that still covers ``n`` and spaces the starts
-    evenly. A length below one tile gives one tile of ``n`` rounded up to ``multiple``.
-    """
-    if n <= tile:
-        return int(np.ceil(n / multiple) * multiple), [0]
-    k = int(np.ceil((n - overlap) / (tile - overlap)))
-    t = min(tile, int(np.ceil((n + (k - 1) * overlap) / k / multiple) * multiple))
-    return t, [int(round(i * (n - t) / (k - 1))) for i in range(k)]
-
-
-def unshuffle(x: torch.Tensor, f: int) -> torch.Tensor:
-    """``(C, H, W)`` → ``(H/f, W/f, f²·C)`` space-to-depth, channels position-major (``p·C + c``, ``p = i·f + j``).
-
-    The channels-last layout :class:`models.unet.FoldedUNet` takes; ``H`` and ``W`` must be multiples of ``f``.
-    A new tensor unless nothing moves (one band and ``f = 1``).
-    """
-    c, h, w = x.shape
-    return x.reshape(c, h // f, f, w // f, f).permute(1, 3, 2, 4, 0).reshape(h // f, w // f, -1)
-
-
-def shuffle(y: torch.Tensor, f: int) -> torch.Tensor:
-    """Inverse of :func:`unshuffle`: ``(H/f, W/f, f²·K)`` position-major → ``(K, H, W)``."""
-    h, w, pk = y.shape
-    k = pk // (f * f)
-    return y.reshape(h, w, f, f, k).permute(4, 0, 2, 1, 3).reshape(k, h * f, w * f)
 
 
 def check_bands(bands, card: ModelCard, n_channels: int, *, reorder: bool) -> list[int]:
@@ -372,8 +353,8 @@ def _predict_proba(
         if xu.data_ptr() == x.data_ptr():
             xu = xu.clone()
         del x
-        if card.transform == "log":
-            xu.clamp_(min=LOG_FLOOR).log_()  # NaN stays NaN (-> 0 below)
+        if card.transform == "log":  # per-band floor, repeated like the channels; NaN stays NaN (-> 0 below)
+            xu.clamp_(min=torch.from_numpy(card.floors()).to(dev).repeat(f * f)).log_()
         mean = torch.tensor(card.mean, dtype=torch.float32, device=dev).repeat(f * f)
         inv_std = (1.0 / torch.tensor(card.std, dtype=torch.float32, device=dev)).repeat(f * f)
         torch.nan_to_num_(xu.sub_(mean).mul_(inv_std), nan=0.0, posinf=0.0, neginf=0.0)

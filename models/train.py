@@ -65,6 +65,8 @@ class TrainConfig:
         log_every: log a progress line (step, loss, learning rate, time left) every this many steps.
         transform: input transform of the card (``"linear"`` or ``"log"``, see
             :func:`models.infer.input_transform`); fine-tuning keeps the base model's.
+        log_floor: per-band smallest reflectance before the log (the card's ``floor``); empty keeps the base
+            model's when fine-tuning, else 0.001 for every band. Weights 2.2.0 use 0.01 for B02-B04.
         brightness: range of the overall gain drawn per crop (augmentation; (1, 1) = off).
         band_gain, material_gain, haze, blur, noise: the other augmentations of :func:`models.data.augment`
             (per-band gain, per-class colour gain, additive haze, point-spread blur, sensor noise; see there).
@@ -93,6 +95,7 @@ class TrainConfig:
     val_fraction: float = 0.0
     log_every: int = 50
     transform: str = "linear"
+    log_floor: tuple[float, ...] = ()
     brightness: tuple[float, float] = (1.0, 1.0)
     band_gain: float = 0.05
     material_gain: float = 0.0
@@ -127,6 +130,8 @@ class TrainConfig:
                               f"(got {self.log_every})")
         if not 0 <= self.band_gain < 1 or not 0 <= self.material_gain < 1 or min(self.haze, self.blur, self.noise) < 0:
             raise ConfigError("band_gain and material_gain must lie in [0, 1); haze, blur and noise must be >= 0")
+        if not all(0 < f < 1 for f in self.log_floor):
+            raise ConfigError(f"log_floor must give reflectances in (0, 1), got {list(self.log_floor)}")
         if self.transform not in ("linear", "log"):
             raise ConfigError(f"transform must be 'linear' or 'log', got {self.transform!r}")
         if self.device not in ("auto", "cpu", "cuda"):
@@ -147,12 +152,12 @@ class TrainResult:
 
 
 def band_statistics(samples: Sequence[tuple[np.ndarray, np.ndarray]],
-                    transform: str = "linear") -> tuple[tuple[float, ...], tuple[float, ...]]:
+                    transform: str = "linear", floor=None) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-band mean and std over all finite pixels (the card's normalisation) of the transformed input."""
     n = samples[0][0].shape[0]
     s, s2, cnt = np.zeros(n), np.zeros(n), np.zeros(n)
     for x, _ in samples:
-        x = input_transform(x, transform)
+        x = input_transform(x, transform, floor)
         for b in range(n):
             v = x[b][np.isfinite(x[b])].astype(np.float64)
             s[b] += v.sum()
@@ -169,7 +174,7 @@ def _augment(x, y, rng, cfg: TrainConfig, wavelengths):
 
 
 def _batch(samples, negatives, cfg: TrainConfig, rng: np.random.Generator, mean, std, hard, mined=None,
-           transform: str = "linear", wavelengths=None):
+           transform: str = "linear", wavelengths=None, floor=None):
     xs, ys = [], []
     for _ in range(cfg.batch_size):
         if negatives and rng.random() < cfg.negative_fraction:
@@ -185,7 +190,7 @@ def _batch(samples, negatives, cfg: TrainConfig, rng: np.random.Generator, mean,
             x, y = _augment(x, y, rng, cfg, wavelengths)
         xs.append(x)
         ys.append(y)
-    x = np.nan_to_num((input_transform(np.stack(xs), transform) - mean) / std, nan=0.0).astype(np.float32)
+    x = np.nan_to_num((input_transform(np.stack(xs), transform, floor) - mean) / std, nan=0.0).astype(np.float32)
     return torch.from_numpy(x), torch.from_numpy(np.stack(ys).astype(np.int64))
 
 
@@ -217,7 +222,8 @@ def _loss(logits: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, weights: torc
 
 
 @torch.no_grad()
-def _mine(model: UNet, negatives, mean, std, cfg: TrainConfig, transform: str = "linear") -> list[np.ndarray]:
+def _mine(model: UNet, negatives, mean, std, cfg: TrainConfig, transform: str = "linear",
+          floor=None) -> list[np.ndarray]:
     """Flat indices of the pixels of each negative the model currently calls footprint."""
     mult = cfg.unshuffle * 2 ** (len(cfg.widths) - 1)
     was_training = model.training
@@ -227,7 +233,7 @@ def _mine(model: UNet, negatives, mean, std, cfg: TrainConfig, transform: str = 
         _, h, w = x.shape
         ph, pw = -h % mult, -w % mult
         xin = np.pad(x, ((0, 0), (0, ph), (0, pw)), constant_values=np.nan)[None]
-        xin = np.nan_to_num((input_transform(xin, transform) - mean) / std, nan=0.0).astype(np.float32)
+        xin = np.nan_to_num((input_transform(xin, transform, floor) - mean) / std, nan=0.0).astype(np.float32)
         xin = torch.from_numpy(xin).to(next(model.parameters()).device)
         p = torch.softmax(model(xin), dim=1)[0, 1:].sum(0).cpu().numpy()[:h, :w]
         fp = (p >= cfg.mine_threshold) & np.all(np.isfinite(x), axis=0)
@@ -251,8 +257,10 @@ def split_validation(n: int, config: TrainConfig) -> tuple[list[int], list[int]]
 
 
 @torch.no_grad()
-def validation_report(model: UNet, held, mean, std, config: TrainConfig) -> dict:
-    """Pooled per-class metrics (:func:`models.evaluate.report`) of the model's argmax over held-out samples;
+def validation_report(model: UNet, held, mean, std, config: TrainConfig, transform: str = "linear",
+                      floor=None) -> dict:
+    """Pooled per-class metrics (:func:`models.evaluate.report`) of the model's argmax over held-out samples,
+    their input transformed as in training (before 2.2.0 a log model was scored on untransformed reflectance);
     label 255 and pixels without data are skipped."""
     from models.evaluate import confusion_matrix, report
 
@@ -262,7 +270,7 @@ def validation_report(model: UNet, held, mean, std, config: TrainConfig) -> dict
     for x, y in held:
         _, h, w = x.shape
         xin = np.pad(x, ((0, 0), (0, -h % mult), (0, -w % mult)), constant_values=np.nan)[None]
-        xin = np.nan_to_num((xin - mean) / std, nan=0.0).astype(np.float32)
+        xin = np.nan_to_num((input_transform(xin, transform, floor) - mean) / std, nan=0.0).astype(np.float32)
         pred = model(torch.from_numpy(xin)).argmax(1)[0].numpy()[:h, :w]
         cm += confusion_matrix(y, pred, len(CLASSES), valid=np.all(np.isfinite(x), axis=0))
     rep = report(cm)
@@ -315,14 +323,17 @@ def train(
         model = UNet(model.config).to("cpu").train()
         model.load_state_dict(init[0].state_dict())
         mean_t, std_t = base.mean, base.std
-        transform = base.transform
+        transform, floor = base.transform, tuple(config.log_floor) or base.floor
         if tuple(base.bands) != tuple(bands):
             raise ConfigError(f"fine-tuning needs inputs in the base model's band order {base.bands}, got {bands}")
     else:
         model = UNet(UNetConfig(in_channels=len(bands), n_classes=len(CLASSES), widths=config.widths,
                                 unshuffle=config.unshuffle, refine=config.refine)).train()
-        transform = config.transform
-        mean_t, std_t = band_statistics(list(samples), transform)
+        transform, floor = config.transform, tuple(config.log_floor)
+    if floor and len(floor) != len(bands):
+        raise ConfigError(f"log_floor gives {len(floor)} values for {len(bands)} bands")
+    if init is None:
+        mean_t, std_t = band_statistics(list(samples), transform, floor or None)
     mean = np.asarray(mean_t, np.float32)[None, :, None, None]
     std = np.asarray(std_t, np.float32)[None, :, None, None]
     model = model.to(dev)
@@ -338,9 +349,9 @@ def train(
     try:
         for step in range(config.steps):
             if step in mine_steps:
-                new = _mine(model, negatives, mean, std, config, transform)
+                new = _mine(model, negatives, mean, std, config, transform, floor or None)
                 mined = new if mined is None else [np.union1d(a, b) for a, b in zip(mined, new)]
-            x, y = _batch(samples, negatives, config, rng, mean, std, hard, mined, transform, wavelengths)
+            x, y = _batch(samples, negatives, config, rng, mean, std, hard, mined, transform, wavelengths, floor or None)
             loss = _loss(model(x.to(dev)), y.to(dev), config, weights)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -363,7 +374,7 @@ def train(
     if held:
         validation = {"fraction": config.val_fraction, "held_out_samples": val_idx, "n_samples": len(held),
                       "scored": "argmax of the U-Net alone (no rules), every labelled pixel of the held-out samples",
-                      **validation_report(model, held, mean, std, config)}
+                      **validation_report(model, held, mean, std, config, transform, floor or None)}
         log.info("validation on %d held-out sample(s): IoU %s", len(held),
                  ", ".join(f"{k} {v['iou']}" for k, v in validation["classes"].items()))
     parent = None
@@ -378,6 +389,6 @@ def train(
                             "n_samples": len(samples), "n_negatives": len(negatives)},
                "validation": validation, **({"parent": parent} if parent else {}),
                **(extra_card or {})},
-        transform=transform,
+        transform=transform, floor=floor,
     )
     return TrainResult(model, card, losses, seconds)

@@ -208,7 +208,7 @@ def _table(doc: dict, key: str, path: Path) -> dict:
 #: ``[train]`` lists of a fixed length, of whole numbers, and those that may be empty.
 _TRAIN_LENGTHS = {"brightness": 2}
 _TRAIN_WHOLE = {"widths"}
-_TRAIN_MAY_BE_EMPTY = {"mine_at"}
+_TRAIN_MAY_BE_EMPTY = {"mine_at", "log_floor"}
 
 
 def _train_config(tr: dict, where: str) -> TrainConfig:

@@ -207,7 +207,7 @@ class FoldedUNet(nn.Module):
 
     Input: the space-to-depth image ``(batch, f²·C, H/f, W/f)`` with channels *position-major*
     (channel ``p·C + c`` holds band ``c`` of pixel ``p = i·f + j`` of each f×f block) — see
-    :func:`models.infer.unshuffle`. Output: logits ``(batch, H/f, W/f, f²·K)``, position-major too.
+    :func:`models.tiling.unshuffle`. Output: logits ``(batch, H/f, W/f, f²·K)``, position-major too.
 
     The full-resolution refinement of :class:`UNet` is a per-pixel two-layer perceptron over the raw
     spectra and ``pixel_shuffle``-d context channels. Because its first layer and the context

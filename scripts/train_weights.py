@@ -40,6 +40,9 @@ from models.evaluate import evaluate_samples
 from models.infer import DEFAULT_WEIGHTS, card_path, save_model
 from models.train import TrainConfig, train
 
+#: The log floor of weights 2.2.0 (``--log-floor``; see :func:`models.infer.input_transform`).
+LOG_FLOOR = (0.01, 0.01, 0.01, 0.001, 0.001, 0.001)
+
 log = logging.getLogger("train_weights")
 
 #: Since 2.0.0: share of legacy simulator chips (the rest are measured-spectra chips, geo.sim.training.Domain()),
@@ -321,6 +324,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="also train on N scenes per variant (seeds 0..N-1, SIZE px, default 256) of the independent "
                          "generator benchmarks/independent/NAME; repeatable. Its rows of "
                          "benchmarks/bench_independent.py then no longer count as held out")
+    ap.add_argument("--log-floor", default=",".join(str(v) for v in LOG_FLOOR),
+                    help="per-band smallest reflectance before the log, B02,B03,B04,B08,B11,B12 (weights 2.2.0: 0.01 for "
+                         "the visible bands, whose L2A values below that are mostly atmospheric-correction error); "
+                         "'' keeps the --init weights' floor, or 0.001 for every band")
     ap.add_argument("--augment", choices=sorted(AUGMENT), default="mild",
                     help="augmentation preset: mild = flips, rotations, gains; wide adds per-band and per-class colour "
                          "gains, haze, blur and noise (see models.data.augment)")
@@ -345,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
                           version=args.version, small_pond_weight=args.small_pond_weight,
                           mine_at=tuple(float(v) for v in args.mine_at.split(",") if v.strip()),
                           transform="log", brightness=BRIGHTNESS, lr=args.lr,
-                          negative_fraction=args.negative_fraction, **AUGMENT[args.augment])
+                          negative_fraction=args.negative_fraction, **AUGMENT[args.augment],
+                          log_floor=tuple(float(v) for v in args.log_floor.split(",") if v.strip()))
     except (ConfigError, ValueError) as exc:
         ap.error(str(exc))
     args.out.parent.mkdir(parents=True, exist_ok=True)

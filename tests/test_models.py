@@ -353,6 +353,67 @@ def test_log_input_transform_trains_saves_loads_and_predicts(tmp_path):
         TrainConfig(transform="sqrt")
 
 
+def test_log_floor_per_band_travels_from_training_to_inference(tmp_path):
+    """A per-band log floor (weights 2.2.0: visible bands 0.01) is written to the card, read back, and applied by
+    inference exactly as in training: reflectance below a band's floor cannot change the prediction."""
+    from models.infer import input_transform, load_card
+
+    floor = (0.01, 0.01, 0.01, 0.001, 0.001, 0.001)
+    samples = [toy_pair(s) for s in range(4)]
+    cfg = TrainConfig(steps=10, batch_size=2, crop=64, widths=(16, 24, 32), threads=1, transform="log", log_floor=floor)
+    res = train(samples, cfg)
+    path = tmp_path / "floor.pt"
+    save_model(res.model, res.card, path)
+    card = json.loads(path.with_suffix(".json").read_text())
+    assert card["normalization"]["floor"] == pytest.approx(list(floor))
+    model, c = load_model(path, device="cpu")
+    assert c.floor == pytest.approx(floor) and load_card(path).floors()[0] == pytest.approx(0.01)
+    x = samples[0][0].copy()
+    x[0, :20] = 0.004  # blue below its floor ...
+    x2 = x.copy()
+    x2[0, :20] = 0.0005  # ... and further below it: the same input to the model
+    assert np.array_equal(predict_proba(model, c, x, ANALYSIS_BANDS, device="cpu"),
+                          predict_proba(model, c, x2, ANALYSIS_BANDS, device="cpu"))
+    x3 = x.copy()
+    x3[3, :20] = 0.004  # NIR's floor is 0.001: this changes the input
+    assert not np.array_equal(predict_proba(model, c, x, ANALYSIS_BANDS, device="cpu"),
+                              predict_proba(model, c, x3, ANALYSIS_BANDS, device="cpu"))
+    assert np.allclose(input_transform(x, "log", floor)[0, :20], np.log(0.01))
+    # a card without a floor (before 2.2.0) means 0.001 for every band; a malformed floor is refused
+    del card["normalization"]["floor"]
+    path.with_suffix(".json").write_text(json.dumps(card))
+    assert load_card(path).floors() == pytest.approx([0.001] * 6)
+    card["normalization"]["floor"] = [0.01, 0.01]
+    path.with_suffix(".json").write_text(json.dumps(card))
+    with pytest.raises(WeightsError, match="floor"):
+        load_card(path)
+    with pytest.raises(ConfigError, match="log_floor"):
+        TrainConfig(log_floor=(0.01, 2.0))
+    with pytest.raises(ConfigError, match="6 bands"):
+        train(samples, TrainConfig(steps=1, batch_size=1, crop=64, widths=(16, 24, 32), threads=1, transform="log",
+                                   log_floor=(0.01, 0.01)))
+
+
+def test_validation_scores_the_input_the_model_was_trained_on():
+    """The card's validation IoU is computed on the transformed input. Before 2.2.0 a log model was scored on raw
+    reflectance, so every pixel looked alike to it and the scores meant nothing."""
+    from models.train import validation_report
+
+    samples = [toy_pair(s) for s in range(6)]
+    cfg = TrainConfig(steps=60, batch_size=4, crop=64, widths=(16, 24, 32), threads=1, transform="log",
+                      val_fraction=0.5)
+    res = train(samples, cfg)
+    val = res.card.extra["validation"]
+    held = [samples[i] for i in val["held_out_samples"]]
+    p = [predict_proba(res.model, res.card, x, ANALYSIS_BANDS, device="cpu").argmax(0) for x, _ in held]
+    acc = sum(int((q == y).sum()) for q, (_, y) in zip(p, held)) / sum(y.size for _, y in held)
+    assert val["accuracy"] == pytest.approx(acc, abs=0.02)  # the card agrees with what inference predicts
+    mean = np.asarray(res.card.mean, np.float32)[None, :, None, None]
+    std = np.asarray(res.card.std, np.float32)[None, :, None, None]
+    wrong = validation_report(res.model, held, mean, std, cfg)  # raw reflectance into a log model, as before
+    assert abs(wrong["accuracy"] - acc) > 0.05
+
+
 def test_augment_defaults_unchanged_and_wide_options_do_what_they_say():
     from models.data import augment
 
