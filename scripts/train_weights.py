@@ -164,7 +164,12 @@ def write_model_card_md(card: dict, path: Path) -> None:
         f"- Bands, in channel order: {', '.join(card['bands'])} (10 m grid; 20 m SWIR resampled).",
         "- Values: L2A surface reflectance 0-1, `(DN + offset) / 10000`, offset -1000 for baseline >= 04.00.",
         f"- Normalisation: `{card['normalization']['formula']}`; mean {card['normalization']['mean']}, "
-        f"std {card['normalization']['std']}. The log makes a brightness gain an offset shared by all bands.",
+        f"std {card['normalization']['std']}" + (f"; floor {card['normalization']['floor']}"
+                                                  if "floor" in card["normalization"] else "")
+        + ". The log makes a brightness gain an offset shared by all bands."
+        + (" A floor above 0.001 (2.2.0: 0.01 on B02-B04) ignores reflectance below it, which in L2A visible bands is "
+           "mostly atmospheric-correction error (over-corrected haze reads about 0.001; the log made those thousandths "
+           "the model's largest inputs)." if max(card["normalization"].get("floor", [0.001])) > 0.001 else ""),
         "- Input check: `geo.stages.input_check.check_input(composite)` compares a scene with `input_range` in the "
         "card (training percentiles per band, range of chip median brightness) and logs a warning when it lies outside.",
         "- A band-order or channel mismatch between this card and the input raises `WeightsError`.", "",

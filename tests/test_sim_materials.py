@@ -165,6 +165,31 @@ def test_input_check_flags_scaled_scenes():
     assert bad["checked"] and not bad["in_range"] and bad["warnings"]
 
 
+def test_input_check_ignores_what_lies_below_the_models_floor(tmp_path):
+    """Over-corrected blue (≈ 0.001) is flagged for a model that sees it, not for one whose floor hides it."""
+    import json
+    import shutil
+
+    from geo.stages.input_check import check_input
+    from models.infer import DEFAULT_WEIGHTS, card_path
+
+    shutil.copy(DEFAULT_WEIGHTS, tmp_path / "w.pt")
+    card = json.loads(card_path(DEFAULT_WEIGHTS).read_text())
+    if not card.get("input_range"):
+        pytest.skip("shipped card has no input_range")
+    card["input_range"]["bands_p0.5"][0] = 0.005  # the model was trained on blue down to 0.005
+    x, _ = training_pair(7, size=96, domain=Domain())
+    x[0] = 0.001  # every blue pixel over-corrected
+    grid = GeoGrid(CRS.from_epsg(32647), Affine(10, 0, 431000, 0, -10, 2840000), 96, 96)
+    comp = Composite(x, np.full((96, 96), 3, np.uint16), ("B02", "B03", "B04", "B08", "B11", "B12"), grid)
+    for floor, flagged in (([0.001] * 6, True), ([0.01, 0.01, 0.01, 0.001, 0.001, 0.001], False)):
+        card["normalization"]["floor"] = floor
+        (tmp_path / "w.json").write_text(json.dumps(card))
+        rep = check_input(comp, str(tmp_path / "w.pt"))
+        assert (rep["outside_share"]["B02"] == 1.0) is flagged, (floor, rep)
+        assert any("B02" in w for w in rep["warnings"]) is flagged
+
+
 def test_large_cleared_land_without_pond_evidence_is_dropped():
     from geo.stages.fusion import drop_large_pondless
 

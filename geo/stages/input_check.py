@@ -34,7 +34,8 @@ def check_input(composite: Composite, weights: str | None = None) -> dict:
     ``warnings`` (human-readable findings, also logged at WARNING), ``median_brightness`` (median over valid
     pixels of the six-band mean reflectance) with the ``trained_median_brightness`` range, and
     ``outside_share`` per band (share of valid pixels outside the training 0.5–99.5 % range widened by
-    :data:`BAND_SLACK`).
+    :data:`BAND_SLACK`; a log model's per-band floor is applied first, since the model sees a darker pixel as the
+    floor: weights 2.2.0 ignore visible reflectance below 0.01, where over-corrected L2A blue sits).
     """
     from models.infer import load_card  # local: the card is read only when checked
 
@@ -55,6 +56,8 @@ def check_input(composite: Composite, weights: str | None = None) -> dict:
         return {"checked": False, "in_range": True, "warnings": [], "reason": "no valid pixels"}
     if pix.shape[1] > SAMPLE:
         pix = pix[:, np.random.default_rng(0).choice(pix.shape[1], SAMPLE, replace=False)]
+    if card.transform == "log":  # below its floor a band reads as the floor to the model: not outside its range
+        pix = np.maximum(pix, card.floors()[:, None])
     lo, hi = np.asarray(rng_["bands_p0.5"]), np.asarray(rng_["bands_p99.5"])
     lo, hi = lo / BAND_SLACK, hi * BAND_SLACK
     outside = ((pix < lo[:, None]) | (pix > hi[:, None])).mean(axis=1)
