@@ -49,7 +49,7 @@ class ModelCard:
         transform: ``"linear"`` (normalise reflectance) or ``"log"`` (normalise ``ln(max(x, floor))``, so that
             a brightness gain becomes an offset shared by all bands; see :func:`input_transform`).
         floor: per-band smallest reflectance before the log (empty: :data:`LOG_FLOOR` for every band; cards
-            before 2.2.0 have none). See :func:`input_transform`.
+            written before December 2026 have none). See :func:`input_transform`.
     """
 
     name: str
@@ -118,8 +118,8 @@ def input_transform(x: np.ndarray, transform: str, floor=None) -> np.ndarray:
     """The model-space input before ``(x - mean) / std``: reflectance (``"linear"``) or its log (``"log"``).
 
     ``floor``: per-band smallest reflectance before the log (bands on axis -3; ``None``: :data:`LOG_FLOOR`).
-    Weights 2.2.0 floor the visible bands at 0.01: below that, L2A blue and green are mostly atmospheric-correction
-    error (over-corrected haze reads ≈ 0.001), and a log made those few thousandths the model's largest inputs.
+    The shipped weights use 0.001 for every band. Flooring the visible bands at 0.01 (below that, L2A blue is mostly
+    atmospheric-correction error; over-corrected haze reads ≈ 0.001) was measured and not adopted: see the model card.
     """
     if transform == "log":
         f = LOG_FLOOR if floor is None else np.asarray(floor, np.float32).reshape(-1, 1, 1)

@@ -66,7 +66,7 @@ class TrainConfig:
         transform: input transform of the card (``"linear"`` or ``"log"``, see
             :func:`models.infer.input_transform`); fine-tuning keeps the base model's.
         log_floor: per-band smallest reflectance before the log (the card's ``floor``); empty keeps the base
-            model's when fine-tuning, else 0.001 for every band. Weights 2.2.0 use 0.01 for B02-B04.
+            model's when fine-tuning, else 0.001 for every band.
         brightness: range of the overall gain drawn per crop (augmentation; (1, 1) = off).
         band_gain, material_gain, haze, blur, noise: the other augmentations of :func:`models.data.augment`
             (per-band gain, per-class colour gain, additive haze, point-spread blur, sensor noise; see there).
@@ -260,7 +260,7 @@ def split_validation(n: int, config: TrainConfig) -> tuple[list[int], list[int]]
 def validation_report(model: UNet, held, mean, std, config: TrainConfig, transform: str = "linear",
                       floor=None) -> dict:
     """Pooled per-class metrics (:func:`models.evaluate.report`) of the model's argmax over held-out samples,
-    their input transformed as in training (before 2.2.0 a log model was scored on untransformed reflectance);
+    their input transformed as in training (until December 2026 a log model was scored on untransformed reflectance);
     label 255 and pixels without data are skipped."""
     from models.evaluate import confusion_matrix, report
 

@@ -354,7 +354,7 @@ def test_log_input_transform_trains_saves_loads_and_predicts(tmp_path):
 
 
 def test_log_floor_per_band_travels_from_training_to_inference(tmp_path):
-    """A per-band log floor (weights 2.2.0: visible bands 0.01) is written to the card, read back, and applied by
+    """A per-band log floor (e.g. visible bands 0.01) is written to the card, read back, and applied by
     inference exactly as in training: reflectance below a band's floor cannot change the prediction."""
     from models.infer import input_transform, load_card
 
@@ -379,7 +379,7 @@ def test_log_floor_per_band_travels_from_training_to_inference(tmp_path):
     assert not np.array_equal(predict_proba(model, c, x, ANALYSIS_BANDS, device="cpu"),
                               predict_proba(model, c, x3, ANALYSIS_BANDS, device="cpu"))
     assert np.allclose(input_transform(x, "log", floor)[0, :20], np.log(0.01))
-    # a card without a floor (before 2.2.0) means 0.001 for every band; a malformed floor is refused
+    # a card without a floor (the shipped 2.1.0 card) means 0.001 for every band; a malformed floor is refused
     del card["normalization"]["floor"]
     path.with_suffix(".json").write_text(json.dumps(card))
     assert load_card(path).floors() == pytest.approx([0.001] * 6)
@@ -395,7 +395,7 @@ def test_log_floor_per_band_travels_from_training_to_inference(tmp_path):
 
 
 def test_validation_scores_the_input_the_model_was_trained_on():
-    """The card's validation IoU is computed on the transformed input. Before 2.2.0 a log model was scored on raw
+    """The card's validation IoU is computed on the transformed input. Until December 2026 a log model was scored on raw
     reflectance, so every pixel looked alike to it and the scores meant nothing."""
     from models.train import validation_report
 

@@ -35,7 +35,7 @@ def check_input(composite: Composite, weights: str | None = None) -> dict:
     pixels of the six-band mean reflectance) with the ``trained_median_brightness`` range, and
     ``outside_share`` per band (share of valid pixels outside the training 0.5–99.5 % range widened by
     :data:`BAND_SLACK`; a log model's per-band floor is applied first, since the model sees a darker pixel as the
-    floor: weights 2.2.0 ignore visible reflectance below 0.01, where over-corrected L2A blue sits).
+    floor, see :func:`models.infer.input_transform`).
     """
     from models.infer import load_card  # local: the card is read only when checked
 
