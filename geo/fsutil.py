@@ -47,6 +47,25 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
         raise
 
 
+def check_writable(path: str | Path, option: str) -> None:
+    """Refuse, before any work is done, an output file that could not be written at the end: a folder, or a
+    path whose folder cannot be made or written to (a command must not compute for minutes and then fail).
+
+    Raises:
+        OutputError: naming ``option`` (e.g. ``--json``) and the reason.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{option} {path} is a folder; give a file path")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{PARTIAL_MARK}", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write {option} {path} ({exc.strerror or exc}); choose a writable path") from None
+    os.close(fd)
+    os.unlink(tmp)
+
+
 def _cleanup(p: Path) -> None:
     with contextlib.suppress(OSError):
         p.unlink()

@@ -282,13 +282,16 @@ def check_output(output: Path, *, overwrite_shipped: bool = False) -> None:
 
     Raises:
         ConfigError: ``output`` is the shipped weights file.
+        OutputError: ``output`` cannot be written (checked before the data is built and the model trained).
     """
+    from geo.fsutil import check_writable
     from models.infer import DEFAULT_WEIGHTS
 
     if not overwrite_shipped and Path(output).resolve().with_suffix(".pt") == DEFAULT_WEIGHTS.resolve():
         raise ConfigError(f"output {output} is the shipped weights file; write the new model elsewhere "
                           "(e.g. output = \"my_model.pt\" or --out runs/weights/my_model.pt) and use it with "
                           "--weights, or pass --overwrite-shipped to replace the shipped model")
+    check_writable(output, "output")
 
 
 def run_job(job: TrainJob, progress: Callable[[int, float], None] | None = None, *,

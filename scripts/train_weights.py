@@ -32,7 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from geo.errors import ConfigError
+from geo.errors import ConfigError, OutputError
+from geo.fsutil import check_writable
 from geo.stack import Composite
 from geo.sim.training import Domain
 from models.data import mixed_training_set, real_negative_scenes, simulator_scene
@@ -366,7 +367,10 @@ def main(argv: list[str] | None = None) -> int:
                           log_floor=tuple(float(v) for v in args.log_floor.split(",") if v.strip()))
     except (ConfigError, ValueError) as exc:
         ap.error(str(exc))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        check_writable(args.out, "--out")
+    except OutputError as exc:
+        ap.error(str(exc))
     t0 = time.perf_counter()
     negs = real_negative_scenes(split="train")
     samples = mixed_training_set(seeds, size=args.size, domain=Domain(), legacy_share=LEGACY_SHARE,

@@ -99,6 +99,11 @@ def command(image, out_path, raster_path, method, offset, device, weights, min_a
         if path is not None and (Path(path).resolve() == Path(image).resolve()
                                  or Path(path).exists() and os.path.samefile(path, image)):  # links too
             raise UsageError(f"{flag} {path} is the input image; it would be overwritten: write to another file")
+    from geo.fsutil import check_writable
+
+    for flag, path in (("--out", out_path), ("--raster", raster_path)):
+        if path is not None:
+            check_writable(path, flag)  # before minutes of detection
     names = tuple(b.strip() for b in band_list.split(",")) if band_list is not None else None
     if names is not None and not all(names):
         raise UsageError(f"--bands must list band names separated by commas, e.g. B02,B03,B04,B08,B11,B12; got "

@@ -4,7 +4,6 @@ reference prediction layer over scenes found through any STAC API (:mod:`models.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -62,6 +61,11 @@ def command(image, labels, offset, point_radius_m, sim_seeds, sim_size, method, 
     season and classified; the table gives recall at --pools points (pond, and any footprint, within
     --point-radius-m), the false-positive rate at --negatives points, and agreement with --reference polygons.
     """
+    from geo.fsutil import check_writable, write_json
+
+    for flag, path in (("--json", json_path), ("--csv", csv_path)):
+        if path:
+            check_writable(path, flag)  # before minutes of searching, reading and scoring
     if stac or pools or negatives or reference:
         if image or labels or sim_seeds:
             raise UsageError("--stac point labels and --image/--labels/--sim-seeds are separate modes; run them apart")
@@ -92,13 +96,15 @@ def command(image, labels, offset, point_radius_m, sim_seeds, sim_size, method, 
             start, stop = (int(v) for v in sim_seeds.split(":"))
         except ValueError:
             raise UsageError(f"--sim-seeds must look like 1000:1010, got '{sim_seeds}'") from None
+        if not 0 <= start < stop:
+            raise UsageError(f"--sim-seeds START:STOP needs 0 <= START < STOP (scenes START … STOP-1), got '{sim_seeds}'")
         from models.data import simulator_scene
 
         samples += [simulator_scene(s, sim_size) for s in range(start, stop)]
     rep = evaluate_samples(samples, method=method, weights=weights, device=device)
     click.echo(format_report(rep))
     if json_path:
-        Path(json_path).write_text(json.dumps(rep, indent=2) + "\n")
+        write_json(Path(json_path), rep)
 
 
 def _pair(text: str | None, what: str, n: int, conv):

@@ -23,8 +23,10 @@ from geo.errors import OutputError
 @click.option("--seed", default=0, show_default=True, type=int, help="Random seed (the same seed draws the same points).")
 def command(run_dir, n, out_path, seed):
     """Draw a stratified random sample of RUN_DIR's class maps into a GeoPackage for labelling."""
+    from geo.fsutil import check_writable
     from geo.results.sampling import draw_run_sample, write_sample
 
+    check_writable(out_path, "--out")
     sample = draw_run_sample(Path(run_dir), n, seed=seed)
     try:
         path = write_sample(sample, Path(out_path))

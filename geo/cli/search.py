@@ -44,8 +44,13 @@ def command(aoi_path, period, max_cloud, provider, collection, limit, json_path,
     from geo.periods import parse_interval
     from geo.sources.stac import scene_rows, search
 
+    from geo.fsutil import check_writable
+
     aoi = read_aoi(aoi_path)
     per = parse_interval(period)
+    for flag, path in (("--json", json_path), ("--csv", csv_path)):
+        if path:
+            check_writable(path, flag)  # before the search
     items = search(aoi, per, provider=provider, max_cloud=max_cloud, limit=limit, collection=collection)
     rows = scene_rows(items)
     click.echo(format_table(rows))

@@ -1,0 +1,86 @@
+"""An output file that cannot be written is refused before any work: one line, exit 7 (OutputError), nothing computed.
+Before, `evaluate --json`, `search --json/--csv`, `detect --out/--raster` and `train --out` found out only at the end
+(evaluate: a Python traceback after scoring; train: after the whole training), and `evaluate --sim-seeds 5:3` scored
+no scene and exited 0."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from click.testing import CliRunner
+from affine import Affine
+
+from geo.bands import ANALYSIS_BANDS
+from geo.cli.main import cli
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _image(path: Path) -> Path:
+    data = np.random.default_rng(0).uniform(300, 3000, (6, 32, 32)).astype("uint16")
+    with rasterio.open(path, "w", driver="GTiff", width=32, height=32, count=6, dtype="uint16", crs="EPSG:32647",
+                       transform=Affine(10, 0, 431000, 0, -10, 2840000)) as dst:
+        dst.write(data)
+        for i, b in enumerate(ANALYSIS_BANDS):
+            dst.set_band_description(i + 1, b)
+    return path
+
+
+def _one_line(r, code: int, *needles: str) -> str:
+    assert r.exit_code == code, (r.exit_code, r.output, r.exception)
+    assert "Traceback" not in r.output
+    lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip() and not ln.startswith("20")]  # log lines
+    assert len(lines) == 1 and lines[0].startswith("Error: "), r.stderr
+    for n in needles:
+        assert n in lines[0], (n, lines[0])
+    return lines[0]
+
+
+CASES = {
+    "detect --out": lambda t, bad: ["detect", str(_image(t / "img.tif")), "--method", "rules", "--out", bad],
+    "detect --raster": lambda t, bad: ["detect", str(_image(t / "img.tif")), "--method", "rules",
+                                       "--out", str(t / "ok.gpkg"), "--raster", bad],
+    "evaluate --json": lambda t, bad: ["evaluate", "--sim-seeds", "1:2", "--method", "rules", "--json", bad],
+    "evaluate --csv": lambda t, bad: ["evaluate", "--stac", "earth-search", "--datetime", "2023-11/2024-04",
+                                      "--pools", str(t / "none.csv"), "--csv", bad],
+    "search --json": lambda t, bad: ["search", "--aoi", str(next((REPO / "aoi").glob("*.geojson"))), "--period",
+                                     "2023-11/2024-04", "--provider", str(t / "items.json"), "--json", bad],
+    "train --out": lambda t, bad: ["train", "--config", str(_toml(t)), "--out", bad],
+}
+
+
+def _toml(t: Path) -> Path:
+    (t / "t.toml").write_text('[train]\nsteps = 1\ncrop = 64\n[simulator]\nseeds = [1, 2]\nsize = 64\n')
+    return t / "t.toml"
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_unwritable_output_is_refused_before_any_work(case, tmp_path, monkeypatch):
+    import geo.cli.detect as cd
+    import models.evaluate as me
+    import models.train_job as mt
+
+    monkeypatch.setattr(mt, "train", lambda *a, **k: pytest.fail("trained although the output cannot be written"))
+    monkeypatch.setattr(me, "evaluate_samples", lambda *a, **k: pytest.fail("scored although --json cannot be written"))
+    monkeypatch.setattr(cd, "detect_image", lambda *a, **k: pytest.fail("detected although the output cannot be written"))
+    (tmp_path / "file").write_text("a file, not a folder")
+    bad = str(tmp_path / "file" / "out.json")  # its folder is a file: cannot be made, even by root
+    says = "cannot write output" if case == "train --out" else f"cannot write {case.split()[1]}"
+    _one_line(CliRunner().invoke(cli, ["-q", *CASES[case](tmp_path, bad)]), 7, says, bad)
+
+
+def test_evaluate_refuses_an_empty_seed_range():
+    for seeds in ("5:3", "4:4", "-2:3"):
+        _one_line(CliRunner().invoke(cli, ["evaluate", "--sim-seeds", seeds, "--method", "rules"]), 2,
+                  "0 <= START < STOP")
+
+
+def test_output_folders_are_made_when_missing(tmp_path):
+    r = CliRunner().invoke(cli, ["-q", "evaluate", "--sim-seeds", "1:2", "--sim-size", "64", "--method", "rules",
+                                 "--json", str(tmp_path / "new" / "dir" / "rep.json")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "new" / "dir" / "rep.json").stat().st_size > 0
+    assert not list((tmp_path / "new" / "dir").glob(".*partial*")), "the writability probe leaves nothing behind"
