@@ -49,6 +49,7 @@ CASES = {
     "search --json": lambda t, bad: ["search", "--aoi", str(next((REPO / "aoi").glob("*.geojson"))), "--period",
                                      "2023-11/2024-04", "--provider", str(t / "items.json"), "--json", bad],
     "train --out": lambda t, bad: ["train", "--config", str(_toml(t)), "--out", bad],
+    "sample --out": lambda t, bad: ["sample", str(t), "--out", bad],
 }
 
 
