@@ -373,7 +373,9 @@ def train(
     validation = None
     if held:
         validation = {"fraction": config.val_fraction, "held_out_samples": val_idx, "n_samples": len(held),
-                      "scored": "argmax of the U-Net alone (no rules), every labelled pixel of the held-out samples",
+                      "scored": "argmax of the U-Net alone (no rules), every labelled pixel of the held-out samples, "
+                                "input normalised as in training (cards without this note scored log-input models "
+                                "on raw reflectance: their validation figures are meaningless)",
                       **validation_report(model, held, mean, std, config, transform, floor or None)}
         log.info("validation on %d held-out sample(s): IoU %s", len(held),
                  ", ".join(f"{k} {v['iou']}" for k, v in validation["classes"].items()))
