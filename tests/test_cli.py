@@ -71,3 +71,17 @@ def test_existing_run_of_other_aoi_refused(tmp_path, capsys):
 def test_console_script_runs_as_module():
     res = subprocess.run([sys.executable, "-m", "geo", "--version"], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0 and "minewatch" in res.stdout
+
+
+@pytest.mark.parametrize("argv", [["demo", "--seed", "-5", "--sync"], ["sample", ".", "--out", "s.gpkg", "--seed", "-1"]])
+def test_negative_seeds_are_usage_errors(argv, tmp_path, monkeypatch):
+    """A negative seed was a numpy traceback (exit 1) after the demo had started."""
+    monkeypatch.chdir(tmp_path)
+    from click.testing import CliRunner
+
+    from geo.cli.main import cli
+
+    r = CliRunner().invoke(cli, [argv[0], "--out", str(tmp_path / "o"), *argv[1:]] if argv[0] == "demo" else argv)
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert "--seed" in r.output and "is not in the range" in r.output
+    assert not (tmp_path / "o").exists()

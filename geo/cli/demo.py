@@ -19,7 +19,7 @@ from geo.sim.truth import compare_with_truth
 @click.command("demo")
 @click.option("--out", "out_dir", default="minewatch-demo", show_default=True, type=click.Path(file_okay=False),
               help="Run folder; the simulated archive goes to OUT/demo-data.")
-@click.option("--seed", default=7, show_default=True, type=int, help="Simulator seed.")
+@click.option("--seed", default=7, show_default=True, type=click.IntRange(0, 2**32 - 1), help="Simulator seed.")
 @method_opt
 @weights_opt
 @workers_opt

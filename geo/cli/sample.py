@@ -20,7 +20,8 @@ from geo.errors import OutputError
               help="Sample points per period.")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
               help="GeoPackage to write (layer 'sample'; overwritten).")
-@click.option("--seed", default=0, show_default=True, type=int, help="Random seed (the same seed draws the same points).")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1),
+              help="Random seed (the same seed draws the same points).")
 def command(run_dir, n, out_path, seed):
     """Draw a stratified random sample of RUN_DIR's class maps into a GeoPackage for labelling."""
     from geo.fsutil import check_writable
