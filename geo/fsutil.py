@@ -50,16 +50,23 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
 def check_writable(path: str | Path, option: str) -> None:
     """Refuse, before any work is done, an output file that could not be written at the end: a folder, or a
     path whose folder cannot be made or written to (a command must not compute for minutes and then fail).
+    Creates nothing: a missing folder is checked through its nearest existing parent (the writer makes it).
 
     Raises:
         OutputError: naming ``option`` (e.g. ``--json``) and the reason.
     """
+    import errno
+
     path = Path(path)
     if path.is_dir():
         raise OutputError(f"{option} {path} is a folder; give a file path")
+    folder = path.absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{PARTIAL_MARK}", dir=path.parent)
+        if not folder.is_dir():
+            raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{PARTIAL_MARK}", dir=folder)
     except OSError as exc:
         raise OutputError(f"cannot write {option} {path} ({exc.strerror or exc}); choose a writable path") from None
     os.close(fd)

@@ -80,8 +80,25 @@ def test_evaluate_refuses_an_empty_seed_range():
 
 
 def test_output_folders_are_made_when_missing(tmp_path):
+    from geo.fsutil import check_writable
+
+    check_writable(tmp_path / "a" / "b" / "x.json", "--json")
+    assert not (tmp_path / "a").exists(), "the check creates nothing (a refused command leaves no folder behind)"
+    assert not list(tmp_path.glob(".*partial*")), "the writability probe leaves nothing behind"
     r = CliRunner().invoke(cli, ["-q", "evaluate", "--sim-seeds", "1:2", "--sim-size", "64", "--method", "rules",
                                  "--json", str(tmp_path / "new" / "dir" / "rep.json")])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "new" / "dir" / "rep.json").stat().st_size > 0
-    assert not list((tmp_path / "new" / "dir").glob(".*partial*")), "the writability probe leaves nothing behind"
+
+
+def test_search_writes_into_a_new_folder(tmp_path):
+    """search --json/--csv into a folder that does not exist yet: made (it was an OSError after the search)."""
+    from geo.sim.demo import write_demo_dataset
+
+    ds = write_demo_dataset(tmp_path / "demo", seed=7)
+    out = tmp_path / "new" / "dir"
+    r = CliRunner().invoke(cli, ["-q", "search", "--aoi", str(ds.aoi_path), "--period", "2023-11/2024-04",
+                                 "--provider", str(ds.items_path), "--json", str(out / "s.json"), "--csv",
+                                 str(out / "s.csv")])
+    assert r.exit_code == 0, r.output
+    assert (out / "s.json").stat().st_size > 0 and (out / "s.csv").read_text().startswith("id,")

@@ -55,15 +55,19 @@ def command(aoi_path, period, max_cloud, provider, collection, limit, json_path,
     rows = scene_rows(items)
     click.echo(format_table(rows))
     click.echo(f"{len(rows)} scene(s) over {aoi.name}, {per.start}–{per.end}, cloud <= {max_cloud:g} %", err=True)
+    from geo.fsutil import atomic_path, write_text
+
     try:
         if json_path:
             # hrefs are unsigned (no SAS token on disk); a minewatch:signer mark lets a run on this file sign its reads
             doc = {"type": "FeatureCollection", "features": [it.to_dict(transform_hrefs=False) for it in items]}
-            Path(json_path).write_text(json.dumps(doc, indent=1), encoding="utf-8")
+            write_text(json_path, json.dumps(doc, indent=1))
         if csv_path:
-            with open(csv_path, "w", newline="", encoding="utf-8") as f:
+            with atomic_path(csv_path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
                 w = csv.DictWriter(f, fieldnames=[*COLUMNS, "platform"])
                 w.writeheader()
                 w.writerows(rows)
-    except OSError as exc:
+    except OSError as exc:  # OutputError (atomic_path) passes through
+        if isinstance(exc, OutputError):
+            raise
         raise OutputError(f"cannot write {exc.filename}: {exc.strerror}; pick a writable path") from None

@@ -94,6 +94,7 @@ def draw_run_sample(run_dir: str | Path, n: int = 300, *, seed: int = 0) -> gpd.
 def write_sample(sample: gpd.GeoDataFrame, path: str | Path) -> Path:
     """Write the sample as layer ``sample`` with a QGIS style and labelling form (``reference`` as a drop-down)."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
     sample.to_file(path, layer=LAYER, driver="GPKG")
     write_layer_styles(path, {LAYER: sample_qml()})
