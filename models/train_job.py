@@ -8,6 +8,7 @@ weights with their model card. ``minewatch train --config`` and ``notebooks/retr
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -222,8 +223,8 @@ def _train_config(tr: dict, where: str) -> TrainConfig:
         d = getattr(defaults, k)
         if isinstance(d, tuple):
             whole = k in _TRAIN_WHOLE
-            ok = isinstance(v, list) and (v or k in _TRAIN_MAY_BE_EMPTY) and all((_whole(e) if whole else _number_ok(e)) for e in v) \
-                and len(v) == _TRAIN_LENGTHS.get(k, len(v))
+            ok = (isinstance(v, list) and (v or k in _TRAIN_MAY_BE_EMPTY)
+                  and all(_whole(e) if whole else _number_ok(e) for e in v) and len(v) == _TRAIN_LENGTHS.get(k, len(v)))
             if not ok:
                 n = _TRAIN_LENGTHS.get(k)
                 raise ConfigError(f"{where} {k} must be a list of {n or 'some'} {'whole ' if whole else ''}numbers, "
@@ -231,7 +232,8 @@ def _train_config(tr: dict, where: str) -> TrainConfig:
             tr[k] = tuple(v)
         elif isinstance(d, bool) or isinstance(d, str):
             if type(v) is not type(d):
-                raise ConfigError(f"{where} {k} must be {'true or false' if isinstance(d, bool) else 'a string'}, got {v!r}")
+                kind = "true or false" if isinstance(d, bool) else "a string"
+                raise ConfigError(f"{where} {k} must be {kind}, got {v!r}")
         elif _whole(d) and not _whole(v) or isinstance(d, float) and not _number_ok(v):
             raise ConfigError(f"{where} {k} must be {'a whole number' if _whole(d) else 'a number'}, got {v!r}")
     try:
@@ -241,8 +243,6 @@ def _train_config(tr: dict, where: str) -> TrainConfig:
 
 
 def _number_ok(v) -> bool:
-    import math
-
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
