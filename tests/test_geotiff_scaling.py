@@ -158,3 +158,21 @@ def test_detect_refuses_to_write_over_its_input_image(scene, tmp_path):
                                      str(target), "--method", "rules"])
         assert r.exit_code == 2 and "is the input image" in r.output, r.output
     assert image.read_bytes() == before and not (tmp_path / "fp.geojson").exists()
+
+
+def test_detect_on_an_image_without_georeferencing_is_one_line(tmp_path):
+    """A GeoTIFF without CRS or transform: rasterio's NotGeoreferencedWarning used to print two lines of library
+    warning above the error. Run as a user runs it (a subprocess: pytest would swallow the warning)."""
+    import subprocess
+    import sys
+
+    data = np.random.default_rng(0).uniform(300, 3000, (6, 16, 16)).astype("uint16")
+    with rasterio.open(tmp_path / "nocrs.tif", "w", driver="GTiff", width=16, height=16, count=6,
+                       dtype="uint16") as dst:
+        dst.write(data)
+    res = subprocess.run([sys.executable, "-m", "geo", "detect", str(tmp_path / "nocrs.tif"), "--method", "rules",
+                          "--out", str(tmp_path / "x.gpkg")], capture_output=True, text=True, timeout=120,
+                         cwd=tmp_path, env={**__import__("os").environ, "PYTHONWARNINGS": "default"})
+    assert res.returncode == 4, res.stderr
+    assert res.stderr.strip().splitlines() == [f"Error: {tmp_path / 'nocrs.tif'} has no CRS; minewatch never assumes "
+                                               "one — assign it with gdal_edit.py -a_srs"], res.stderr

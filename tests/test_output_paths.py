@@ -102,3 +102,4 @@ def test_search_writes_into_a_new_folder(tmp_path):
                                  str(out / "s.csv")])
     assert r.exit_code == 0, r.output
     assert (out / "s.json").stat().st_size > 0 and (out / "s.csv").read_text().startswith("id,")
+

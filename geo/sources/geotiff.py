@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,7 +102,9 @@ def read_geotiff(path: Path, *, offset: float | None = None, scale: float = 1e-4
     from geo.errors import CrsError
 
     try:
-        src = rasterio.open(path)
+        with warnings.catch_warnings():  # no georeferencing is refused below in one line, not a library warning too
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            src = rasterio.open(path)
     except rasterio.errors.RasterioIOError as exc:
         raise RasterError(f"cannot read raster {path}: {exc}") from None
     with src:
