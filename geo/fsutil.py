@@ -47,10 +47,11 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
         raise
 
 
-def check_writable(path: str | Path, option: str) -> None:
-    """Refuse, before any work is done, an output file that could not be written at the end: a folder, or a
-    path whose folder cannot be made or written to (a command must not compute for minutes and then fail).
-    Creates nothing: a missing folder is checked through its nearest existing parent (the writer makes it).
+def check_writable(path: str | Path, option: str, *, folder: bool = False) -> None:
+    """Refuse, before any work is done, an output that could not be written at the end: a file path that is a
+    folder, or a path whose folder cannot be made or written to (a command must not compute for minutes and then
+    fail). With ``folder``, ``path`` is itself the folder to write into. Creates nothing: a missing folder is
+    checked through its nearest existing parent (the writer makes it).
 
     Raises:
         OutputError: naming ``option`` (e.g. ``--json``) and the reason.
@@ -58,15 +59,15 @@ def check_writable(path: str | Path, option: str) -> None:
     import errno
 
     path = Path(path)
-    if path.is_dir():
+    if not folder and path.is_dir():
         raise OutputError(f"{option} {path} is a folder; give a file path")
-    folder = path.absolute().parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
+    where = path.absolute() if folder else path.absolute().parent
+    while not where.exists() and where != where.parent:
+        where = where.parent
     try:
-        if not folder.is_dir():
+        if not where.is_dir():
             raise OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{PARTIAL_MARK}", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{PARTIAL_MARK}", dir=where)
     except OSError as exc:
         raise OutputError(f"cannot write {option} {path} ({exc.strerror or exc}); choose a writable path") from None
     os.close(fd)

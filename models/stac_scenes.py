@@ -282,9 +282,11 @@ def scene_sample(prep: PreparedScene, comp: Composite) -> tuple[np.ndarray, np.n
 def scene_samples(scenes: tuple[StacScene, ...], cache_dir: Path, *, where: str = "scenes",
                   params: RunParams = RunParams()) -> list[tuple[np.ndarray, np.ndarray, dict]]:
     """Every scene as ``(x, y, card record)``; all offline checks run before the first search."""
-    from geo.fsutil import remove_partials
+    from geo.fsutil import check_writable, remove_partials
 
     preps = [prepare(s, f"{where}[{i}]", params) for i, s in enumerate(scenes)]
+    if preps:
+        check_writable(cache_dir, "cache_dir", folder=True)  # before any search
     if preps and (n := remove_partials(cache_dir)):
         log.info("removed %d unfinished temporary file(s) left in %s by an interrupted run", n, cache_dir)
     out = []

@@ -103,3 +103,28 @@ def test_search_writes_into_a_new_folder(tmp_path):
     assert r.exit_code == 0, r.output
     assert (out / "s.json").stat().st_size > 0 and (out / "s.csv").read_text().startswith("id,")
 
+
+
+@pytest.mark.parametrize("argv", [
+    ["run", "--aoi", str(REPO / "aoi" / "momauk.geojson"), "--start", "2023", "--end", "2023", "--sync"],
+    ["run", "--aoi", str(REPO / "aoi" / "momauk.geojson"), "--start", "2023", "--end", "2023"],  # the Dask default
+    ["evaluate", "--stac", "earth-search", "--datetime", "2023-11/2024-04", "--pools", "p.csv"],
+])
+def test_an_unwritable_cache_dir_is_refused_before_any_work(argv, tmp_path, monkeypatch):
+    """--cache-dir under a file: `minewatch run` failed in its first task with 'this is a bug' (exit 1)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "file").write_text("a file")
+    out = ["--out", str(tmp_path / "run")] if argv[0] == "run" else []
+    r = CliRunner().invoke(cli, ["-q", *argv, *out, "--cache-dir", str(tmp_path / "file" / "cache")])
+    _one_line(r, 7, "cannot write --cache-dir", "Not a directory")
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_window_cache_reports_an_unwritable_folder_as_an_output_error(tmp_path):
+    """On a remote worker the folder is only met by the task: an OutputError (exit 7 on every executor), not a bug."""
+    from geo.errors import OutputError
+    from geo.sources.cache import WindowCache
+
+    (tmp_path / "file").write_text("a file")
+    with pytest.raises(OutputError, match="cannot write the window cache .* choose a writable --cache-dir"):
+        WindowCache(tmp_path / "file" / "cache").put("abcdef0123", np.zeros((2, 2), np.uint16))

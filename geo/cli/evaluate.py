@@ -128,6 +128,9 @@ def _points(stac, datetime_, pools, negatives, reference, bbox, aoi_path, collec
                          "START/END")
     if not pools and not negatives:
         raise UsageError("give point labels to score: --pools FILE (leaching-pool points) and/or --negatives FILE")
+    from geo.fsutil import check_writable
+
+    check_writable(cache_dir, "--cache-dir", folder=True)  # before any search
     stac = stac if "://" in stac or not Path(stac).suffix else str(Path(stac).absolute())
     req = PointEvalRequest(
         stac=stac, datetime=datetime_, pools=tuple(map(Path, pools)), negatives=tuple(map(Path, negatives)),

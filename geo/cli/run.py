@@ -67,6 +67,10 @@ def command(aoi_path, start, end, out_dir, provider, collection, max_cloud, meth
     """Measure mining footprints in AOI for each dry season from START to END."""
     periods = tuple(dry_seasons(start, end))
     check_scheduler(None if sync else scheduler)
+    if cache_dir and (sync or not scheduler):  # tasks run on this machine: its --cache-dir must be writable here
+        from geo.fsutil import check_writable
+
+        check_writable(cache_dir, "--cache-dir", folder=True)
     params = build_params(config_path, provider=provider, max_cloud=max_cloud, method=method, tile_px=tile_px,
                           weights=weights, collection=collection)
     req = RunRequest(Path(aoi_path), periods, Path(out_dir), params, executor="sync" if sync else "dask",

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from geo.errors import disk_full_error
+from geo.errors import OutputError, disk_full_error
 from geo.fsutil import ensure_room
 
 log = logging.getLogger(__name__)
@@ -105,9 +105,15 @@ class WindowCache:
     def put(self, key: str, arr: np.ndarray) -> Path:
         p = self.path(key)
         blob = _encode(arr)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        ensure_room(p.parent, arr.nbytes, f"the window cache {self.root}")
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=_SUFFIX, dir=p.parent)
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            ensure_room(p.parent, arr.nbytes, f"the window cache {self.root}")
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=_SUFFIX, dir=p.parent)
+        except OutputError:
+            raise
+        except OSError as exc:  # not a folder, no permission: the user's --cache-dir, not a bug
+            raise OutputError(f"cannot write the window cache {self.root} ({exc.strerror or exc}); choose a writable "
+                              "--cache-dir (on the machine running the tasks) or leave it out") from None
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(blob)
