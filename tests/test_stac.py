@@ -147,6 +147,17 @@ def test_api_unreachable(aoi_both):
         search(aoi_both, SEASON, provider=prov)
 
 
+def test_local_items_of_another_collection_do_not_answer_for_it(cloud, aoi_both):
+    """--collection with a local ItemCollection file was ignored: the file's sentinel-2-l2a items answered for
+    'landsat-c2-l2' and the run exited 0. The file's own collection is still accepted, and no --collection filters
+    nothing (a file's items may carry no collection)."""
+    local = str(cloud.es_items_local)
+    with pytest.raises(StacError, match="holds no item of collection 'landsat-c2-l2' .it has: sentinel-2-l2a"):
+        search(aoi_both, SEASON, provider=local, collection="landsat-c2-l2")
+    assert [i.id for i in search(aoi_both, SEASON, provider=local, collection="sentinel-2-l2a")] == ALL_KEPT
+    assert [i.id for i in search(aoi_both, SEASON, provider=local)] == ALL_KEPT
+
+
 def test_api_unknown_collection(cloud, aoi_both):
     with pytest.raises(StacError):
         search(aoi_both, SEASON, provider=es(cloud, collection="landsat-c2-l2"))

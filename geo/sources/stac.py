@@ -18,7 +18,6 @@ import datetime as dt
 import json
 import logging
 import time
-from pathlib import Path
 from urllib.parse import urljoin
 
 import pystac
@@ -36,6 +35,7 @@ from geo.aoi import Aoi
 from geo.errors import StacError
 from geo.periods import Period
 from geo.sources.providers import PROVIDERS, SIGNER_PROPERTY, Provider, mark_item, resolve_provider
+from geo.sources.stac_local import of_collection, read_item_file
 from geo.sources.remote import (RETRY_STATUSES, RetryPolicy, TransientHTTPError, check_hop, current_allowlist,
                                 parse_retry_after, read_body, redact)
 
@@ -140,7 +140,9 @@ def search(
         prov = dataclasses.replace(prov, collection=collection)
     policy = policy or prov.policy
     if prov.local_path is not None:
-        raw = _search_local(prov.local_path, aoi, period)  # the user's own file: its signing marks stand
+        raw = read_item_file(prov.local_path)  # the user's own file: its signing marks stand
+        if collection:  # asked for explicitly: a file of another collection must not answer for it
+            raw = of_collection(raw, collection, prov.local_path)
     else:
         raw = _search_api(prov, aoi, period, max_cloud, policy)
         for it in raw:  # only the provider profile says where tokens come from, never the API's answer
@@ -157,30 +159,6 @@ def search(
 
 
 # -- back-ends ---------------------------------------------------------------------------------
-
-def _search_local(path: Path, aoi: Aoi, period: Period) -> list[pystac.Item]:
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise StacError(f"item file {path} does not exist; run 'minewatch demo' or pass a STAC API URL") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise StacError(f"item file {path} is not readable JSON ({exc}); regenerate it") from None
-    feats = doc.get("features") if isinstance(doc, dict) and doc.get("type") == "FeatureCollection" else None
-    if feats is None:
-        raise StacError(f"item file {path} is not a STAC ItemCollection (a FeatureCollection of items)")
-    items = []
-    for f in feats:
-        try:
-            items.append(pystac.Item.from_dict(f, preserve_dict=False))
-        except (KeyError, ValueError, TypeError) as exc:
-            raise StacError(f"item file {path}: feature {f.get('id', '?')!r} is no valid STAC item ({exc})") from None
-    # relative hrefs resolve against the file's folder
-    for it in items:
-        for a in it.assets.values():
-            if "://" not in a.href and not Path(a.href).is_absolute():
-                a.href = str((path.parent / a.href).resolve())
-    return items
-
 
 def _search_api(prov: Provider, aoi: Aoi, period: Period, max_cloud: float,
                 policy: RetryPolicy) -> list[pystac.Item]:
