@@ -79,6 +79,21 @@ def test_smoothing_only_widens_strata_without_errors():
     assert plain.se == pytest.approx(0, abs=1e-12) and smooth.se > 1e-4 and smooth.value == plain.value
 
 
+def test_a_stratum_with_one_point_gives_no_zero_width_interval():
+    """One labelled point in a stratum has no sample variance. It used to add nothing, so one point per stratum gave
+    a 95 % interval of zero width; now a smoothed stratum takes the floor p~(1 - p~), p~ = 1/3, and any other leaves
+    the standard error undefined."""
+    sizes = {0: 10_000, 1: 500}
+    strata = np.array([0] * 50 + [1])
+    ref = np.array([0] * 50 + [1])  # perfect agreement
+    plain = estimate_class(sizes, strata, ref, strata, {1})
+    assert np.isnan(plain["proportion"].se) and plain["proportion"].value == pytest.approx(500 / 10_500)
+    smooth = estimate_class(sizes, strata, ref, strata, {1}, smooth=frozenset({1}))["proportion"]
+    # var = N_1² · (1/3 · 2/3) / 1 / N², the 50 background points having no spread
+    assert smooth.se == pytest.approx(np.sqrt(500**2 * (2 / 9)) / 10_500)
+    assert smooth.high - smooth.low > smooth.value  # wider than the estimate itself, not zero
+
+
 def test_allocation_gives_rare_strata_a_minimum_and_the_rest_proportionally():
     a = allocate({0: 1_000_000, 1: 5_000, 2: 2_000, 3: 8_000}, 300)
     assert sum(a.values()) == 300

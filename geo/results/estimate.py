@@ -117,7 +117,9 @@ def _ratio(sizes: dict[int, float], strata: np.ndarray, y: np.ndarray, x: np.nda
     Var(R̂) = Σ_h N_h² (s²_yh + R̂² s²_xh − 2 R̂ s_xyh) / n_h / X̂²  (Stehman 2014, Eq. 28, no fpc).
     ``smooth`` (proportions only): in these strata the variance is at least p̃(1 − p̃) with p̃ = 1 / (n_h + 2), so
     a stratum whose sample happened to hold no error is not taken as error-free (add-one smoothing, as in the
-    Agresti–Coull interval); the point estimate is unchanged.
+    Agresti–Coull interval); the point estimate is unchanged. A stratum with a single sample point has no sample
+    variance: a smoothed one takes the floor alone, any other leaves the standard error undefined (NaN). Before,
+    such strata added nothing, and one point per stratum gave a 95 % interval of zero width.
     """
     y_tot, x_tot, parts = 0.0, 0.0, []
     for h, n_pop in sizes.items():
@@ -137,10 +139,10 @@ def _ratio(sizes: dict[int, float], strata: np.ndarray, y: np.ndarray, x: np.nda
     r = y_tot / x_tot
     var = 0.0
     for h, n_pop, n_h, yh, xh in parts:
-        if n_h < 2:
-            continue
+        if n_h < 2 and h not in smooth:  # one point says nothing of a stratum's spread: no interval, not a 0-wide one
+            return Estimate(float(r), float("nan"))
         d = yh - r * xh  # residuals; s²_y + R² s²_x − 2R s_xy = var(y − R x)
-        v = d.var(ddof=1)
+        v = d.var(ddof=1) if n_h > 1 else 0.0
         if h in smooth:
             q = 1.0 / (n_h + 2)
             v = max(v, q * (1 - q))

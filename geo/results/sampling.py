@@ -165,6 +165,11 @@ def estimate_run(run_dir: str | Path, labels: str | Path) -> pd.DataFrame:
         sizes = {h: float(((strata == h) & inside).sum()) for h in STRATUM_NAMES}
         total_m2 = sum(sizes.values()) * grid.resolution**2
         h, ref, mc = d["stratum"].to_numpy(int), d["reference"].to_numpy(int), d["map_class"].to_numpy(int)
+        thin = [STRATUM_NAMES[k] for k, n in sizes.items() if n > 0 and (h == k).sum() < 2]
+        if thin:
+            log.warning("%s: stratum %s has fewer than 2 labelled points, so its spread is unknown: the intervals "
+                        "use a conservative floor there, or are left undefined; label more points (minewatch sample "
+                        "--n; Olofsson et al. 2014 suggest at least 50 per class)", period, ", ".join(thin))
         classes = np.where(strata == 3, 0, strata)
         for name, values in (*((n, {c}) for c, n in CLASS_NAMES.items()), ("footprint", {1, 2})):
             e = estimate_class(sizes, h, ref, mc, values, smooth=SMOOTHED)
