@@ -170,6 +170,21 @@ def test_sample_and_estimate_cli_loop(run_copy, tmp_path, capsys):
     assert "Good-practice area estimate" in report and "Olofsson" in report
 
 
+def test_a_sample_too_small_for_its_strata_is_flagged(run_copy, caplog):
+    """--n 10 leaves one point in each small stratum: said when the sample is drawn, not only at estimate time."""
+    import logging
+
+    from geo.results.sampling import draw_run_sample
+
+    with caplog.at_level(logging.WARNING, logger="geo.results.sampling"):
+        draw_run_sample(run_copy, 10, seed=0)
+    assert any("fewer than 2 each" in r.getMessage() and "Olofsson" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="geo.results.sampling"):
+        draw_run_sample(run_copy, 300, seed=0)
+    assert not any("fewer than 2" in r.getMessage() for r in caplog.records)
+
+
 def test_estimate_rejects_a_file_that_is_no_sample(run_copy, tmp_path, capsys):
     bad = tmp_path / "x.gpkg"
     bad.write_text("not a geopackage")

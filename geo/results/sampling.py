@@ -80,6 +80,11 @@ def draw_run_sample(run_dir: str | Path, n: int = 300, *, seed: int = 0) -> gpd.
         strata, inside, grid = population(run_dir, period)
         sizes = {h: int(((strata == h) & inside).sum()) for h in STRATUM_NAMES}
         alloc = allocate(sizes, n)
+        thin = [STRATUM_NAMES[h] for h, k in alloc.items() if sizes[h] >= 2 and k < 2]
+        if thin:
+            log.warning("%s: %d points leave %s %s with fewer than 2 each, so the intervals will be undefined or "
+                        "widened by a floor; draw more (--n; Olofsson et al. 2014 suggest at least 50 per class)",
+                        period, n, "strata" if len(thin) > 1 else "stratum", ", ".join(thin))
         rows, cols, hs = draw_sample(strata, inside, alloc, np.random.default_rng([seed, k]))
         t = grid.transform  # north-up grid
         xs, ys = t.c + t.a * (cols + 0.5), t.f + t.e * (rows + 0.5)
