@@ -332,8 +332,9 @@ def train(
         transform, floor = config.transform, tuple(config.log_floor)
     if floor and len(floor) != len(bands):
         raise ConfigError(f"log_floor gives {len(floor)} values for {len(bands)} bands")
+    xfloor = floor or None  # what input_transform takes: None = its default floor
     if init is None:
-        mean_t, std_t = band_statistics(list(samples), transform, floor or None)
+        mean_t, std_t = band_statistics(list(samples), transform, xfloor)
     mean = np.asarray(mean_t, np.float32)[None, :, None, None]
     std = np.asarray(std_t, np.float32)[None, :, None, None]
     model = model.to(dev)
@@ -349,9 +350,9 @@ def train(
     try:
         for step in range(config.steps):
             if step in mine_steps:
-                new = _mine(model, negatives, mean, std, config, transform, floor or None)
+                new = _mine(model, negatives, mean, std, config, transform, xfloor)
                 mined = new if mined is None else [np.union1d(a, b) for a, b in zip(mined, new)]
-            x, y = _batch(samples, negatives, config, rng, mean, std, hard, mined, transform, wavelengths, floor or None)
+            x, y = _batch(samples, negatives, config, rng, mean, std, hard, mined, transform, wavelengths, xfloor)
             loss = _loss(model(x.to(dev)), y.to(dev), config, weights)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -376,7 +377,7 @@ def train(
                       "scored": "argmax of the U-Net alone (no rules), every labelled pixel of the held-out samples, "
                                 "input normalised as in training (cards without this note scored log-input models "
                                 "on raw reflectance: their validation figures are meaningless)",
-                      **validation_report(model, held, mean, std, config, transform, floor or None)}
+                      **validation_report(model, held, mean, std, config, transform, xfloor)}
         log.info("validation on %d held-out sample(s): IoU %s", len(held),
                  ", ".join(f"{k} {v['iou']}" for k, v in validation["classes"].items()))
     parent = None

@@ -79,6 +79,13 @@ def command(image, labels, offset, point_radius_m, sim_seeds, sim_size, method, 
                          "--negatives")
     if bool(image) != bool(labels):
         raise UsageError("--image and --labels go together")
+    if sim_seeds:  # parsed before the image is read
+        try:
+            start, stop = (int(v) for v in sim_seeds.split(":"))
+        except ValueError:
+            raise UsageError(f"--sim-seeds must look like 1000:1010, got '{sim_seeds}'") from None
+        if not 0 <= start < stop:
+            raise UsageError(f"--sim-seeds START:STOP needs 0 <= START < STOP (scenes START … STOP-1), got '{sim_seeds}'")
     samples = []
     if image:
         import numpy as np
@@ -92,12 +99,6 @@ def command(image, labels, offset, point_radius_m, sim_seeds, sim_size, method, 
                           fix="that they cover the image", point_radius_m=point_radius_m)
         samples.append((scene, np.where(raw == IGNORE, 0, raw).astype(np.uint8)))  # unlabelled = background
     if sim_seeds:
-        try:
-            start, stop = (int(v) for v in sim_seeds.split(":"))
-        except ValueError:
-            raise UsageError(f"--sim-seeds must look like 1000:1010, got '{sim_seeds}'") from None
-        if not 0 <= start < stop:
-            raise UsageError(f"--sim-seeds START:STOP needs 0 <= START < STOP (scenes START … STOP-1), got '{sim_seeds}'")
         from models.data import simulator_scene
 
         samples += [simulator_scene(s, sim_size) for s in range(start, stop)]

@@ -42,9 +42,8 @@ def command(aoi_path, period, max_cloud, provider, collection, limit, json_path,
     """Search Sentinel-2 L2A scenes over AOI in PERIOD and print id, date, cloud %, baseline and tile."""
     from geo.aoi import read_aoi
     from geo.periods import parse_interval
+    from geo.fsutil import atomic_path, check_writable, write_text
     from geo.sources.stac import scene_rows, search
-
-    from geo.fsutil import check_writable
 
     aoi = read_aoi(aoi_path)
     per = parse_interval(period)
@@ -55,8 +54,6 @@ def command(aoi_path, period, max_cloud, provider, collection, limit, json_path,
     rows = scene_rows(items)
     click.echo(format_table(rows))
     click.echo(f"{len(rows)} scene(s) over {aoi.name}, {per.start}–{per.end}, cloud <= {max_cloud:g} %", err=True)
-    from geo.fsutil import atomic_path, write_text
-
     try:
         if json_path:
             # hrefs are unsigned (no SAS token on disk); a minewatch:signer mark lets a run on this file sign its reads
@@ -67,7 +64,7 @@ def command(aoi_path, period, max_cloud, provider, collection, limit, json_path,
                 w = csv.DictWriter(f, fieldnames=[*COLUMNS, "platform"])
                 w.writeheader()
                 w.writerows(rows)
-    except OSError as exc:  # OutputError (atomic_path) passes through
-        if isinstance(exc, OutputError):
-            raise
+    except OutputError:  # atomic_path's own, already one line
+        raise
+    except OSError as exc:
         raise OutputError(f"cannot write {exc.filename}: {exc.strerror}; pick a writable path") from None
