@@ -70,7 +70,7 @@ def _load_json(path: Path) -> dict:
     if path.is_dir():
         raise AoiError(f"AOI path {path} is a folder; pass one GeoJSON file")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark (Windows editors) is no error
     except (OSError, UnicodeDecodeError) as exc:
         raise AoiError(f"AOI file {path} cannot be read as UTF-8 text ({exc.__class__.__name__}); is it GeoJSON?") from None
     if not text.strip():
@@ -104,6 +104,29 @@ def _geometries(doc: object, path: Path) -> list[tuple[dict, dict]]:
     raise AoiError(f"AOI file {path}: unknown GeoJSON type {kind!r}")
 
 
+def _crs_name(member: object) -> str | None:
+    """The CRS name a GeoJSON 2008 ``crs`` member gives (a bare string counts as one); None when it is no CRS."""
+    if isinstance(member, str):
+        return member
+    if not isinstance(member, dict):
+        return None
+    props = member.get("properties")
+    if isinstance(props, str):
+        return props
+    if isinstance(props, dict):
+        return str(props.get("name", ""))
+    return "" if props is None else None
+
+
+def _has_nonfinite(coords: object, depth: int = 0) -> bool:
+    """True when the nested coordinate lists hold NaN or ±Infinity (JSON ``NaN``/``Infinity``)."""
+    if isinstance(coords, float):
+        return not math.isfinite(coords)
+    if isinstance(coords, list) and depth < 8:
+        return any(_has_nonfinite(c, depth + 1) for c in coords)
+    return False
+
+
 def read_aoi(path: str | Path, *, max_km2: float = MAX_AOI_KM2) -> Aoi:
     """Read an AOI GeoJSON file and validate it; all polygon features are unioned.
 
@@ -114,7 +137,12 @@ def read_aoi(path: str | Path, *, max_km2: float = MAX_AOI_KM2) -> Aoi:
     doc = _load_json(path)
     crs_member = doc.get("crs") if isinstance(doc, dict) else None
     if crs_member:
-        name = str((crs_member.get("properties") or {}).get("name", ""))
+        name = _crs_name(crs_member)
+        if name is None:
+            raise AoiError(
+                f"AOI file {path} has a 'crs' member that is no CRS object ({str(crs_member)[:60]!r}); delete it "
+                "(GeoJSON is always longitude/latitude, EPSG:4326) or re-export the file as GeoJSON"
+            )
         if not any(tok in name.upper() for tok in ("4326", "CRS84")):
             raise AoiError(
                 f"AOI file {path} declares CRS {name!r}; GeoJSON must be longitude/latitude (EPSG:4326): "
@@ -127,12 +155,19 @@ def read_aoi(path: str | Path, *, max_km2: float = MAX_AOI_KM2) -> Aoi:
     other: set[str] = set()
     props: dict = {}
     for i, (p, g) in enumerate(pairs):
+        if not isinstance(p, dict):
+            raise AoiError(f"AOI file {path}: feature {i} has properties {str(p)[:40]!r}, not a JSON object; "
+                           "make them an object such as {\"name\": \"my aoi\"} or null")
         if not g:
             continue
+        if _has_nonfinite(g.get("coordinates") if isinstance(g, dict) else None):
+            raise AoiError(f"AOI file {path}: feature {i} has a coordinate that is not a finite number (NaN or "
+                           "Infinity); fix its coordinates")
         try:
             geom = shape(g)
-        except (ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
-            raise AoiError(f"AOI file {path}: feature {i} has a malformed geometry ({exc}); fix its coordinates") from None
+        except (ValueError, TypeError, AttributeError, IndexError, KeyError, shapely.errors.ShapelyError) as exc:
+            raise AoiError(f"AOI file {path}: feature {i} has a malformed geometry ({exc}); fix its coordinates "
+                           "(an AOI must be Polygon or MultiPolygon)") from None
         if geom.is_empty:
             continue
         if geom.geom_type in ("Polygon", "MultiPolygon"):
@@ -172,6 +207,12 @@ def read_aoi(path: str | Path, *, max_km2: float = MAX_AOI_KM2) -> Aoi:
 def _check_lonlat(geom: BaseGeometry, path: Path) -> None:
     west, south, east, north = geom.bounds
     if not (-180 <= west <= 180 and -180 <= east <= 180 and -90 <= south <= 90 and -90 <= north <= 90):
+        if -90 <= west <= 90 and -90 <= east <= 90 and -180 <= south <= 180 and -180 <= north <= 180:
+            raise AoiError(
+                f"AOI file {path} has coordinates outside longitude/latitude range ({west:.0f}, {south:.0f}, "
+                f"{east:.0f}, {north:.0f}) that look swapped: GeoJSON writes [longitude, latitude], this file "
+                "[latitude, longitude]; swap each pair and re-export it"
+            )
         raise AoiError(
             f"AOI file {path} has coordinates outside longitude/latitude range ({west:.0f}, {south:.0f}, "
             f"{east:.0f}, {north:.0f}): they look projected; GeoJSON must be EPSG:4326 — re-export it"

@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from geo.errors import OutputError, disk_full_error
+from geo.errors import OutputError, UsageError, disk_full_error
 
 #: Infix of every temporary name (``.<name><mark>XXXX<suffix>``); a file holding it is unfinished.
 PARTIAL_MARK = ".partial-"
@@ -72,6 +72,31 @@ def check_writable(path: str | Path, option: str, *, folder: bool = False) -> No
         raise OutputError(f"cannot write {option} {path} ({exc.strerror or exc}); choose a writable path") from None
     os.close(fd)
     os.unlink(tmp)
+
+
+def check_distinct(outputs: dict[str, str | Path | None], inputs: dict[str, str | Path | None] | None = None) -> None:
+    """Refuse, before any work is done, two outputs on one path, or an output on one of the command's inputs (a
+    ``--json`` that would overwrite the image being scored, a ``--raster`` that would replace the ``--out``
+    GeoPackage). ``outputs`` and ``inputs`` map an option name to its path; ``None`` entries are skipped. Paths
+    are compared after resolving links, so ``./a.tif`` and ``a.tif`` are one file.
+
+    Raises:
+        UsageError: (exit 2, as ``detect`` refusing ``--out`` on its image) naming both options and the path.
+    """
+    seen: dict[Path, str] = {}
+    for option, path in (inputs or {}).items():
+        if path is not None:
+            seen.setdefault(Path(path).expanduser().resolve(), option)
+    n_inputs = len(seen)
+    for option, path in outputs.items():
+        if path is None:
+            continue
+        key = Path(path).expanduser().resolve()
+        if key in seen:
+            other = seen[key]
+            what = "would overwrite its input" if list(seen).index(key) < n_inputs else "is also the path of"
+            raise UsageError(f"{option} {path} {what} {other}; give each output its own path")
+        seen[key] = option
 
 
 def _cleanup(p: Path) -> None:

@@ -252,6 +252,38 @@ def augment(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, *,
     return np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(y)
 
 
+def vector_layers(path) -> list[str]:
+    """Names of the layers with geometries of a vector file (not tables such as a GeoPackage's ``layer_styles``);
+    empty when it cannot be listed (the reader then says why)."""
+    import pyogrio
+
+    try:
+        layers = pyogrio.list_layers(path)
+    except Exception:  # noqa: BLE001 - unreadable files are reported by gpd.read_file with their own message
+        return []
+    spatial = [str(name) for name, geom in layers if geom is not None]
+    return spatial if len(layers) > 1 else [str(name) for name, _ in layers]
+
+
+def buffer_points(geom, radius_m: float):
+    """``geom`` with every point (of a Point, MultiPoint or GeometryCollection) turned into a disc of ``radius_m``;
+    polygons and lines are kept as they are."""
+    from shapely.geometry import GeometryCollection
+    from shapely.ops import unary_union
+
+    if geom is None or geom.is_empty:
+        return geom
+    if geom.geom_type in ("Point", "MultiPoint"):
+        return geom.buffer(radius_m)
+    if geom.geom_type == "GeometryCollection":
+        parts = [buffer_points(g, radius_m) for g in geom.geoms]
+        polys = [g for g in parts if g.geom_type in ("Polygon", "MultiPolygon")]
+        rest = [g for g in parts if g.geom_type not in ("Polygon", "MultiPolygon")]
+        merged = [unary_union(polys)] if polys else []
+        return merged[0] if merged and not rest else GeometryCollection(merged + rest)
+    return geom
+
+
 def rasterize_labels(labels_path: Path, grid: GeoGrid, *, point_radius_m: float = 20.0,
                      class_field: str = "class", default_class: int | None = None,
                      unlabelled: int = 0) -> np.ndarray:
@@ -276,7 +308,8 @@ def rasterize_labels(labels_path: Path, grid: GeoGrid, *, point_radius_m: float 
 
     names = {"background": 0, "cleared_land": 1, "cleared": 1, "leaching_pond": 2, "pond": 2}
     try:
-        gdf = gpd.read_file(labels_path)
+        layers = vector_layers(labels_path)  # one with geometries (not a GeoPackage's layer_styles table)
+        gdf = gpd.read_file(labels_path, **({"layer": layers[0]} if len(layers) == 1 else {}))
     except (OSError, ValueError) as exc:
         raise RasterError(f"cannot read labels {labels_path}: {exc}") from None
     if gdf.crs is None:
@@ -304,9 +337,7 @@ def rasterize_labels(labels_path: Path, grid: GeoGrid, *, point_radius_m: float 
                 raise RasterError(f"unknown class '{raw}' in {labels_path}; use 0/1/2 or {sorted(names)}") from None
         if cls not in shapes:
             raise RasterError(f"class {cls} in {labels_path} is not 0, 1 or 2")
-        if geom.geom_type in ("Point", "MultiPoint"):
-            geom = geom.buffer(point_radius_m)
-        shapes[cls].append(geom)
+        shapes[cls].append(buffer_points(geom, point_radius_m))  # points, also inside a GeometryCollection
     for cls in (0, 1, 2):
         if shapes[cls]:
             burnt = rasterize(shapes[cls], out_shape=grid.shape, transform=grid.transform, fill=0,

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_WEIGHTS = WEIGHTS_DIR / "unet_v1.pt"
 CARD_SCHEMA = "minewatch-model-card/1"
+EXPECTED_CLASSES = {0: "background", 1: "cleared_land", 2: "leaching_pond"}  #: the classes every card must list
 
 
 @dataclass(frozen=True)
@@ -92,8 +93,20 @@ class ModelCard:
                 {k: v for k, v in d.items() if k not in core}, _transform(norm.get("transform", "linear")),
                 _floor(norm.get("floor", ()), len(d["bands"])),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:  # AttributeError: a list for a dict
             raise WeightsError(f"model card is incomplete or malformed ({exc!r}); regenerate it with scripts/train_weights.py") from None
+
+    def check(self, where: Path | str = "") -> None:
+        """Refuse (WeightsError) a non-finite mean, a std not > 0, classes other than :data:`EXPECTED_CLASSES`."""
+        card, fix = f"model card {where}".rstrip(), "regenerate it with scripts/train_weights.py"
+        if not np.isfinite(self.mean).all():
+            raise WeightsError(f"{card} normalization mean {list(self.mean)} is not finite in every band; {fix}")
+        if not (np.isfinite(self.std) & (np.asarray(self.std) > 0)).all():
+            raise WeightsError(f"{card} normalization std {list(self.std)} must be a finite number > 0 in every band "
+                               f"(the input is divided by it); {fix}")
+        if self.classes != EXPECTED_CLASSES:
+            raise WeightsError(f"{card} classes are { {str(k): v for k, v in self.classes.items()} }, but minewatch needs "
+                               f"exactly {json.dumps(EXPECTED_CLASSES)}; use weights made by minewatch train")
 
 
 TRANSFORMS = ("linear", "log")
@@ -192,10 +205,15 @@ def load_model(weights: Path | str | None = None, *, device: str = "auto", fuse:
     card = load_card(path)
     if card.weights_sha256 and sha256(path) != card.weights_sha256:
         raise WeightsError(f"{path} does not match the checksum in its card; the file is corrupt or from another model")
+    card.check(card_path(path))
     try:
         cfg = UNetConfig.from_dict(card.architecture)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise WeightsError(f"model card architecture is malformed ({exc!r})") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise WeightsError(f"model card {card_path(path)} architecture is malformed ({exc}); regenerate it with "
+                           "scripts/train_weights.py") from None
+    if cfg.n_classes != len(card.classes):
+        raise WeightsError(f"model card {card_path(path)} lists {len(card.classes)} classes but its architecture has "
+                           f"n_classes {cfg.n_classes}; the card is inconsistent: regenerate it")
     if cfg.in_channels != len(card.bands) or len(card.mean) != len(card.bands) or len(card.std) != len(card.bands):
         raise WeightsError(f"model card lists {len(card.bands)} bands but the network takes {cfg.in_channels} channels "
                            f"and normalises {len(card.mean)}; the card is inconsistent")

@@ -30,9 +30,6 @@ IGNORE = 255
 LABELS_FIX = "give a GeoJSON/GPKG of labelled polygons or points"
 IMAGE_FIX = "give a Sentinel-2 L2A GeoTIFF (digital numbers) whose band descriptions name its bands"
 CLASS_FIX = "give every feature class = 1 / cleared_land or 2 / leaching_pond (0 / background for known non-mining ground)"
-#: Brightest valid reflectance below which an image holds neither L2A DN nor reflectance 0–1 (an 8-bit export, or
-#: reflectance scaled twice).
-MIN_PEAK_REFLECTANCE = 0.05
 WGS84 = CRS.from_epsg(4326)
 
 
@@ -60,8 +57,15 @@ def read_vector(path, what: str, fix: str):
     """A vector file as a GeoDataFrame; an unreadable one is one :class:`RasterError` line naming ``what`` and ``fix``."""
     import geopandas as gpd
 
+    from models.data import vector_layers
+
+    layers = vector_layers(path)
+    if len(layers) > 1:  # pyogrio would read the first with a warning, and the user's layer may be another one
+        raise RasterError(f"{what} {path} holds {len(layers)} layers ({', '.join(layers)}) and minewatch reads a file "
+                          f"with one layer; write the layer you mean to its own file, e.g. ogr2ogr -f GPKG "
+                          f"{Path(path).stem}_{layers[-1]}.gpkg {path} {layers[-1]}")
     try:
-        return gpd.read_file(path)
+        return gpd.read_file(path, **({"layer": layers[0]} if layers else {}))
     except (OSError, ValueError, RuntimeError) as exc:  # pyogrio's DataSourceError etc. are RuntimeErrors
         msg = " ".join(str(exc).split()).split(" It might help")[0].rstrip(" ;.") or type(exc).__name__  # GDAL's hint
         raise RasterError(f"cannot read {what} {path} ({msg}); {fix}") from None
@@ -76,7 +80,7 @@ def read_labels(path: Path):
         CrsError: coordinates outside longitude/latitude range in a file whose CRS is geographic.
     """
     gdf = read_vector(path, "labels", LABELS_FIX)
-    gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
+    gdf = gdf[~(gdf.geometry.isna() | gdf.geometry.is_empty)]  # notna() warns about empties
     if gdf.empty:
         raise ConfigError(f"labels {path} hold no features; draw at least one polygon or point with a class")
     if "class" not in gdf.columns or gdf["class"].isna().any():
@@ -97,7 +101,8 @@ def read_labels(path: Path):
 
 
 def burn_labels(labels: Path, grid: GeoGrid, *, where: str, area_desc: str, fix: str, point_radius_m: float,
-                area=None, region: np.ndarray | None = None, report_crs: CRS | None = None) -> np.ndarray:
+                area=None, region: np.ndarray | None = None, report_crs: CRS | None = None,
+                use: str = "training on") -> np.ndarray:
     """Burn ``labels`` onto ``grid`` (255 where no label covers) after checking they fall inside the area.
 
     Args:
@@ -110,6 +115,7 @@ def burn_labels(labels: Path, grid: GeoGrid, *, where: str, area_desc: str, fix:
         area: the area as a shapely geometry in ``grid.crs`` (default: the grid's bounds).
         region: bool ``(y, x)``, True inside the area (default: the whole grid).
         report_crs: CRS in which the labels' extent is reported (default: ``grid.crs``).
+        use: what is done with the labels inside, for the warning about those outside (``"scoring"`` in evaluate).
 
     Raises:
         ConfigError: no feature, or no labelled pixel inside the area.
@@ -117,14 +123,12 @@ def burn_labels(labels: Path, grid: GeoGrid, *, where: str, area_desc: str, fix:
     """
     import shapely
 
-    from models.data import rasterize_labels
+    from models.data import buffer_points, rasterize_labels
 
     gdf = read_labels(labels)
     raw = rasterize_labels(labels, grid, point_radius_m=point_radius_m, unlabelled=IGNORE)  # CRS and class checks
     on_grid = gdf.to_crs(grid.crs).geometry
-    is_point = on_grid.geom_type.isin(("Point", "MultiPoint"))
-    geoms = shapely.make_valid(np.asarray(on_grid.values, dtype=object))
-    geoms = np.where(is_point.to_numpy(), shapely.buffer(geoms, point_radius_m), geoms)
+    geoms = shapely.make_valid(np.asarray([buffer_points(g, point_radius_m) for g in on_grid.values], dtype=object))
     inside = shapely.intersects(geoms, area if area is not None else box(*grid.bounds))
     hit = raw != IGNORE
     if region is not None:
@@ -137,9 +141,27 @@ def burn_labels(labels: Path, grid: GeoGrid, *, where: str, area_desc: str, fix:
         )
     n_out = int((~inside).sum())
     if n_out:
-        log.warning("%s: %d of %d label feature(s) in %s lie outside %s and are dropped; training on the %d inside",
-                    where, n_out, len(inside), labels, area_desc, len(inside) - n_out)
+        log.warning("%s: %d of %d label feature(s) in %s lie outside %s and are dropped; %s the %d inside",
+                    where, n_out, len(inside), labels, area_desc, use, len(inside) - n_out)
     return raw
+
+
+def check_image_values(data: np.ndarray, path: Path, where: str) -> np.ndarray:
+    """The valid-pixel mask of ``data`` (float32 ``(band, y, x)`` reflectance read from ``path``) after refusing an
+    image that holds nothing to learn from or score: no valid pixel, or values far too small for reflectance.
+
+    Raises:
+        NoDataError: no pixel is finite in every band (all nodata, all zero DN, a NaN offset).
+        RasterError: the brightest valid reflectance is below :data:`geo.sources.geotiff.MIN_PEAK_REFLECTANCE` (an 8-bit export).
+    """
+    valid = np.isfinite(data).all(axis=0)
+    if not valid.any():
+        raise NoDataError(f"{where}: image {path} has no valid pixel (every pixel is nodata in some band); "
+                          "check its nodata value or export it again")
+    from geo.sources.geotiff import check_plausible_reflectance
+
+    check_plausible_reflectance(data, path, where=f"{where}: ")
+    return valid
 
 
 def image_sample(path: Path, labels: Path, *, where: str, offset: float | None = None,
@@ -161,17 +183,7 @@ def image_sample(path: Path, labels: Path, *, where: str, offset: float | None =
     if not grid.crs.is_projected:
         raise CrsError(f"{where}: image {path} is in {grid.crs.to_string()}, a geographic CRS; training needs a "
                        "projected 10 m grid — reproject it (gdalwarp -t_srs EPSG:326NN -tr 10 10)")
-    valid = np.isfinite(scene.data).all(axis=0)
-    if not valid.any():
-        raise NoDataError(f"{where}: image {path} has no valid pixel (every pixel is nodata in some band); "
-                          "check its nodata value or export it again")
-    peak = float(scene.data[:, valid].max())
-    if peak < MIN_PEAK_REFLECTANCE:
-        raise RasterError(
-            f"{where}: image {path} reads as reflectance of at most {peak:.2g}, so it does not hold Sentinel-2 L2A "
-            "digital numbers (0–10000) or reflectance 0–1 (an 8-bit export, or reflectance scaled twice?); "
-            "write the L2A DN as uint16"
-        )
+    valid = check_image_values(scene.data, path, where)
     desc = f"the image {path} ({extent(grid.bounds, grid.crs)})"
     raw = burn_labels(labels, grid, where=where, area_desc=desc, fix="that they were drawn on this image",
                       point_radius_m=point_radius_m)

@@ -109,7 +109,7 @@ def read_points(path: Path, role: str, *, xy_cols: tuple[str, str] | None = None
                                "--points-crs")
             gdf = gdf.set_crs(crs)
         fix = "re-export them in EPSG:4326 or as a GPKG that keeps the CRS"
-    gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
+    gdf = gdf[~(gdf.geometry.isna() | gdf.geometry.is_empty)]  # notna() warns about empties
     if gdf.empty:
         raise UsageError(f"points {path} hold no points; {POINTS_FIX}")
     gdf = gdf.explode(index_parts=False).reset_index(drop=True)
@@ -136,7 +136,7 @@ def read_reference(path: Path):
     gdf = read_vector(path, "reference", fix)
     if gdf.crs is None:
         raise CrsError(f"reference {path} has no CRS; minewatch never assumes EPSG:4326 — set one")
-    gdf = gdf[gdf.geometry.notna() & ~gdf.geometry.is_empty]
+    gdf = gdf[~(gdf.geometry.isna() | gdf.geometry.is_empty)]  # notna() warns about empties
     gdf = gdf[gdf.geom_type.isin(["Polygon", "MultiPolygon"])]
     if gdf.empty:
         raise UsageError(f"reference {path} holds no polygons; {fix}")

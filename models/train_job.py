@@ -277,16 +277,61 @@ def job_samples(job: TrainJob) -> tuple[list, list]:
     return samples, negatives
 
 
-def check_output(output: Path, *, overwrite_shipped: bool = False) -> None:
-    """Refuse to write over the shipped weights (or their card) unless ``overwrite_shipped``.
+def check_crop(config: TrainConfig, samples, negatives=()) -> None:
+    """Refuse a ``crop`` larger than the smallest training image: its crops would be mostly padding, and a crop
+    far too large (4096 px on 512 px images) fills the memory before the first step.
 
     Raises:
-        ConfigError: ``output`` is the shipped weights file.
+        ConfigError: naming the crop and the smallest image's size.
+    """
+    sizes = [x.shape[1:] for x, _ in list(samples) + list(negatives)]
+    if not sizes:
+        return
+    h, w = min(sizes, key=min)
+    if config.crop > min(h, w):
+        mult = config.unshuffle * 2 ** (len(config.widths) - 1)
+        fit = mult * (min(h, w) // mult)
+        hint = f"set [train] crop to at most {fit}" if fit else f"give images of at least {mult} px a side"
+        raise ConfigError(f"[train] crop {config.crop} px is larger than the smallest training image ({h} x {w} px); "
+                          f"{hint} (a multiple of {mult}), or drop the small images")
+
+
+def job_inputs(job: TrainJob) -> dict[str, Path]:
+    """The job's input files by config key (images, labels, areas, a local catalogue, init weights and card)."""
+    from models.infer import card_path
+
+    inputs: dict[str, Path] = {}
+    for i, im in enumerate(job.images):
+        inputs[f"images[{i}].path"], inputs[f"images[{i}].labels"] = im.path, im.labels
+    for i, sc in enumerate(job.scenes):
+        inputs[f"scenes[{i}].labels"] = sc.labels
+        if sc.aoi is not None:
+            inputs[f"scenes[{i}].aoi"] = sc.aoi
+        if "://" not in str(sc.stac) and Path(str(sc.stac)).is_file():
+            inputs[f"scenes[{i}].stac"] = Path(str(sc.stac))
+    if job.init not in (None, "shipped"):
+        inputs["init"], inputs["init's card"] = Path(job.init), card_path(Path(job.init))
+    return inputs
+
+
+def check_output(output: Path, *, overwrite_shipped: bool = False, inputs: dict | None = None) -> None:
+    """Refuse to write over the shipped weights (or their card) unless ``overwrite_shipped``, over one of the
+    job's ``inputs`` (:func:`job_inputs`), or on a ``.json`` path (the card, ``<output>.json``, would replace the
+    weights).
+
+    Raises:
+        ConfigError: ``output`` is the shipped weights file, or ends in ``.json``.
+        UsageError: ``output`` or its card is one of ``inputs``.
         OutputError: ``output`` cannot be written (checked before the data is built and the model trained).
     """
-    from geo.fsutil import check_writable
-    from models.infer import DEFAULT_WEIGHTS
+    from geo.fsutil import check_distinct, check_writable
+    from models.infer import DEFAULT_WEIGHTS, card_path
 
+    output = Path(output)
+    if output.suffix.lower() == ".json":
+        raise ConfigError(f"output {output} ends in .json, the suffix of the model card written next to the weights, "
+                          f"so the card would overwrite them; give a weights path such as {output.with_suffix('.pt')}")
+    check_distinct({"output": output, "output's card": card_path(output)}, inputs)
     if not overwrite_shipped and Path(output).resolve().with_suffix(".pt") == DEFAULT_WEIGHTS.resolve():
         raise ConfigError(f"output {output} is the shipped weights file; write the new model elsewhere "
                           "(e.g. output = \"my_model.pt\" or --out runs/weights/my_model.pt) and use it with "
@@ -295,17 +340,19 @@ def check_output(output: Path, *, overwrite_shipped: bool = False) -> None:
 
 
 def run_job(job: TrainJob, progress: Callable[[int, float], None] | None = None, *,
-            overwrite_shipped: bool = False) -> TrainResult:
+            overwrite_shipped: bool = False, inputs: dict | None = None) -> TrainResult:
     """Load data, train and save the weights + card to ``job.output`` (never the shipped weights unless
-    ``overwrite_shipped``). A fine-tune's card records its parent (name, version, SHA-256, path); every card
+    ``overwrite_shipped``), nor over one of its inputs (:func:`job_inputs`, plus ``inputs``, e.g. the config
+    file, checked before any work). A fine-tune's card records its parent (name, version, SHA-256, path); every card
     records the job's settings and, with ``val_fraction``, the held-out scores."""
     import dataclasses
 
     from models.infer import DEFAULT_WEIGHTS, load_model, save_model
 
-    check_output(job.output, overwrite_shipped=overwrite_shipped)
+    check_output(job.output, overwrite_shipped=overwrite_shipped, inputs={**(inputs or {}), **job_inputs(job)})
     samples, negatives, scene_records = job_data(job)
     cfg = job.train
+    check_crop(cfg, samples, negatives)  # before the model is built and trained
     if job.auto_validation and len(samples) >= AUTO_VAL_MIN_SAMPLES:
         cfg = dataclasses.replace(cfg, val_fraction=AUTO_VAL_FRACTION)
     init = None

@@ -79,6 +79,16 @@ class UNetConfig:
     refine: int = 16
     refine_context: int = 4
 
+    def __post_init__(self) -> None:
+        """Refuse a configuration no network can be built from (e.g. a model card with ``widths = []``)."""
+        if not self.widths or min(self.widths) < 1:
+            raise ValueError(f"widths must list at least one channel count, each >= 1, got {list(self.widths)}")
+        if self.in_channels < 1 or self.n_classes < 1 or self.unshuffle < 1:
+            raise ValueError(f"in_channels, n_classes and unshuffle must be >= 1, got {self.in_channels}, "
+                             f"{self.n_classes} and {self.unshuffle}")
+        if self.refine < 0 or self.refine_context < 0:
+            raise ValueError(f"refine and refine_context must be >= 0, got {self.refine} and {self.refine_context}")
+
     @property
     def depth(self) -> int:
         return len(self.widths) - 1

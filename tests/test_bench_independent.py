@@ -94,6 +94,7 @@ def test_train_weights_names_a_missing_generator():
     (["--lr", "-1"], "lr and class_weights must be > 0"),  # training settings are checked before any data is built
     (["--crop", "0"], "positive multiple of 16"),
     (["--mine-at", "0.5,x"], "could not convert string to float"),
+    (["--train-seed", "-3"], "seed >= 0"),
 ])
 def test_train_weights_refuses_a_bad_generator_spec(argv, says, tmp_path, capsys):
     import train_weights

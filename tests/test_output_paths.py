@@ -68,7 +68,8 @@ def test_unwritable_output_is_refused_before_any_work(case, tmp_path, monkeypatc
     monkeypatch.setattr(me, "evaluate_samples", lambda *a, **k: pytest.fail("scored although --json cannot be written"))
     monkeypatch.setattr(cd, "detect_image", lambda *a, **k: pytest.fail("detected although the output cannot be written"))
     (tmp_path / "file").write_text("a file, not a folder")
-    bad = str(tmp_path / "file" / "out.json")  # its folder is a file: cannot be made, even by root
+    suffix = {"detect --raster": ".tif", "train --out": ".pt", "sample --out": ".gpkg"}.get(case, ".json")
+    bad = str(tmp_path / "file" / f"out{suffix}")  # its folder is a file: cannot be made, even by root
     says = "cannot write output" if case == "train --out" else f"cannot write {case.split()[1]}"
     _one_line(CliRunner().invoke(cli, ["-q", *CASES[case](tmp_path, bad)]), 7, says, bad)
 

@@ -14,6 +14,26 @@ import click
 from geo.run.recompute import recompute
 
 
+def recompute_checked(run_dir: Path, *, config_path: str | None = None):
+    """:func:`geo.run.recompute.recompute`, with a damaged run folder refused in one line: a manifest that is not
+    UTF-8 JSON as ``recompute`` refuses invalid JSON (UsageError, exit 2), an unreadable raster as a RasterError
+    (exit 4) naming it, never a traceback."""
+    import rasterio.errors
+
+    from geo.errors import RasterError
+    from geo.results.sampling import read_manifest
+
+    if Path(run_dir).is_dir():
+        read_manifest(Path(run_dir))
+    try:
+        return recompute(Path(run_dir), config_path=config_path)
+    except rasterio.errors.RasterioError as exc:
+        cause = " ".join(str(exc).split())[:300]
+        raise RasterError(f"cannot read a raster of the run folder {run_dir} ({cause}); it is corrupt or not a "
+                          f"GeoTIFF: rerun the same 'minewatch run ... --out {run_dir}' to rebuild the class maps "
+                          "from the run's tasks") from None
+
+
 @click.command("change")
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, exists=True), default=None,
@@ -22,7 +42,7 @@ def command(run_dir, config_path):
     """Recompute sites, change, tables and the report of RUN_DIR from its class maps (no refetching)."""
     from geo.cli.run import print_summary
 
-    paths, _ = recompute(Path(run_dir), config_path=config_path)
+    paths, _ = recompute_checked(Path(run_dir), config_path=config_path)
     result = _Result(Path(run_dir), paths["summary_csv"], paths["report_html"])
     print_summary(result)
 

@@ -28,11 +28,12 @@ def _area_in_utm(gdf):
 def detect_image(image: Path, *, method: str = "rules", offset: float | None = None, device: str = "auto",
                  weights: str | None = None, min_area_m2: float = 0.0, views: int = 1,
                  band_names: tuple[str, ...] | None = None):
-    """Read IMAGE, classify it and return ``(Detection, footprints GeoDataFrame in the image CRS)``."""
+    """Read IMAGE, classify it and return ``(Detection, footprints GeoDataFrame in the image CRS, valid)``, where
+    ``valid`` marks the pixels with data in every band."""
     from geo.stages.detect import FusionConfig, RuleThresholds, classify
     from geo.stack import Composite
     from geo.stages.vectorize import polygonize
-    from geo.sources.geotiff import read_geotiff
+    from geo.sources.geotiff import check_plausible_reflectance, read_geotiff
 
     scene = read_geotiff(image, offset=offset, band_names=band_names)
     if not scene.grid.crs.is_projected:
@@ -48,13 +49,14 @@ def detect_image(image: Path, *, method: str = "rules", offset: float | None = N
     if not valid.any():
         raise NoDataError(f"{image} has no valid pixel (every pixel is nodata, DN 0 or the nodata value, in some "
                           "band); check its nodata value and that it holds L2A digital numbers, or export it again")
+    check_plausible_reflectance(scene.data, image)
     # one image (or an already-made composite): count every valid pixel as fully observed
     clear = np.where(valid, rules.full_confidence_clear_count, 0).astype(np.uint16)
     comp = Composite(scene.data, clear, scene.bands, scene.grid)
     config = rules if method == "rules" else FusionConfig(rules=rules, device=device, weights=weights, views=views)
     det = classify(comp, method=method, config=config)
     gdf = polygonize(det.classes, det.grid, confidence=det.confidence, min_area_m2=min_area_m2)
-    return det, _area_in_utm(gdf)
+    return det, _area_in_utm(gdf), valid
 
 
 @click.command("detect")
@@ -62,7 +64,8 @@ def detect_image(image: Path, *, method: str = "rules", offset: float | None = N
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
               help="Footprint polygons: .geojson (EPSG:4326) or .gpkg (image CRS).")
 @click.option("--raster", "raster_path", type=click.Path(dir_okay=False), default=None,
-              help="Also write the class map (band 1: 0/1/2) and confidence (band 2, 0-100) as GeoTIFF.")
+              help="Also write the class map (band 1: 0/1/2) and confidence (band 2, 0-100) as GeoTIFF; "
+                   "255 (its nodata) where the image has no data.")
 @click.option("--method", type=click.Choice(["rules", "model", "fused"]), default="fused", show_default=True,
               help="Spectral rules, the U-Net, or both fused.")
 @click.option("--offset", type=float, default=None,
@@ -99,8 +102,12 @@ def command(image, out_path, raster_path, method, offset, device, weights, min_a
         if path is not None and (Path(path).resolve() == Path(image).resolve()
                                  or Path(path).exists() and os.path.samefile(path, image)):  # links too
             raise UsageError(f"{flag} {path} is the input image; it would be overwritten: write to another file")
-    from geo.fsutil import check_writable
+    other_formats = (".gpkg", ".geojson", ".json", ".shp", ".csv", ".png", ".jpg", ".jpeg", ".jp2", ".vrt", ".nc")
+    if raster_path is not None and Path(raster_path).suffix.lower() in other_formats:
+        raise UsageError(f"--raster writes a GeoTIFF: give it a .tif path, got '{Path(raster_path).suffix or raster_path}'")
+    from geo.fsutil import check_distinct, check_writable
 
+    check_distinct({"--out": out_path, "--raster": raster_path}, {"IMAGE": image, "--weights": weights})
     for flag, path in (("--out", out_path), ("--raster", raster_path)):
         if path is not None:
             check_writable(path, flag)  # before minutes of detection
@@ -108,7 +115,7 @@ def command(image, out_path, raster_path, method, offset, device, weights, min_a
     if names is not None and not all(names):
         raise UsageError(f"--bands must list band names separated by commas, e.g. B02,B03,B04,B08,B11,B12; got "
                          f"'{band_list}'")
-    det, gdf = detect_image(Path(image), method=method, offset=offset, device=device, weights=weights,
+    det, gdf, valid = detect_image(Path(image), method=method, offset=offset, device=device, weights=weights,
                             min_area_m2=min_area_m2, views=int(views), band_names=names)
     if suffix == ".gpkg":
         from geo.results.styles import default_styles
@@ -118,8 +125,14 @@ def command(image, out_path, raster_path, method, offset, device, weights, min_a
     else:
         write_geojson(confidence_pct(gdf), out_path)
     if raster_path:
+        from geo.stages.vectorize import NOT_OBSERVED
+
+        # pixels without data are 'not observed' (255, the file's nodata), as in a run's class maps, not background
         conf = np.round(det.confidence * 100).astype(np.uint8)
-        write_raster(np.stack([det.classes, conf]), det.grid, raster_path, descriptions=("class", "confidence_pct"))
+        classes = np.where(valid, det.classes, NOT_OBSERVED).astype(np.uint8)
+        conf = np.where(valid, conf, NOT_OBSERVED).astype(np.uint8)
+        write_raster(np.stack([classes, conf]), det.grid, raster_path, nodata=NOT_OBSERVED,
+                     descriptions=("class", "confidence_pct"))
     areas = class_areas(gdf)
     click.echo(f"{len(gdf)} footprint polygon(s) -> {out_path}")
     for name, area in areas.items():

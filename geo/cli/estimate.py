@@ -16,11 +16,11 @@ import click
               help="The GeoPackage from 'minewatch sample' with every 'reference' filled in.")
 def command(run_dir, labels):
     """Estimate areas of RUN_DIR from a labelled stratified sample (Olofsson et al. 2014)."""
+    from geo.cli.change import recompute_checked
     from geo.results.sampling import estimate_run
-    from geo.run.recompute import recompute
 
     est = estimate_run(Path(run_dir), Path(labels))
-    recompute(Path(run_dir))
+    recompute_checked(Path(run_dir))
     for _, r in est[est["class"] == "footprint"].iterrows():
         click.echo(f"  {r['period']}: footprint {r['area_m2'] / 1e6:.3f} km² "
                    f"[{r['area_m2_low'] / 1e6:.3f}–{r['area_m2_high'] / 1e6:.3f}] (mapped {r['map_area_m2'] / 1e6:.3f}); "

@@ -17,7 +17,7 @@ from geo.errors import UsageError
 @click.option("--labels", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Label polygons/points (class property) over --image.")
 @click.option("--offset", type=float, default=None, help="DN offset of --image (default: its 'offset' tag, else 0).")
-@click.option("--point-radius-m", type=click.FloatRange(0), default=20.0, show_default=True,
+@click.option("--point-radius-m", type=float, default=20.0, show_default=True,
               help="Radius turning point labels into discs; in point mode, a point counts as detected when a detected "
                    "pixel lies within it.")
 @click.option("--sim-seeds", default=None, metavar="START:STOP",
@@ -51,7 +51,8 @@ from geo.errors import UsageError
 @click.option("--cache-dir", type=click.Path(file_okay=False), default="minewatch-eval-cache", show_default=True,
               help="Point mode: composite cache (a rerun fetches nothing).")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False), default=None,
-              help="Point mode: also write the table as CSV.")
+              help="Also write the table as CSV: per class (IoU, F1, precision, recall, support) with --image or "
+                   "--sim-seeds, per point set in point mode.")
 def command(image, labels, offset, point_radius_m, sim_seeds, sim_size, method, weights, device, json_path, stac,
             datetime_, pools, negatives, reference, bbox, aoi_path, collection, max_cloud, limit, asset_hosts, xy_cols,
             points_crs, cache_dir, csv_path):
@@ -61,8 +62,17 @@ def command(image, labels, offset, point_radius_m, sim_seeds, sim_size, method, 
     season and classified; the table gives recall at --pools points (pond, and any footprint, within
     --point-radius-m), the false-positive rate at --negatives points, and agreement with --reference polygons.
     """
-    from geo.fsutil import check_writable, write_json
+    import math
 
+    from geo.fsutil import check_distinct, check_writable
+
+    if labels and not (math.isfinite(point_radius_m) and point_radius_m > 0):  # a disc of radius 0 burns nothing
+        raise UsageError(f"--point-radius-m must be > 0 with --labels, got {point_radius_m:g}; give the radius in "
+                         "metres that turns a point label into a disc (default 20)")
+    if not (math.isfinite(point_radius_m) and point_radius_m >= 0):  # point mode: 0 = the pixel under the point
+        raise UsageError(f"--point-radius-m must be >= 0, got {point_radius_m:g}; give a distance in metres")
+    check_distinct({"--json": json_path, "--csv": csv_path}, _inputs(image, labels, pools, negatives, reference, stac,
+                                                                     weights, aoi_path))
     for flag, path in (("--json", json_path), ("--csv", csv_path)):
         if path:
             check_writable(path, flag)  # before minutes of searching, reading and scoring
@@ -91,12 +101,13 @@ def command(image, labels, offset, point_radius_m, sim_seeds, sim_size, method, 
         import numpy as np
 
         from geo.sources.geotiff import read_geotiff
-        from models.labels import IGNORE, burn_labels
+        from models.labels import IGNORE, burn_labels, check_image_values
 
         scene = read_geotiff(Path(image), offset=offset)
+        check_image_values(scene.data, Path(image), "--image")  # as train: no valid pixel, an 8-bit export
         # the same checks as training: unreadable/empty labels, bad classes, labels outside the image
         raw = burn_labels(Path(labels), scene.grid, where="--labels", area_desc=f"the image {image}",
-                          fix="that they cover the image", point_radius_m=point_radius_m)
+                          fix="that they cover the image", point_radius_m=point_radius_m, use="scoring")
         samples.append((scene, np.where(raw == IGNORE, 0, raw).astype(np.uint8)))  # unlabelled = background
     if sim_seeds:
         from models.data import simulator_scene
@@ -104,8 +115,69 @@ def command(image, labels, offset, point_radius_m, sim_seeds, sim_size, method, 
         samples += [simulator_scene(s, sim_size) for s in range(start, stop)]
     rep = evaluate_samples(samples, method=method, weights=weights, device=device)
     click.echo(format_report(rep))
+    if csv_path:
+        _write_class_csv(rep, Path(csv_path))
     if json_path:
-        write_json(Path(json_path), rep)
+        write_strict_json(Path(json_path), rep)
+
+
+def _inputs(image, labels, pools, negatives, reference, stac, weights, aoi_path) -> dict:
+    """The command's input files by option, for :func:`geo.fsutil.check_distinct`."""
+    inputs = {"--image": image, "--labels": labels, "--reference": reference, "--aoi": aoi_path, "--weights": weights,
+              # the card beside the weights (models.infer.card_path), without importing torch for it
+              "--weights' card": _card(weights),
+              "--stac": stac if stac and "://" not in stac and Path(stac).is_file() else None}
+    for flag, paths in (("--pools", pools), ("--negatives", negatives)):
+        for i, p in enumerate(paths or ()):
+            inputs[flag if i == 0 else f"{flag} #{i + 1}"] = p
+    return inputs
+
+
+def _card(weights) -> Path | None:
+    try:
+        return Path(weights).with_suffix(".json") if weights else None
+    except ValueError:  # a path without a name: --weights says what is wrong with it
+        return None
+
+
+def _strict(obj):
+    """``obj`` with every non-finite float (an undefined metric) as ``None``, so JSON gets ``null``, not ``NaN``."""
+    import math
+
+    import numpy as np
+
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict(v) for v in obj]
+    return obj
+
+
+def write_strict_json(path: Path, obj) -> None:
+    """Write ``obj`` as strict JSON (undefined metrics as ``null``), atomically."""
+    import json
+
+    from geo.fsutil import write_text
+
+    write_text(path, json.dumps(_strict(obj), indent=2, ensure_ascii=False, allow_nan=False, default=str) + "\n")
+
+
+def _write_class_csv(rep: dict, path: Path) -> None:
+    """The per-class table of :func:`models.evaluate.report` as CSV (an undefined metric is an empty cell)."""
+    import csv
+    import io
+
+    from geo.fsutil import write_text
+
+    cols = ("iou", "f1", "precision", "recall", "support")
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(("class", *cols))
+    for name, c in _strict(rep["classes"]).items():
+        w.writerow((name, *("" if c[k] is None else c[k] for k in cols)))
+    write_text(path, buf.getvalue())
 
 
 def _pair(text: str | None, what: str, n: int, conv):
@@ -144,6 +216,4 @@ def _points(stac, datetime_, pools, negatives, reference, bbox, aoi_path, collec
     if csv_path:
         write_csv(res, Path(csv_path))
     if json_path:
-        from geo.fsutil import write_json
-
-        write_json(Path(json_path), res)
+        write_strict_json(Path(json_path), res)

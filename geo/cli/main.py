@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib
 import logging
+import signal
 import sys
+import threading
 import warnings
 
 import click
@@ -25,9 +27,8 @@ class MinewatchGroup(click.Group):
         except MinewatchError as exc:
             click.echo(f"Error: {' '.join(str(exc).split())}", err=True)  # one line, even if a library's text is not
             ctx.exit(exit_code_for(exc))
-        except KeyboardInterrupt:
-            click.echo("Interrupted; finished results are kept, rerun the same command to resume.", err=True)
-            ctx.exit(130)
+        except KeyboardInterrupt as exc:
+            ctx.exit(_interrupted(exc))
         except click.exceptions.Exit:
             raise
         except Exception as exc:  # a full disk met outside minewatch's own writers (GDAL, SQLite, numpy)
@@ -36,6 +37,26 @@ class MinewatchGroup(click.Group):
                 raise
             click.echo(f"Error: {' '.join(str(full).split())}", err=True)
             ctx.exit(exit_code_for(full))
+
+
+def _interrupted(exc: BaseException) -> int:
+    """Say (one line) that Ctrl-C (exit 130) or a signal such as SIGTERM (exit 128 + its number: 143) stopped the
+    command, and return the exit code."""
+    from geo.run.runfolder import Terminated
+
+    if isinstance(exc, Terminated):
+        click.echo(f"Terminated ({exc.name}); finished results are kept, rerun the same command to resume.", err=True)
+        return 128 + exc.signum
+    click.echo("Interrupted; finished results are kept, rerun the same command to resume.", err=True)
+    return 130
+
+
+def _on_sigterm(signum, frame) -> None:
+    """SIGTERM takes Ctrl-C's way out (:class:`geo.run.runfolder.Terminated`); a second one ends the process at once."""
+    from geo.run.runfolder import Terminated
+
+    signal.signal(signum, signal.SIG_DFL)
+    raise Terminated(signum)
 
 
 def setup_logging(verbose: int, quiet: bool) -> None:
@@ -61,16 +82,26 @@ for _name in SUBCOMMANDS:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; usage errors become one ``Error: ...`` line and exit code 2."""
+    """Run the CLI; usage errors become one ``Error: ...`` line and exit code 2; SIGTERM stops it as Ctrl-C does
+    (finished work kept, the run's manifest ``interrupted``), with exit code 143."""
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
     try:
         rv = cli.main(args=argv, prog_name="minewatch", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):  # Ctrl-C or SIGTERM outside a subcommand
+            sys.exit(_interrupted(exc.__context__))
         click.echo("Aborted.", err=True)
         sys.exit(130)
+    except KeyboardInterrupt as exc:
+        sys.exit(_interrupted(exc))
     except click.ClickException as exc:
         hint = f" (see 'minewatch {exc.ctx.command_path.split(' ', 1)[1]} --help')" if getattr(exc, "ctx", None) and " " in exc.ctx.command_path else " (see 'minewatch --help')"
         click.echo(f"Error: {exc.format_message()}{hint}", err=True)
         sys.exit(exc.exit_code)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
     sys.exit(rv if isinstance(rv, int) else 0)

@@ -25,12 +25,13 @@ tile_opt = click.option("--tile-px", type=click.IntRange(64, 8192), default=None
 
 
 def check_scheduler(address: str | None) -> None:
-    """Refuse a ``--scheduler`` that is not ``tcp://host:port`` or that nothing answers on, before the run starts.
+    """Refuse a ``--scheduler`` that is not ``tcp://host:port``, that nothing answers on, or that is not a Dask
+    scheduler (another service, or a worker's address), before the run starts.
 
     Raises:
-        UsageError: not a scheduler address (exit 2). ClusterError: nothing answers there (exit 8).
+        UsageError: not a scheduler address (exit 2). ClusterError: nothing answers there, or not as a Dask
+            scheduler does (exit 8).
     """
-    import socket
     from urllib.parse import urlsplit
 
     from geo.errors import UsageError
@@ -45,14 +46,9 @@ def check_scheduler(address: str | None) -> None:
     if parts.scheme not in ("tcp", "tls") or not parts.hostname or port is None:
         raise UsageError(f"--scheduler {address!r} is not a Dask scheduler address; give tcp://host:port "
                          "(e.g. tcp://10.0.0.5:8786), or leave it out to start a local cluster")
-    try:
-        socket.create_connection((parts.hostname, port), timeout=5).close()
-    except OSError as exc:
-        from geo.errors import ClusterError
+    from geo.run.executor import probe_scheduler
 
-        raise ClusterError(f"cannot reach the Dask scheduler at {address} ({exc.strerror or exc.__class__.__name__}); "
-                           "start it (dask scheduler) or correct --scheduler, or leave --scheduler out to start a local "
-                           "cluster") from None
+    probe_scheduler(address)  # ClusterError (exit 8): unreachable, another service, or a worker
 
 
 def build_params(config_path: str | None, *, provider: str | None = None, max_cloud: float | None = None,

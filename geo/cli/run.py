@@ -65,6 +65,10 @@ def print_summary(result, echo=click.echo) -> None:
 def command(aoi_path, start, end, out_dir, provider, collection, max_cloud, method, weights, workers, scheduler, tile_px,
             config_path, sync, cache_dir, cache_max_gb):
     """Measure mining footprints in AOI for each dry season from START to END."""
+    if not out_dir.strip():  # --out "$UNSET" would write the run into (and prune tasks/ of) the current folder
+        from geo.errors import UsageError
+
+        raise UsageError("--out is empty; give the run folder, e.g. --out runs/chipwi")
     periods = tuple(dry_seasons(start, end))
     check_scheduler(None if sync else scheduler)
     if cache_dir and (sync or not scheduler):  # tasks run on this machine: its --cache-dir must be writable here

@@ -11,7 +11,37 @@ from pathlib import Path
 
 import click
 
-from geo.errors import OutputError
+from geo.errors import OutputError, UsageError
+
+#: GeoPackages a run writes into its folder (``minewatch change`` rewrites them): never a sample's place.
+RUN_GPKG_OUTPUTS = frozenset({"footprints.gpkg"})
+
+
+def check_out(run_dir: Path, out: Path) -> None:
+    """Refuse an ``--out`` that would destroy data: an existing file that is not an earlier sample (a class map, the
+    manifest, the run's footprints.gpkg, any other file), a run output's name, or a name without ``.gpkg``.
+
+    Raises:
+        UsageError: exit 2, before anything is drawn or written.
+    """
+    from geo.results.sampling import is_sample_file, labelled_points
+
+    run, target = run_dir.resolve(), out.expanduser().resolve()
+    in_run = run in target.parents
+    example = run_dir / "sample.gpkg"
+    if target.is_file() and target.stat().st_size > 0 and not is_sample_file(target):
+        where = f"a file of the run folder {run_dir}" if in_run else "an existing file"
+        raise UsageError(f"--out {out} is {where} and not a 'minewatch sample' GeoPackage: writing the sample there "
+                         f"would destroy it; give a new path such as {example}")
+    if target.is_file() and (n := labelled_points(target)):  # an analyst's labels are work no command may undo
+        raise UsageError(f"--out {out} holds a sample with {n} labelled point(s); drawing a new sample there would "
+                         "lose those labels: give a new path, or move that file away first")
+    if in_run and target.parent == run and target.name.lower() in RUN_GPKG_OUTPUTS:
+        raise UsageError(f"--out {out} is the name of the run's own output (rewritten by 'minewatch change'); "
+                         f"give another path such as {example}")
+    if target.suffix.lower() != ".gpkg":
+        raise UsageError(f"--out {out} does not end in .gpkg: the sample is written as a GeoPackage; give a path "
+                         f"such as {example}")
 
 
 @click.command("sample")
@@ -19,7 +49,8 @@ from geo.errors import OutputError
 @click.option("--n", "n", default=300, show_default=True, type=click.IntRange(10, 100000),
               help="Sample points per period.")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
-              help="GeoPackage to write (layer 'sample'; overwritten).")
+              help="GeoPackage (.gpkg) to write (layer 'sample'); an earlier unlabelled sample there is overwritten, "
+                   "a labelled one or any other existing file is refused.")
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1),
               help="Random seed (the same seed draws the same points).")
 def command(run_dir, n, out_path, seed):
@@ -28,6 +59,7 @@ def command(run_dir, n, out_path, seed):
     from geo.results.sampling import draw_run_sample, write_sample
 
     check_writable(out_path, "--out")
+    check_out(Path(run_dir), Path(out_path))
     sample = draw_run_sample(Path(run_dir), n, seed=seed)
     try:
         path = write_sample(sample, Path(out_path))

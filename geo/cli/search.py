@@ -42,11 +42,13 @@ def command(aoi_path, period, max_cloud, provider, collection, limit, json_path,
     """Search Sentinel-2 L2A scenes over AOI in PERIOD and print id, date, cloud %, baseline and tile."""
     from geo.aoi import read_aoi
     from geo.periods import parse_interval
-    from geo.fsutil import atomic_path, check_writable, write_text
+    from geo.fsutil import atomic_path, check_distinct, check_writable, write_text
     from geo.sources.stac import scene_rows, search
 
     aoi = read_aoi(aoi_path)
     per = parse_interval(period)
+    local = provider if provider and "://" not in str(provider) and Path(provider).is_file() else None
+    check_distinct({"--json": json_path, "--csv": csv_path}, {"--aoi": aoi_path, "--stac-url": local})
     for flag, path in (("--json", json_path), ("--csv", csv_path)):
         if path:
             check_writable(path, flag)  # before the search

@@ -49,7 +49,8 @@ def command(config_path, out_path, steps, val_fraction, overwrite_shipped):
         bar.set_postfix(loss=f"{loss:.3f}")
 
     try:
-        res = run_job(job, progress=progress, overwrite_shipped=overwrite_shipped)
+        res = run_job(job, progress=progress, overwrite_shipped=overwrite_shipped,
+                      inputs={"--config": Path(config_path)})  # besides the job's images, labels and init weights
     finally:
         bar.close()
     click.echo(f"trained {res.card.extra.get('parameters')} parameters in {res.seconds:.0f} s "

@@ -134,11 +134,22 @@ def raster_bytes(array: np.ndarray, grid: GeoGrid, *, nodata: float | None = Non
 
 
 def read_raster(path: str | Path) -> tuple[np.ndarray, GeoGrid]:
-    """Read a single-band GeoTIFF as ``(array, grid)``; a file without CRS is an error."""
-    with rasterio.open(path) as src:
-        if src.crs is None:
-            raise CrsError(f"{path} has no CRS; minewatch never assumes EPSG:4326 — assign one (gdal_edit -a_srs)")
-        return src.read(1), GeoGrid(src.crs, src.transform, src.width, src.height)
+    """Read a single-band GeoTIFF as ``(array, grid)``; a file without CRS is an error.
+
+    Raises:
+        RasterError: unreadable (damaged, truncated, a folder), naming the file; CrsError: no CRS.
+    """
+    from geo.errors import RasterError
+
+    try:
+        with rasterio.open(path) as src:
+            if src.crs is None:
+                raise CrsError(f"{path} has no CRS; minewatch never assumes EPSG:4326 — assign one (gdal_edit -a_srs)")
+            return src.read(1), GeoGrid(src.crs, src.transform, src.width, src.height)
+    except rasterio.errors.RasterioError as exc:
+        msg = " ".join(str(exc).split())[:200]
+        raise RasterError(f"cannot read {path} ({msg}); it is damaged: rerun the 'minewatch run' command that made "
+                          "this folder to rebuild it from its tasks") from None
 
 
 def write_csv(df: pd.DataFrame, path: str | Path) -> Path:

@@ -46,13 +46,22 @@ def mosaic_period(out: Path, period: str, grid: GeoGrid) -> dict:
     for done in sorted((out / "tasks" / period).glob("*/done.json")):
         d = json.loads(done.read_text())
         for name, dst in (("classes.tif", classes), ("confidence.tif", conf)):
-            with rasterio.open(done.parent / name) as src:
-                r, c = pixel_offsets(src, grid)
-                part = src.read(1)
-                view = dst[r : r + src.height, c : c + src.width]
-                # old task rasters have no nodata (0 outside the AOI); newer ones mark unseen pixels NOT_OBSERVED
-                seen = part != NOT_OBSERVED if src.nodata == NOT_OBSERVED else np.ones(part.shape, bool)
-                view[seen] = part[seen]
+            try:
+                with rasterio.open(done.parent / name) as src:
+                    r, c = pixel_offsets(src, grid)
+                    part, nodata = src.read(1), src.nodata
+            except rasterio.errors.RasterioError as exc:
+                # a damaged task raster would fail every resume: unmark the task so that the rerun redoes it
+                done.unlink(missing_ok=True)
+                from geo.errors import RasterError
+
+                msg = " ".join(str(exc).split())[:160]
+                raise RasterError(f"task raster {done.parent / name} is damaged ({msg}); its task is marked "
+                                  "unfinished: rerun the same command to redo it (the other tasks are kept)") from None
+            view = dst[r : r + part.shape[0], c : c + part.shape[1]]
+            # old task rasters have no nodata (0 outside the AOI); newer ones mark unseen pixels NOT_OBSERVED
+            seen = part != NOT_OBSERVED if nodata == NOT_OBSERVED else np.ones(part.shape, bool)
+            view[seen] = part[seen]
         stats["clear_px"] += d["clear_px"]
         stats["region_px"] += d["region_px"]
         stats["n_scenes"] = max(stats["n_scenes"], d["n_scenes"])
@@ -73,6 +82,12 @@ def vectorize_period(out: Path, period: str, params: RunParams) -> tuple[gpd.Geo
     """Footprints and sites of a period from its class map (and confidence) in the run folder."""
     classes, grid = read_raster(out / f"classmap_{period}.tif")
     conf = read_confidence(out / f"confidence_{period}.tif")
+    if conf is not None and conf.shape != classes.shape:
+        from geo.errors import RasterError
+
+        raise RasterError(f"{out / f'confidence_{period}.tif'} is {conf.shape[1]} x {conf.shape[0]} px but "
+                          f"classmap_{period}.tif is {classes.shape[1]} x {classes.shape[0]} px: the two come from "
+                          "different runs; rerun the 'minewatch run' command that made this folder to rebuild both")
     fp = polygonize(classes, grid, confidence=conf, min_area_m2=params.detect.min_area_m2,
                     min_pond_area_m2=params.detect.min_pond_area_m2)
     sites, membership = group_sites(fp, params.sites)

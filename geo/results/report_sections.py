@@ -109,10 +109,39 @@ CLAIMS_INTRO = ("A claim is judged only when the run's AOI covers most of the cl
                 "growth with the measured growth's 95 % interval: consistent (inside), below or above.")
 
 
+#: Columns the estimate section needs from ``estimate.csv``.
+ESTIMATE_COLUMNS = ("period", "class", "area_m2", "area_m2_low", "area_m2_high", "users_accuracy",
+                    "producers_accuracy")
+
+
 def read_estimate(run_dir: Path) -> pd.DataFrame | None:
-    """``estimate.csv`` of a run folder (written by ``minewatch estimate``), or None."""
+    """``estimate.csv`` of a run folder (written by ``minewatch estimate``), or None.
+
+    An empty, corrupt or incomplete file (an older minewatch wrote an empty one) does not stop the report: its
+    section is left out with a warning saying how to write a valid one.
+    """
+    import logging
+
     path = Path(run_dir) / "estimate.csv"
-    return pd.read_csv(path) if path.exists() else None
+    if not path.exists():
+        return None
+    try:
+        est = pd.read_csv(path)
+        missing = [c for c in ESTIMATE_COLUMNS if c not in est.columns]
+        if missing:
+            raise ValueError(f"it lacks column(s) {', '.join(missing)}")
+        for c in ESTIMATE_COLUMNS[2:]:
+            est[c] = pd.to_numeric(est[c], errors="raise").astype(float)
+        for c in ("map_area_m2", "n_sample", "users_accuracy_se", "producers_accuracy_se"):
+            if c in est.columns:
+                est[c] = pd.to_numeric(est[c], errors="coerce").astype(float)
+    except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        cause = " ".join(str(exc).split())[:200]
+        logging.getLogger(__name__).warning(
+            "%s cannot be read (%s); the report leaves out the sample-based estimate: rerun 'minewatch estimate %s "
+            "--labels SAMPLE.gpkg' to write it again", path, cause, run_dir)
+        return None
+    return est
 
 
 def estimate_rows(est: pd.DataFrame) -> list[dict[str, str]]:
@@ -123,7 +152,7 @@ def estimate_rows(est: pd.DataFrame) -> list[dict[str, str]]:
                     "Estimated km² [95 %]": f"{r['area_m2'] / 1e6:.3f} [{r['area_m2_low'] / 1e6:.3f}–"
                                             f"{r['area_m2_high'] / 1e6:.3f}]",
                     "User's accuracy": _acc(r, "users_accuracy"), "Producer's accuracy": _acc(r, "producers_accuracy"),
-                    "Sample n": str(int(r["n_sample"])) if "n_sample" in r else "–"})
+                    "Sample n": str(int(r["n_sample"])) if np.isfinite(r.get("n_sample", np.nan)) else "–"})
     return out
 
 

@@ -8,6 +8,7 @@ hundred points would rarely hit it). The estimators handle strata that differ fr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from pathlib import Path
@@ -18,7 +19,7 @@ import pandas as pd
 from scipy import ndimage as ndi
 
 from geo.aoi import read_aoi, region_mask, reproject_geometry
-from geo.errors import UsageError
+from geo.errors import RasterError, UsageError
 from geo.results.estimate import allocate, draw_sample, estimate_class
 from geo.results.export import read_raster, write_csv
 from geo.results.styles import write_layer_styles
@@ -35,18 +36,40 @@ LAYER = "sample"
 SMOOTHED = frozenset({1, 2, 3})
 
 
-def strata_of(classes: np.ndarray) -> np.ndarray:
-    """Stratum raster of a class map: the class, or 3 for background within BUFFER_PX of footprint."""
-    fp = classes > 0
-    near = ndi.binary_dilation(fp, iterations=BUFFER_PX) & ~fp
+def strata_of(classes: np.ndarray, *, legacy: bool = False) -> np.ndarray:
+    """Stratum raster of a class map: the class, or 3 for background within BUFFER_PX of footprint.
+
+    Only footprint classes (1, 2) grow the buffer: pixels never observed (255, the class maps' nodata) are no
+    footprint, so background next to them stays background; they keep their value and belong to no stratum.
+    ``legacy``: the strata samples drawn before this was fixed used (the buffer grew around unobserved pixels too),
+    so such a sample is still estimated with the strata it was drawn from.
+    """
+    fp = classes > 0 if legacy else (classes == 1) | (classes == 2)
+    near = ndi.binary_dilation(fp, iterations=BUFFER_PX) & ~fp & (classes == 0)
     return np.where(near, 3, classes).astype(np.int64)
 
 
-def _periods(run_dir: Path) -> list[str]:
+def read_manifest(run_dir: Path) -> dict:
+    """``manifest.json`` of a run folder ({} when absent); a corrupt one is refused as ``minewatch change`` does."""
     man = run_dir / "manifest.json"
-    listed = []
-    if man.exists():
-        listed = json.loads(man.read_text(encoding="utf-8")).get("inputs", {}).get("periods") or []
+    if not man.exists():
+        return {}
+    try:
+        data = json.loads(man.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{man} is not valid JSON ({exc}); is {run_dir} a minewatch run folder?") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {man} ({exc.strerror or exc}); is {run_dir} a minewatch run folder?") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{man} is not valid JSON (it holds a {type(data).__name__}, not an object); is {run_dir} "
+                         "a minewatch run folder?")
+    inputs = data.get("inputs")
+    return {**data, "inputs": inputs if isinstance(inputs, dict) else {}}
+
+
+def _periods(run_dir: Path) -> list[str]:
+    listed = read_manifest(run_dir).get("inputs", {}).get("periods")
+    listed = [p for p in listed if isinstance(p, str)] if isinstance(listed, list) else []
     found = sorted(p.name[len("classmap_"):-4] for p in run_dir.glob("classmap_*.tif"))
     order = [p for p in listed if p in found] + [p for p in found if p not in listed]
     if not order:
@@ -57,18 +80,32 @@ def _periods(run_dir: Path) -> list[str]:
 
 def _region(run_dir: Path, grid) -> np.ndarray:
     """Pixels inside the run's AOI (from the manifest's AOI file), else the whole grid."""
-    man = run_dir / "manifest.json"
-    path = json.loads(man.read_text(encoding="utf-8")).get("inputs", {}).get("aoi_path") if man.exists() else None
-    if path and Path(path).is_file():
+    path = read_manifest(run_dir).get("inputs", {}).get("aoi_path")
+    if isinstance(path, str) and path and Path(path).is_file():
         aoi = read_aoi(path)
         return region_mask(reproject_geometry(aoi.geometry, 4326, grid.crs).wkt, grid)
     log.warning("the run's AOI file is not at hand; the whole class-map grid is the sampled population")
     return np.ones(grid.shape, bool)
 
 
+def read_classmap(run_dir: Path, period: str) -> tuple[np.ndarray, object]:
+    """``classmap_<period>.tif`` of a run folder; an unreadable one is a :class:`RasterError` naming the file."""
+    import rasterio.errors
+
+    path = run_dir / f"classmap_{period}.tif"
+    try:
+        return read_raster(path)
+    except RasterError:
+        raise
+    except (rasterio.errors.RasterioError, OSError) as exc:
+        cause = " ".join(str(exc).split())[:300]
+        raise RasterError(f"cannot read {path} ({cause}); the run's class map is corrupt or not a GeoTIFF: rerun the "
+                          f"same 'minewatch run ... --out {run_dir}' to rebuild it from the run's tasks") from None
+
+
 def population(run_dir: Path, period: str) -> tuple[np.ndarray, np.ndarray, object]:
     """``(strata, inside, grid)`` of one period."""
-    classes, grid = read_raster(run_dir / f"classmap_{period}.tif")
+    classes, grid = read_classmap(run_dir, period)
     return strata_of(classes), _region(run_dir, grid), grid
 
 
@@ -94,6 +131,30 @@ def draw_run_sample(run_dir: str | Path, n: int = 300, *, seed: int = 0) -> gpd.
             "labelled_by": "", "row": rows, "col": cols},
             geometry=gpd.points_from_xy(xs, ys), crs=grid.crs))
     return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=frames[0].crs)
+
+
+def is_sample_file(path: str | Path) -> bool:
+    """Whether ``path`` is a GeoPackage holding only what :func:`write_sample` writes (layer ``sample``, styles)."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"{Path(path).absolute().as_uri()}?mode=ro", uri=True)) as con:
+            names = {r[0] for r in con.execute("SELECT table_name FROM gpkg_contents")}
+    except (sqlite3.Error, OSError, ValueError):
+        return False
+    return LAYER in names and names <= {LAYER, "layer_styles"}
+
+
+def labelled_points(path: str | Path) -> int:
+    """How many points of the sample GeoPackage ``path`` carry a reference label (0 when unreadable)."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"{Path(path).absolute().as_uri()}?mode=ro", uri=True)) as con:
+            return int(con.execute(f"SELECT COUNT(*) FROM {LAYER} WHERE reference IS NOT NULL AND "
+                                   "TRIM(CAST(reference AS TEXT)) != ''").fetchone()[0])
+    except (sqlite3.Error, OSError, ValueError):
+        return 0
 
 
 def write_sample(sample: gpd.GeoDataFrame, path: str | Path) -> Path:
@@ -133,57 +194,163 @@ def sample_qml() -> str:
             "</qgis>")
 
 
+#: Fields a labelled sample must hold: what 'minewatch sample' drew (``row``/``col``: the point's pixel in the class
+#: maps) and the analyst's ``reference``.
+FIELDS = ("period", "stratum", "map_class", "reference", "row", "col")
+
+
+def _whole(values: pd.Series) -> np.ndarray:
+    """``values`` as float, NaN where missing, not numeric or not a whole number."""
+    v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isfinite(v) & (v == np.round(v)), v, np.nan)
+
+
+def _fid(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0]) + 1
+
+
 def read_labels(path: str | Path) -> gpd.GeoDataFrame:
-    """The labelled sample; every ``reference`` must be 0, 1 or 2."""
+    """The labelled sample: drawn points only (valid period, stratum, row, col; no point twice), every
+    ``reference`` 0, 1 or 2. Deleted points are allowed; whether the points fit a run is :func:`estimate_run`'s check.
+    """
     path = Path(path)
     try:
         df = gpd.read_file(path, layer=LAYER)
     except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same one-line cause and fix
         raise UsageError(f"cannot read layer '{LAYER}' of {path} ({exc}); pass the GeoPackage "
                          "'minewatch sample' wrote") from None
-    missing = {"period", "stratum", "map_class", "reference"} - set(df.columns)
+    missing = set(FIELDS) - set(df.columns)
     if missing:
         raise UsageError(f"{path} lacks field(s) {', '.join(sorted(missing))}; pass the GeoPackage 'minewatch "
                          "sample' wrote")
+    if not len(df):
+        raise UsageError(f"{path} holds no sample points; pass the GeoPackage 'minewatch sample' wrote")
+    period = df["period"].astype("string").str.strip()
+    stratum, row, col = (_whole(df[f]) for f in ("stratum", "row", "col"))
+    added = (period.isna() | (period == "")).to_numpy(dtype=bool, na_value=True) \
+        | ~np.isin(stratum, list(STRATUM_NAMES)) | ~(row >= 0) | ~(col >= 0)
+    if added.any():
+        raise UsageError(f"{int(added.sum())} of {len(df)} sample points in {path} have no valid period, stratum "
+                         f"(0-3), row or col (first: fid {_fid(added)}): only points drawn by 'minewatch sample' can "
+                         "be used, since points added by hand break the stratified design; delete them (deleting "
+                         "drawn points is allowed) or draw a larger sample (--n)")
+    key = pd.DataFrame({"period": period.to_numpy(dtype=object), "row": row, "col": col})
+    dup = key.duplicated().to_numpy()
+    if dup.any():
+        raise UsageError(f"{int(dup.sum())} of {len(df)} sample points in {path} repeat the period, row and col of an "
+                         f"earlier point (first: fid {_fid(dup)}): a drawn point counts once, and copies would narrow "
+                         "the intervals falsely; delete the copies")
     ref = pd.to_numeric(df["reference"], errors="coerce")
     bad = ref.isna() | ~ref.isin([0, 1, 2])
     if bad.any():
         raise UsageError(f"{int(bad.sum())} of {len(df)} sample points in {path} have no reference class 0, 1 or 2 "
-                         "(first: fid " f"{int(np.flatnonzero(bad.to_numpy())[0]) + 1}); label every point, then rerun")
+                         "(first: fid " f"{_fid(bad.to_numpy())}); label every point, then rerun")
     df["reference"] = ref.astype(int)
+    df["period"], df["stratum"] = period.to_numpy(dtype=object), stratum.astype(int)
+    df["row"], df["col"], df["map_class"] = row.astype(int), col.astype(int), _whole(df["map_class"])
     return df
 
 
+def _check_periods(df: pd.DataFrame, periods: list[str], labels: Path, run_dir: Path) -> None:
+    """Refuse points of periods the run does not hold (a sample of another run, or edited periods)."""
+    foreign = ~df["period"].isin(periods).to_numpy()
+    if not foreign.any():
+        return
+    theirs = ", ".join(sorted(set(df.loc[foreign, "period"]))[:6])
+    if foreign.all():
+        raise UsageError(f"no sample point in {labels} matches the run's periods ({', '.join(periods)}; the sample "
+                         f"holds {theirs}): it was not drawn from {run_dir}; draw one with 'minewatch sample "
+                         f"{run_dir} --out SAMPLE.gpkg' and label it")
+    raise UsageError(f"{int(foreign.sum())} of {len(df)} sample points in {labels} have a period the run does not "
+                     f"hold ({theirs}; first: fid {_fid(foreign)}; the run's periods: {', '.join(periods)}): the "
+                     "sample was not drawn from this run or its periods were edited; fix or delete those points")
+
+
+def _disagree(strata: np.ndarray, d: pd.DataFrame) -> np.ndarray:
+    """Points of ``d`` whose stored stratum or map_class is not the stratum raster's at their row/col."""
+    r, c = d["row"].to_numpy(int), d["col"].to_numpy(int)
+    on = (r < strata.shape[0]) & (c < strata.shape[1])
+    h_map = np.full(len(d), -1, np.int64)
+    h_map[on] = strata[r[on], c[on]]
+    mc_map = np.where(h_map == 3, 0, h_map)
+    return ~on | (h_map != d["stratum"].to_numpy(int)) | ~(mc_map == d["map_class"].to_numpy(float))
+
+
+def _period_stats(run_dir: Path, period: str, d: pd.DataFrame) -> tuple[dict, np.ndarray]:
+    """Population figures of one period, and which of its points ``d`` disagree with its class map.
+
+    A sample drawn before the buffer stratum stopped growing around unobserved pixels fits the legacy strata
+    (:func:`strata_of`); it is estimated with them, the strata it was drawn from.
+    """
+    classes, grid = read_classmap(run_dir, period)
+    strata = strata_of(classes)
+    disagree = _disagree(strata, d)
+    if disagree.any():
+        old = strata_of(classes, legacy=True)
+        old_disagree = _disagree(old, d)
+        if not old_disagree.any():
+            log.warning("%s: the sample was drawn with the strata of an older minewatch (background near unobserved "
+                        "pixels counted as near footprint); it is estimated with those strata, as drawn", period)
+            strata, disagree = old, old_disagree
+        elif old_disagree.sum() < disagree.sum():
+            disagree = old_disagree
+    del classes
+    inside = _region(run_dir, grid)
+    classes = np.where(strata == 3, 0, strata)
+    stats = {"sizes": {h: float(((strata == h) & inside).sum()) for h in STRATUM_NAMES},
+             "px_m2": float(grid.resolution**2),
+             "map_px": {name: float((np.isin(classes, list(v)) & inside).sum()) for name, v in _CLASS_SETS}}
+    return stats, disagree
+
+
+_CLASS_SETS = (*((n, {c}) for c, n in CLASS_NAMES.items()), ("footprint", {1, 2}))
+
+
 def estimate_run(run_dir: str | Path, labels: str | Path) -> pd.DataFrame:
-    """Error-adjusted areas and accuracies per period and class; writes ``RUN_DIR/estimate.csv``."""
-    run_dir = Path(run_dir)
+    """Error-adjusted areas and accuracies per period and class; writes ``RUN_DIR/estimate.csv``.
+
+    Every point must be one the run's sample drew: its period one of the run's, its ``stratum`` and ``map_class``
+    those of the run's class map at its ``row``/``col`` (recomputed as :func:`draw_run_sample` does). Anything else
+    is refused before anything is written.
+    """
+    run_dir, labels = Path(run_dir), Path(labels)
     df = read_labels(labels)
-    rows = []
-    by = [str(v) for v in df.get("labelled_by", pd.Series(dtype=str)).fillna("").unique() if str(v)]
-    labelled_by = "; ".join(by) if by else f"analyst labels in {Path(labels).name}"
-    for period in _periods(run_dir):
-        d = df[df["period"] == period]
-        if not len(d):
+    periods = _periods(run_dir)
+    _check_periods(df, periods, labels, run_dir)
+    stats, disagree = {}, np.zeros(len(df), bool)
+    for period in periods:
+        sel = (df["period"] == period).to_numpy()
+        if not sel.any():
             log.warning("no sample points for period %s; it is left out of the estimate", period)
             continue
-        strata, inside, grid = population(run_dir, period)
-        sizes = {h: float(((strata == h) & inside).sum()) for h in STRATUM_NAMES}
-        total_m2 = sum(sizes.values()) * grid.resolution**2
+        stats[period], disagree[sel] = _period_stats(run_dir, period, df[sel])
+    if disagree.any():
+        raise UsageError(f"{int(disagree.sum())} of {len(df)} sample points in {labels} disagree with the run's class "
+                         f"maps at their row/col (stratum or map_class differs, first: fid {_fid(disagree)}): the "
+                         f"sample was not drawn from this run ({run_dir}) or was edited; draw one with 'minewatch "
+                         f"sample {run_dir} --out SAMPLE.gpkg' and label it (change only 'reference')")
+    rows = []
+    by = [str(v) for v in df.get("labelled_by", pd.Series(dtype=str)).fillna("").unique() if str(v)]
+    labelled_by = "; ".join(by) if by else f"analyst labels in {labels.name}"
+    for period, st in stats.items():
+        d = df[df["period"] == period]
+        sizes, px_m2 = st["sizes"], st["px_m2"]
+        total_m2 = sum(sizes.values()) * px_m2
         h, ref, mc = d["stratum"].to_numpy(int), d["reference"].to_numpy(int), d["map_class"].to_numpy(int)
         thin = [STRATUM_NAMES[k] for k, n in sizes.items() if n > 0 and (h == k).sum() < 2]
         if thin:
             log.warning("%s: stratum %s has fewer than 2 labelled points, so its spread is unknown: the intervals "
                         "use a conservative floor there, or are left undefined; label more points (minewatch sample "
                         "--n; Olofsson et al. 2014 suggest at least 50 per class)", period, ", ".join(thin))
-        classes = np.where(strata == 3, 0, strata)
-        for name, values in (*((n, {c}) for c, n in CLASS_NAMES.items()), ("footprint", {1, 2})):
+        for name, values in _CLASS_SETS:
             e = estimate_class(sizes, h, ref, mc, values, smooth=SMOOTHED)
             p, ua, pa = e["proportion"], e["users_accuracy"], e["producers_accuracy"]
             rows.append({"period": period, "class": name, "area_m2": p.value * total_m2,
                          "area_m2_low": max(0.0, p.low * total_m2), "area_m2_high": p.high * total_m2,
                          "users_accuracy": ua.value, "producers_accuracy": pa.value,
                          "users_accuracy_se": ua.se, "producers_accuracy_se": pa.se,
-                         "map_area_m2": float((np.isin(classes, list(values)) & inside).sum()) * grid.resolution**2,
+                         "map_area_m2": st["map_px"][name] * px_m2,
                          "n_sample": int(np.isin(mc, list(values)).sum()), "labelled_by": labelled_by})
     out = pd.DataFrame(rows)
     write_csv(out, run_dir / "estimate.csv")

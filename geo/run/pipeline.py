@@ -10,12 +10,14 @@ Layout of a run folder::
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import importlib.metadata
 import json
 import logging
 import platform
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,25 +111,55 @@ def manifest_params(params: RunParams) -> dict:
     return d
 
 
+def _task_like(folder: Path) -> bool:
+    """A folder minewatch made for a task: empty, or holding only task rasters, ``done.json``, GDAL side-cars
+    and unfinished temporaries. Anything else under ``tasks/`` is the user's and is never deleted."""
+    from geo.fsutil import PARTIAL_MARK
+    from geo.run.tasks import TASK_FILES
+
+    ok = set(TASK_FILES) | {"done.json"}
+    return all(p.is_file() and (p.name in ok or PARTIAL_MARK in p.name or p.name.endswith(".aux.xml"))
+               for p in folder.iterdir())
+
+
 def prune_stale(out: Path, specs: list[TaskSpec]) -> None:
     """Delete task folders the current plan does not hold (another tiling, a period now without scenes),
-    so that merging sees only this run's tasks."""
+    so that merging sees only this run's tasks. Called once every task of the plan is done (an interrupted
+    rerun with other settings keeps the earlier run's tasks), and only on folders minewatch made
+    (:func:`_task_like`): a folder of the user's under ``tasks/`` is left alone."""
     keep = {Path(s.out_dir).resolve() for s in specs}
-    periods = {p.parent for p in keep}
     root = out / "tasks"
     if not root.is_dir():
         return
     for pdir in root.iterdir():
         if not pdir.is_dir():
             continue
-        if pdir.resolve() not in periods:
-            log.info("removing task folder %s: not part of this run's plan", pdir)
-            shutil.rmtree(pdir, ignore_errors=True)
-            continue
         for tdir in pdir.iterdir():
-            if tdir.is_dir() and tdir.resolve() not in keep:
+            if not tdir.is_dir() or tdir.resolve() in keep:
+                continue
+            if _task_like(tdir):
                 log.info("removing task folder %s: not part of this run's plan", tdir)
                 shutil.rmtree(tdir, ignore_errors=True)
+            else:
+                log.warning("leaving %s alone: it is under the run's tasks/ but not a minewatch task folder", tdir)
+        if not any(pdir.iterdir()):
+            pdir.rmdir()
+
+
+#: Per-period outputs a run writes into its folder: ``classmap_2023-24.tif`` (+ ``.qml``, ``.tif.aux.xml``), …
+_PERIOD_OUTPUT = re.compile(r"^(classmap|confidence|footprints)_(\d{4}-\d{2})\.(tif|tif\.aux\.xml|qml|geojson)$")
+
+
+def remove_stale_outputs(out: Path, periods: list[str]) -> None:
+    """Delete per-period outputs (:data:`_PERIOD_OUTPUT`) of periods this run did not map (dropped from the run,
+    or now without scenes), left by an earlier run in the folder, so that the folder, its manifest and
+    ``minewatch change`` describe one run."""
+    for p in out.iterdir():
+        m = _PERIOD_OUTPUT.match(p.name)
+        if m and m.group(2) not in periods and p.is_file():
+            with contextlib.suppress(OSError):
+                p.unlink()
+                log.info("removed %s: period not mapped by this run", p.name)
 
 
 def _check_any_clear(specs: list[TaskSpec], aoi: Aoi, items_by_period: dict[str, list[dict]]) -> None:
@@ -161,8 +193,10 @@ def _versions() -> dict:
 
 
 def _item_touches(item: dict, tile_bbox_ll: tuple[float, float, float, float]) -> bool:
-    b = item.get("bbox")
-    if not b:
+    from geo.sources.stac_local import usable_bbox
+
+    b = usable_bbox(item.get("bbox"))
+    if b is None:  # no usable bbox: no evidence that it misses (geo.sources.load checks the geometry again)
         return True
     return not (b[2] < tile_bbox_ll[0] or b[0] > tile_bbox_ll[2] or b[3] < tile_bbox_ll[1] or b[1] > tile_bbox_ll[3])
 
@@ -300,7 +334,6 @@ def run(req: RunRequest, *, progress: Progress | None = None) -> RunResult:
     manifest["scenes"] = {k: sorted(i["id"] for i in v) for k, v in items_by_period.items()}
     manifest["simulated"] = is_simulated(items_by_period)  # any item marked minewatch:simulated/synthetic
     specs = plan_tasks(aoi, req, items_by_period, weights_sha256=weights["sha256"] if weights else "")
-    prune_stale(out, specs)
     todo = [s for s in specs if not is_done(s)]
     log.info("%d tasks: %d to run, %d already done", len(specs), len(todo), len(specs) - len(todo))
     manifest["tasks"] = {"total": len(specs), "run": len(todo), "skipped": len(specs) - len(todo)}
@@ -311,7 +344,9 @@ def run(req: RunRequest, *, progress: Progress | None = None) -> RunResult:
     if missing := [s for s in todo if not is_done(s)]:  # never report from a run folder the tasks did not fill
         raise ClusterError(f"{len(missing)} of {len(todo)} task(s) delivered no result (first: {missing[0].period}/"
                            f"{missing[0].tile_id}); check the Dask workers and rerun to resume")
+    prune_stale(out, specs)  # only now: a rerun with other settings stopped part-way keeps the earlier tasks
     _check_any_clear(specs, aoi, items_by_period)
+    remove_stale_outputs(out, [p.label for p in req.periods if (out / "tasks" / p.label).is_dir()])
     paths = build_outputs(out, aoi, req, items_by_period)
     manifest["status"] = "complete"
     manifest["finished"] = dt.datetime.now(dt.timezone.utc).isoformat()

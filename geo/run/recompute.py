@@ -26,12 +26,20 @@ _CLASSMAP = re.compile(r"^classmap_(.+)\.tif$")
 def periods_in(run_dir: Path, manifest: dict) -> list[str]:
     """Period labels in run order: the manifest's list where present, else the class maps' labels sorted."""
     found = {m.group(1) for p in run_dir.glob("classmap_*.tif") if (m := _CLASSMAP.match(p.name))}
-    listed = manifest.get("inputs", {}).get("periods")
+    listed = (manifest.get("inputs") or {}).get("periods")
     if isinstance(listed, list) and listed:
-        missing = [p for p in listed if p not in found]
+        missing = [str(p) for p in listed if p not in found]
+        # a period the run mapped (it has task results) whose class map is gone: reporting it as zero would
+        # invent a collapse and a recovery of every site
+        lost = [p for p in missing if any((run_dir / "tasks" / p).glob("*/done.json"))]
+        if lost:
+            raise RasterError(f"classmap_{lost[0]}.tif is missing from {run_dir} though the run mapped "
+                              f"{'that period' if len(lost) == 1 else f'{len(lost)} such periods'}; rerun the "
+                              "'minewatch run' command that made this folder to rebuild it from its tasks (nothing "
+                              "is fetched again)")
         if missing:
-            log.warning("no class map for period(s) %s; they are reported with zero area and low confidence",
-                        ", ".join(missing))
+            log.warning("no class map for period(s) %s (no scenes); they are reported with zero area and low "
+                        "confidence", ", ".join(missing))
         return [str(p) for p in listed]
     return sorted(found)
 
@@ -41,9 +49,13 @@ def coverage_of(run_dir: Path, periods: list[str]) -> dict[str, dict]:
     path = run_dir / "coverage.json"
     if path.exists():
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
+            cov = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise RasterError(f"{path} is not valid JSON ({exc}); delete it to fall back on tasks/*/done.json") from None
+        if not isinstance(cov, dict) or not all(isinstance(v, dict) for v in cov.values()):
+            raise RasterError(f"{path} is not an object of per-period coverage records; delete it to fall back on "
+                              "tasks/*/done.json")
+        return cov
     cov = {}
     for p in periods:
         done = [json.loads(d.read_text(encoding="utf-8")) for d in sorted((run_dir / "tasks" / p).glob("*/done.json"))]
@@ -71,20 +83,41 @@ def _aoi_of(manifest: dict):
 
 
 def recompute(run_dir: Path, *, config_path: str | None = None) -> tuple[dict[str, Path], list[str]]:
-    """Rewrite every vector, table and report output of ``run_dir`` from its class maps; returns (paths, periods)."""
-    from geo.results.export import read_raster
-    from geo.results.outputs import write_vectors_and_report
+    """Rewrite every vector, table and report output of ``run_dir`` from its class maps; returns (paths, periods).
+    Holds the run folder's lock meanwhile: a run writing into the folder refuses it, and it refuses a running run.
+
+    Raises:
+        OutputError: another process holds the run folder (exit 7).
+    """
+    from geo.run.runfolder import lock_run_dir
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UsageError(f"run folder {run_dir} does not exist; pass the --out folder of a 'minewatch run' or 'demo'")
+    lock = lock_run_dir(run_dir)
+    try:
+        return _recompute(run_dir, config_path)
+    finally:
+        lock.close()
+
+
+def _recompute(run_dir: Path, config_path: str | None) -> tuple[dict[str, Path], list[str]]:
+    from geo.results.export import read_raster
+    from geo.results.outputs import write_vectors_and_report
+
     man_path = run_dir / "manifest.json"
     manifest: dict = {}
     if man_path.exists():
         try:
             manifest = json.loads(man_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
             raise UsageError(f"{man_path} is not valid JSON ({exc}); is {run_dir} a minewatch run folder?") from None
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("inputs", {}), dict):
+            raise UsageError(f"{man_path} is not a minewatch manifest (a JSON object with 'inputs'); is {run_dir} a "
+                             "minewatch run folder?")
+        if manifest.get("status") not in (None, "complete"):
+            log.warning("the run in %s is '%s', not complete: its class maps may be from an earlier run or missing "
+                        "seasons; rerun the 'minewatch run' command to finish it", run_dir, manifest.get("status"))
     periods = periods_in(run_dir, manifest)
     have = [p for p in periods if (run_dir / f"classmap_{p}.tif").exists()]
     if not have:

@@ -3,7 +3,8 @@
 :func:`guard_run_folder` wraps :func:`geo.run.pipeline.run`: the run takes the folder's lock
 (:func:`hold_run_folder`, an ``flock`` on :data:`LOCK_NAME` that the kernel frees if the process dies) and names its
 manifest (:func:`record_manifest`); when the run ends the lock is released and its file removed, and when it stops
-with an error the manifest says ``"status": "failed"`` (``"interrupted"`` on Ctrl-C) with the one-line reason.
+with an error the manifest says ``"status": "failed"`` (``"interrupted"`` on Ctrl-C or SIGTERM, see
+:class:`Terminated`) with the one-line reason.
 """
 
 from __future__ import annotations
@@ -25,6 +26,27 @@ log = logging.getLogger(__name__)
 
 #: Lock file of a run folder: held (``flock``) by the process running into it, released when it ends or dies.
 LOCK_NAME = ".minewatch.lock"
+
+
+class Terminated(KeyboardInterrupt):
+    """The process was asked to stop by a signal (SIGTERM: ``kill``, ``timeout``, Slurm, ``docker stop``).
+
+    A :class:`KeyboardInterrupt`, so it takes Ctrl-C's way out: the run stops where it is, its manifest says
+    ``"interrupted"`` with the signal's name, its lock is released; the CLI exits with 128 + the signal number.
+    """
+
+    def __init__(self, signum: int):
+        import signal
+
+        self.signum = signum
+        try:
+            self.name = signal.Signals(signum).name
+        except ValueError:
+            self.name = f"signal {signum}"
+        super().__init__(f"stopped by {self.name}")
+
+    def __reduce__(self):
+        return type(self), (self.signum,)
 
 
 class RunLock:
@@ -80,10 +102,14 @@ def lock_run_dir(out: Path) -> RunLock:
 
 
 def mark_failed(path: Path, manifest: dict, exc: BaseException) -> None:
-    """Record in ``manifest.json`` that the run stopped (``"status": "failed"``, or ``"interrupted"`` on Ctrl-C),
-    with the one-line reason; best effort (a full disk may refuse even this)."""
+    """Record in ``manifest.json`` that the run stopped (``"status": "failed"``, or ``"interrupted"`` on Ctrl-C or
+    SIGTERM), with the one-line reason; best effort (a full disk may refuse even this)."""
     manifest["status"] = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
-    manifest["error"] = " ".join(f"{type(exc).__name__}: {exc}".split())[:1000]
+    if isinstance(exc, KeyboardInterrupt):
+        how = str(exc) if isinstance(exc, Terminated) else "interrupted (Ctrl-C)"
+        manifest["error"] = f"{type(exc).__name__}: {how}; finished tasks are kept, rerun the same command to resume"
+    else:
+        manifest["error"] = " ".join(f"{type(exc).__name__}: {exc}".split())[:1000]
     manifest["finished"] = dt.datetime.now(dt.timezone.utc).isoformat()
     try:
         write_json(path, manifest)
@@ -121,7 +147,7 @@ def record_manifest(path: Path, manifest: dict) -> None:
 
 def guard_run_folder(fn):
     """Around a run: release the run-folder lock when it ends, and mark its manifest ``failed`` (``interrupted``
-    on Ctrl-C) with the one-line reason when it stops with an error (:func:`mark_failed`)."""
+    on Ctrl-C or SIGTERM) with the one-line reason when it stops with an error (:func:`mark_failed`)."""
 
     @functools.wraps(fn)
     def guarded(*args, **kwargs):

@@ -85,12 +85,15 @@ class TaskSpec:
 
 
 def is_done(spec: TaskSpec) -> bool:
-    """True when the task folder holds a complete result made with the same inputs and parameters."""
+    """True when the task folder holds a complete result made with the same inputs and parameters: its
+    ``done.json`` names this task's key and every raster of :data:`TASK_FILES` is there (a deleted raster
+    means the task is redone, not that the run reports without it)."""
     done = Path(spec.out_dir) / "done.json"
     try:
-        return json.loads(done.read_text())["key"] == spec.key
-    except (OSError, ValueError, KeyError):
+        same = json.loads(done.read_text())["key"] == spec.key
+    except (OSError, ValueError, KeyError, TypeError):
         return False
+    return same and all((Path(spec.out_dir) / name).is_file() for name in TASK_FILES)
 
 
 def _pad(grid: GeoGrid, halo: int) -> GeoGrid:

@@ -120,19 +120,28 @@ class AssetExpect:
         data_type: ``raster:bands[0].data_type`` (``uint16`` for L2A reflectance, ``uint8`` for SCL), if stated.
         epsg: the CRS the item states (``proj:epsg`` / ``proj:code`` of the asset, else of the item), if any.
         kind: ``"reflectance"`` or ``"scl"``.
+        key: the asset's key in the item (for messages).
+        shape: ``proj:shape`` (rows, columns), transform: the first 6 numbers of ``proj:transform``, bbox:
+            ``proj:bbox`` (in the asset's CRS): the asset's own, else the item's when its resolution is the asset's
+            (:func:`expect_for`); None when not stated.
     """
 
     item_id: str
     data_type: str | None
     epsg: int | None
     kind: str = "reflectance"
+    key: str = ""
+    shape: tuple[int, int] | None = None
+    transform: tuple[float, ...] | None = None
+    bbox: tuple[float, float, float, float] | None = None
 
     def check(self, src, href: str) -> None:
         """Refuse a file whose data type or CRS contradicts its item, or reflectance that is not digital numbers.
 
         Raises:
             RasterError: data type differs from ``raster:bands`` (e.g. float32 0–1 where the item says uint16),
-                or a float reflectance asset where none is stated. CrsError: CRS differs from ``proj:epsg``.
+                a float reflectance asset where none is stated, or the size/georeferencing differs from
+                ``proj:shape``/``proj:transform``/``proj:bbox``. CrsError: CRS differs from ``proj:epsg``.
         """
         got = src.dtypes[0]
         if self.data_type and got != self.data_type:
@@ -153,6 +162,31 @@ class AssetExpect:
                 f"{redact(href)} is in EPSG:{crs_epsg} but item {self.item_id} says EPSG:{self.epsg} (proj:epsg); "
                 "the file was replaced or the catalogue is wrong — fix the catalogue entry"
             )
+        self._check_footprint(src, href)
+
+    def _check_footprint(self, src, href: str) -> None:
+        """Refuse a file whose size or georeferencing contradicts ``proj:shape``/``proj:transform``/``proj:bbox``
+        (a file shifted or cut would silently lose the scene, or part of it, and change the results)."""
+        t = src.transform
+        px = max(abs(t.a), abs(t.e), 1e-12)
+        got, said = None, None
+        if self.shape is not None and tuple(self.shape) != (src.height, src.width):
+            got, said = f"is {src.height} × {src.width} pixels", f"proj:shape {list(self.shape)}"
+        elif self.transform is not None and not (
+                all(abs(a - b) <= 1e-6 * px for a, b in zip(self.transform[:2] + self.transform[3:5],
+                                                           (t.a, t.b, t.d, t.e)))
+                and abs(self.transform[2] - t.c) <= 0.01 * px and abs(self.transform[5] - t.f) <= 0.01 * px):
+            got = f"has transform {[_num(v) for v in (t.a, t.b, t.c, t.d, t.e, t.f)]}"
+            said = f"proj:transform {[_num(v) for v in self.transform]}"
+        elif self.bbox is not None and any(abs(a - b) > 0.01 * px for a, b in zip(self.bbox, src.bounds)):
+            got, said = f"covers {[_num(v) for v in src.bounds]}", f"proj:bbox {[_num(v) for v in self.bbox]}"
+        if got:
+            what = f"asset {self.key!r} of item {self.item_id}" if self.key else f"an asset of item {self.item_id}"
+            raise RasterError(
+                f"{redact(href)} ({what}) {got} but the item says {said}; the file was replaced or the catalogue "
+                "is wrong, and reading it would change the results — fix the catalogue entry or re-export the COG "
+                "as the item describes it"
+            )
 
 
 def _epsg_of(fields: dict) -> int | None:
@@ -165,11 +199,54 @@ def _epsg_of(fields: dict) -> int | None:
         return None
 
 
-def expect_for(item: pystac.Item, asset: pystac.Asset, kind: str = "reflectance") -> AssetExpect:
-    """The :class:`AssetExpect` of ``asset`` from its ``raster:bands`` and the asset's or item's projection."""
+def _num(v: float) -> float | int:
+    return int(v) if float(v).is_integer() else round(float(v), 6)
+
+
+def _numbers(value: object, sizes: tuple[int, ...]) -> tuple[float, ...] | None:
+    """``value`` as a tuple of finite numbers when it is a list of one of ``sizes`` lengths, else None."""
+    if not isinstance(value, (list, tuple)) or len(value) not in sizes:
+        return None
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in value):
+        return None
+    return tuple(float(v) for v in value)
+
+
+def _resolution(asset: pystac.Asset) -> float | None:
+    """The asset's pixel size in metres as its metadata states it (``raster:bands`` spatial_resolution, ``gsd``)."""
+    rb = _raster_bands(asset)
+    for v in ((rb[0].get("spatial_resolution") if rb and isinstance(rb[0], dict) else None),
+              asset.extra_fields.get("gsd")):
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0:
+            return float(v)
+    return None
+
+
+def _footprint_fields(item: pystac.Item, asset: pystac.Asset) -> tuple:
+    """(shape, transform, bbox) to check ``asset`` against: each the asset's own ``proj:*``, else the item's, but
+    the item's only when its ``proj:transform`` pixel size is the asset's resolution (20 m bands differ from 10 m)."""
+    own = asset.extra_fields
+    item_t = _numbers(item.properties.get("proj:transform"), (6, 9))
+    res = _resolution(asset)
+    item_ok = item_t is not None and res is not None and abs(abs(item_t[0]) - res) <= 1e-6 * res
+    fields = []
+    for key, sizes in (("proj:shape", (2,)), ("proj:transform", (6, 9)), ("proj:bbox", (4,))):
+        v = _numbers(own.get(key), sizes) if key in own else (
+            _numbers(item.properties.get(key), sizes) if item_ok else None)
+        fields.append(v)
+    shape, transform, bbox = fields
+    if shape is not None and not all(v.is_integer() and v > 0 for v in shape):
+        shape = None
+    return (tuple(int(v) for v in shape) if shape else None, transform[:6] if transform else None, bbox)
+
+
+def expect_for(item: pystac.Item, asset: pystac.Asset, kind: str = "reflectance", key: str = "") -> AssetExpect:
+    """The :class:`AssetExpect` of ``asset`` (key ``key``) from its ``raster:bands`` and the asset's or item's
+    projection (``proj:epsg``/``proj:code``, ``proj:shape``, ``proj:transform``, ``proj:bbox``)."""
     rb = _raster_bands(asset)
     dtype = rb[0].get("data_type") if rb and isinstance(rb[0], dict) else None
     if dtype not in STAC_DATA_TYPES:  # "other", a typo: nothing to check against
         dtype = None
     epsg = _epsg_of(asset.extra_fields) or _epsg_of(item.properties)
-    return AssetExpect(item.id, dtype if isinstance(dtype, str) else None, epsg, kind)
+    shape, transform, bbox = _footprint_fields(item, asset)
+    return AssetExpect(item.id, dtype if isinstance(dtype, str) else None, epsg, kind, key, shape, transform, bbox)

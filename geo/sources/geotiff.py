@@ -76,6 +76,50 @@ BASELINE_OFFSET_DN = 1000
 REFLECTANCE_MAX = 2.0
 
 
+def check_pixel_grid(path, crs, transform) -> None:
+    """Refuse a projected image whose pixels are not north-up squares in metres: a rotated, sheared or mirrored
+    transform, or a CRS in feet. The detector measures distances and areas in pixels times ``transform.a``;
+    before this check, mirrored columns (a negative x pixel size) found 0 footprints and a 30-degree rotation
+    halved the cleared land, both exiting 0.
+
+    Raises:
+        RasterError: naming the transform or unit, with the gdalwarp line that fixes it.
+    """
+    if crs is None or not crs.is_projected:
+        return  # no or geographic CRS: the callers refuse those with their own line
+    t = transform
+    fix = f"warp it to a north-up grid in metres: gdalwarp -t_srs EPSG:326NN -tr 10 10 {path} out.tif"
+    if t.b != 0 or t.d != 0 or t.a <= 0 or t.e >= 0:
+        raise RasterError(f"{path} has a rotated, sheared or mirrored pixel grid (pixel size {t.a:g} x {t.e:g}, "
+                          f"rotation terms {t.b:g}, {t.d:g}); {fix}")
+    unit, factor = crs.linear_units_factor
+    if abs(factor - 1.0) > 1e-9:
+        raise RasterError(f"{path} is in {crs.to_string()}, whose unit is the {unit} ({factor:g} m), not the metre; {fix}")
+
+
+#: Images whose brightest valid value reads below this reflectance hold no Sentinel-2 L2A DN or reflectance
+#: (an 8-bit export, or reflectance divided by 10,000 twice): even dark forest has NIR above 0.1.
+MIN_PEAK_REFLECTANCE = 0.05
+
+
+def check_plausible_reflectance(data: np.ndarray, path, where: str = "") -> None:
+    """Refuse reflectance whose brightest valid pixel is below :data:`MIN_PEAK_REFLECTANCE`: every detector
+    calls such an image background and would exit 0 with nothing found.
+
+    Raises:
+        RasterError: with the peak found and what the file likely is.
+    """
+    valid = np.isfinite(data).all(axis=0)
+    if not valid.any():
+        return  # the callers refuse an image without valid pixels with their own line
+    peak = float(data[:, valid].max())
+    if peak < MIN_PEAK_REFLECTANCE:
+        raise RasterError(
+            f"{where}image {path} reads as reflectance of at most {peak:.2g}, so it does not hold Sentinel-2 L2A "
+            "digital numbers (0–10000) or reflectance 0–1 (an 8-bit export, or reflectance scaled twice?); "
+            "write the L2A DN as uint16")
+
+
 def read_geotiff(path: Path, *, offset: float | None = None, scale: float = 1e-4,
                  bands: tuple[str, ...] = ANALYSIS_BANDS, band_names: tuple[str, ...] | None = None) -> Scene:
     """Read a multi-band GeoTIFF whose band descriptions name Sentinel-2 bands.
@@ -131,18 +175,33 @@ def read_geotiff(path: Path, *, offset: float | None = None, scale: float = 1e-4
         missing = [b for b in bands if b not in have]
         if missing:
             raise RasterError(f"{path} lacks band(s) {', '.join(missing)} (has {', '.join(have)})")
+        check_pixel_grid(path, src.crs, src.transform)
+        if offset is not None and not np.isfinite(offset):
+            raise ConfigError(f"--offset {offset} is not a number of DN; give e.g. --offset -1000, or leave it out")
+        offset_given = offset is not None
         if offset is None:
             tag = src.tags().get("offset") or src.tags(have.index(bands[0]) + 1).get("offset")
-            offset = float(tag) if tag is not None else 0.0
+            try:
+                offset = float(tag) if tag is not None else 0.0
+            except ValueError:
+                raise RasterError(f"{path}: its 'offset' tag {tag!r} is not a number of DN; fix the tag "
+                                  "(gdal_edit.py -mo offset=-1000) or pass --offset") from None
         idx = [have.index(b) + 1 for b in bands]
         check_fits_memory(path, src.width, src.height, len(idx), np.dtype(src.dtypes[idx[0] - 1]).itemsize)
         raw = src.read(idx)
         nodata = src.nodata if src.nodata is not None else 0
         gdal_scale = np.array([src.scales[i - 1] for i in idx], np.float32)[:, None, None]
         gdal_offset = np.array([src.offsets[i - 1] for i in idx], np.float32)[:, None, None]
-        valid = (raw != nodata) & ~np.isnan(raw) if raw.dtype.kind == "f" else raw != nodata
+        # inf is no more a measurement than NaN: it made the 99.9th percentile NaN and a reflectance file read as DN
+        valid = (raw != nodata) & np.isfinite(raw) if raw.dtype.kind == "f" else raw != nodata
         top = float(np.percentile(raw[valid], 99.9)) if raw.dtype.kind == "f" and valid.any() else np.inf
-        if np.any(gdal_scale != 1) or np.any(gdal_offset != 0):
+        scaled = (gdal_scale != 1) | (gdal_offset != 0)
+        if scaled.any() and not scaled.all():
+            names = [b for b, s_ in zip(bands, scaled.ravel()) if s_]
+            raise RasterError(f"{path}: band(s) {', '.join(names)} carry GDAL scale/offset metadata and "
+                              f"{', '.join(b for b in bands if b not in names)} do not, so they would be read in "
+                              "different units; set it on every band (gdal_edit.py -scale 0.0001 -offset 0) or on none")
+        if scaled.any():
             data = raw.astype(np.float32) * gdal_scale + gdal_offset
             log.info("%s: reflectance from the bands' scale/offset metadata", path)
         elif top <= REFLECTANCE_MAX:
@@ -157,6 +216,9 @@ def read_geotiff(path: Path, *, offset: float | None = None, scale: float = 1e-4
                                 "0): this looks like L2A processing baseline >= 04.00 with its +%d offset still in; "
                                 "if so, pass --offset -1000 (or tag the file offset=-1000)", path, int(darkest),
                                 BASELINE_OFFSET_DN)
+        if offset_given and offset and (scaled.any() or top <= REFLECTANCE_MAX):
+            log.warning("%s holds reflectance (%s), so --offset %g (a DN offset) is not applied", path,
+                        "scale/offset metadata" if scaled.any() else "floating-point 0-1", offset)
         data[~valid] = np.nan
         grid = GeoGrid(src.crs, src.transform, src.width, src.height)
     return Scene(data.astype(np.float32), tuple(bands), grid, Path(path).name)

@@ -22,7 +22,6 @@ import numpy as np
 import pystac
 import rasterio
 import shapely
-import shapely.geometry
 from rasterio.enums import Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioError, RasterioIOError
 from rasterio.warp import reproject, transform_bounds
@@ -38,6 +37,7 @@ from geo.sources.providers import Signer, read_signed
 from geo.sources.remote import DEFAULT_POLICY, ByteCounter, RetryPolicy, redact
 from geo.sources.assets import AssetExpect, _check_href, _local_path, asset_for, expect_for, scaling_for
 from geo.sources.stac import datatake_key
+from geo.sources.stac_local import item_geometry
 from geo.sources.threads import window_pool
 from geo.stack import ReflectanceStack
 
@@ -241,9 +241,10 @@ def _prefetch_tiles(src, rf: RangeFile, grid: GeoGrid, bounds: tuple[float, floa
 
 def _touches(item: pystac.Item, grid_ll) -> bool:
     """False only when the item's footprint certainly misses the grid (lon/lat, with a small margin)."""
-    if not item.geometry:
+    geom = item_geometry(item)
+    if geom is None or geom.is_empty:  # none, or unreadable: no evidence that it misses
         return True
-    return shapely.geometry.shape(item.geometry).intersects(grid_ll.buffer(1e-3))
+    return geom.intersects(grid_ll.buffer(1e-3))
 
 
 def _to_cached(arr: np.ndarray, kind: str) -> np.ndarray:
@@ -347,7 +348,7 @@ def load_stack(
             return arr
         arr = read_window(href, grid, kind=kind, resampling=rs, policy=policy, counter=counter,
                           signer=Signer.of_item(it), reader=reader, gdal_env=gdal_env,
-                          expect=expect_for(it, asset, kind))
+                          expect=expect_for(it, asset, kind, key_name))
         stored = _to_cached(arr, kind)  # whole DN, as the source holds them: cached or not, the same values
         if cache is not None:
             cache.put(key, stored)

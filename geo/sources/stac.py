@@ -35,7 +35,7 @@ from geo.aoi import Aoi
 from geo.errors import StacError
 from geo.periods import Period
 from geo.sources.providers import PROVIDERS, SIGNER_PROPERTY, Provider, mark_item, resolve_provider
-from geo.sources.stac_local import of_collection, read_item_file
+from geo.sources.stac_local import item_geometry, of_collection, read_item_file, usable_api_items, usable_bbox, with_utc
 from geo.sources.remote import (RETRY_STATUSES, RetryPolicy, TransientHTTPError, check_hop, current_allowlist,
                                 parse_retry_after, read_body, redact)
 
@@ -144,9 +144,10 @@ def search(
         if collection:  # asked for explicitly: a file of another collection must not answer for it
             raw = of_collection(raw, collection, prov.local_path)
     else:
-        raw = _search_api(prov, aoi, period, max_cloud, policy)
+        raw = usable_api_items(_search_api(prov, aoi, period, max_cloud, policy), redact(prov.url))
         for it in raw:  # only the provider profile says where tokens come from, never the API's answer
             it.properties.pop(SIGNER_PROPERTY, None)
+            with_utc(it)
     kept = [it for it in raw if _matches(it, aoi, period, max_cloud)]
     items = dedup_items(kept, aoi)
     if limit is not None:
@@ -247,11 +248,12 @@ def _cloud(item: pystac.Item) -> float:
 
 
 def _footprint(item: pystac.Item):
-    if item.geometry:
-        return shape(item.geometry)
-    if item.bbox:
-        return box(*item.bbox)
-    return None
+    """The item's footprint (lon/lat): its geometry when readable and not empty, else its bbox, else None."""
+    geom = item_geometry(item)
+    if geom is not None and not geom.is_empty:
+        return geom
+    b = usable_bbox(item.bbox)
+    return box(*b) if b else None
 
 
 def _matches(item: pystac.Item, aoi: Aoi, period: Period, max_cloud: float) -> bool:
