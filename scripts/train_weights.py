@@ -357,6 +357,10 @@ def main(argv: list[str] | None = None) -> int:
         _, n, size = (spec.split(":") + ["256"])[:3]
         if not (n.isdigit() and size.isdigit() and int(n) > 0 and int(size) >= 64):
             ap.error(f"--generator {spec!r}: use NAME:N[:SIZE] with N >= 1 scenes per variant and SIZE >= 64 px")
+    smallest = min([args.size, *(int((g.split(":") + ["256"])[2]) for g in args.generator)])
+    if args.crop > smallest:  # a crop larger than the scenes took all memory and was killed
+        ap.error(f"--crop {args.crop} px is larger than the smallest training scene ({smallest} px: --size or a "
+                 "--generator SIZE); give --crop at most that")
     args.out = output_path(args.out, args.version, args.overwrite_shipped)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     import torch

@@ -95,6 +95,7 @@ def test_train_weights_names_a_missing_generator():
     (["--crop", "0"], "positive multiple of 16"),
     (["--mine-at", "0.5,x"], "could not convert string to float"),
     (["--train-seed", "-3"], "seed >= 0"),
+    (["--crop", "256", "--size", "192"], "larger than the smallest training scene"),
 ])
 def test_train_weights_refuses_a_bad_generator_spec(argv, says, tmp_path, capsys):
     import train_weights

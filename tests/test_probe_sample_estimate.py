@@ -285,6 +285,20 @@ def test_estimate_still_accepts_a_sample_with_deleted_points(run_copy, tmp_path,
         == int(((kept["period"] == PERIODS[0]) & (kept["map_class"] == 0)).sum())
 
 
+def test_estimate_refuses_points_moved_off_their_pixel_but_takes_a_reprojected_sample(run_copy, tmp_path, capsys):
+    """A point dragged in QGIS was labelled somewhere the estimate does not weigh (its row/col stayed)."""
+    from shapely.affinity import translate
+
+    s = _labelled(run_copy, tmp_path / "l.gpkg", n=40)
+    moved = s.copy()
+    moved.loc[moved.index[3:6], "geometry"] = moved.geometry.iloc[3:6].apply(lambda g: translate(g, xoff=25.0))
+    code, _, err = _cli(["estimate", str(run_copy), "--labels", str(_write(moved, tmp_path / "m.gpkg"))], capsys)
+    assert code == 2 and "3 of" in err and "no longer lie in the pixel of their row/col" in err and "fid 4" in err
+    ll = s.to_crs(4326)  # saved in another CRS: the same places
+    code, _, err = _cli(["estimate", str(run_copy), "--labels", str(_write(ll, tmp_path / "ll.gpkg"))], capsys)
+    assert code == 0, err
+
+
 # --- 5. the buffer stratum is background near footprint only, never near nodata -------------------------------------
 
 def test_buffer_stratum_borders_footprint_not_nodata(run_copy):

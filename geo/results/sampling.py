@@ -277,6 +277,24 @@ def _disagree(strata: np.ndarray, d: pd.DataFrame) -> np.ndarray:
     return ~on | (h_map != d["stratum"].to_numpy(int)) | ~(mc_map == d["map_class"].to_numpy(float))
 
 
+def _moved(grid, d: gpd.GeoDataFrame) -> np.ndarray:
+    """Points of ``d`` whose geometry no longer lies in the pixel at their row/col (moved in QGIS: the analyst then
+    labelled another place than the one the estimate weighs). Points without geometry or CRS are not judged."""
+    if "geometry" not in d or d.crs is None:
+        return np.zeros(len(d), bool)
+    pts = d.geometry.to_crs(grid.crs)
+    ok = ~(pts.is_empty | pts.isna()).to_numpy()
+    x, y = np.full(len(d), np.nan), np.full(len(d), np.nan)
+    x[ok], y[ok] = pts[ok].x.to_numpy(), pts[ok].y.to_numpy()
+    inv = ~grid.transform
+    c, r = inv * (x, y)
+    tol = 0.05  # of a pixel: reprojection round trips stay well inside
+    with np.errstate(invalid="ignore"):
+        off = (np.abs(c - (d["col"].to_numpy(float) + 0.5)) > 0.5 + tol) | (np.abs(r - (d["row"].to_numpy(float) + 0.5))
+                                                                           > 0.5 + tol)
+    return ok & off
+
+
 def _period_stats(run_dir: Path, period: str, d: pd.DataFrame) -> tuple[dict, np.ndarray]:
     """Population figures of one period, and which of its points ``d`` disagree with its class map.
 
@@ -284,6 +302,11 @@ def _period_stats(run_dir: Path, period: str, d: pd.DataFrame) -> tuple[dict, np
     (:func:`strata_of`); it is estimated with them, the strata it was drawn from.
     """
     classes, grid = read_classmap(run_dir, period)
+    if (moved := _moved(grid, d)).any():
+        raise UsageError(f"{int(moved.sum())} of {len(d)} sample points of {period} no longer lie in the pixel of "
+                         f"their row/col (moved in QGIS? first: fid {int(d.index[moved][0]) + 1}): the estimate weighs the drawn "
+                         "pixel, not the place labelled; move them back (or undo the edit) and label the drawn "
+                         "place, or delete them")
     strata = strata_of(classes)
     disagree = _disagree(strata, d)
     if disagree.any():
