@@ -150,3 +150,27 @@ def test_change_waits_for_no_run_and_warns_on_an_unfinished_one(done_run, tmp_pa
 
     res = subprocess.run([sys.executable, "-m", "geo", "change", str(out)], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0 and "is 'interrupted', not complete" in res.stderr
+
+
+def test_a_cog_replaced_between_a_run_and_its_resume_redoes_its_tasks(tmp_path):
+    """The task key held item ids and hrefs only: a local COG rewritten in place was never read again, exit 0."""
+    import numpy as np
+    import rasterio
+
+    ds = write_demo_dataset(tmp_path / "archive", config=SMALL)
+    out = tmp_path / "run"
+    code, err = _cli(_run(ds, out, "2021", "2021"))
+    assert code == 0, err
+    first = json.loads((out / "manifest.json").read_text())
+    assert first["tasks"]["run"] == first["tasks"]["total"] > 0
+    code, err = _cli(_run(ds, out, "2021", "2021"))  # nothing changed: every task is reused
+    assert code == 0 and json.loads((out / "manifest.json").read_text())["tasks"]["run"] == 0, err
+    item = next(it for it in json.loads(ds.items_path.read_text())["features"] if it["id"] in first["scenes"]["2021-22"])
+    cog = next(a["href"] for k, a in item["assets"].items() if a["href"].endswith("B04.tif"))
+    with rasterio.open(cog) as src:
+        prof, arr = src.profile, src.read()
+    with rasterio.open(cog, "w", **prof) as dst:  # the same file name, other pixels (a reprocessed scene)
+        dst.write(np.clip(arr.astype(np.int64) + 500, 0, 65535).astype(arr.dtype))
+    code, err = _cli(_run(ds, out, "2021", "2021"))
+    again = json.loads((out / "manifest.json").read_text())
+    assert code == 0 and again["tasks"]["run"] > 0, err

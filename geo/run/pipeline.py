@@ -34,7 +34,7 @@ from geo.run.executor import Progress, run_tasks
 from geo.run.runfolder import guard_run_folder, hold_run_folder, record_manifest
 from geo.fsutil import remove_partials, write_json
 from geo.periods import Period
-from geo.run.tasks import TaskSpec, is_done, run_task, write_task_result
+from geo.run.tasks import TaskSpec, is_done, local_files_state, run_task, write_task_result
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +209,7 @@ def plan_tasks(aoi: Aoi, req: RunRequest, items_by_period: dict[str, list[dict]]
     to_ll = Transformer.from_crs(grid.crs, 4326, always_xy=True)
     specs = []
     cache = str(req.cache_dir) if req.cache_dir is not None else None
+    stats: dict[str, tuple] = {}  # each local asset file statted once
     for tile in split_tiles(grid, tile_px=req.params.tile_px):
         if not box(*tile.grid.bounds).intersects(aoi_utm):
             continue
@@ -219,7 +220,7 @@ def plan_tasks(aoi: Aoi, req: RunRequest, items_by_period: dict[str, list[dict]]
                 continue
             specs.append(TaskSpec(p.label, tile.id, tile.grid.to_dict(), items, aoi_utm.wkt,
                                   str(req.out_dir / "tasks" / p.label / tile.id), req.params, cache,
-                                  weights_sha256, req.cache_max_bytes))
+                                  weights_sha256, req.cache_max_bytes, local_files_state(items, stats)))
     return specs
 
 

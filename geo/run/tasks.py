@@ -49,6 +49,9 @@ class TaskSpec:
         weights_sha256: SHA-256 of the model weights the task uses (``""`` for the rules), part of :attr:`key`,
             so new weights rerun the task.
         cache_max_bytes: size cap of that cache (None: the cache's default).
+        files_state: for scenes in local files, a hash of each asset file's size and modification time taken when
+            the run was planned (:func:`local_files_state`), part of :attr:`key`: a COG replaced between a run and
+            its resume makes its tasks redo (``""`` when every asset is remote, as before).
     """
 
     period: str
@@ -61,6 +64,7 @@ class TaskSpec:
     cache_dir: str | None
     weights_sha256: str = ""
     cache_max_bytes: int | None = None
+    files_state: str = ""
 
     @property
     def key(self) -> str:
@@ -77,11 +81,37 @@ class TaskSpec:
                         for i in self.items)
         blob = {"grid": self.grid, "scenes": scenes, "cloud": d["cloud"],
                 "detect": {k: d["detect"][k] for k in ("method", "halo_px", "device")}}
+        if self.files_state:  # local archives only: remote assets are not statted (one request each)
+            blob["files_state"] = self.files_state
         if self.weights_sha256:  # absent for the rules, so their keys are those of earlier versions
             blob["weights_sha256"] = self.weights_sha256
             # the model's test-time views (and, with them, the 2.1.1 fusion): a tile made otherwise is redone
             blob["views"] = d["detect"].get("views", 1)
         return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def local_files_state(items: tuple[dict, ...], seen: dict[str, tuple] | None = None) -> str:
+    """Hash of the size and modification time of every asset of ``items`` that is a local file (``""`` when none
+    is). Taken by the client when it plans the run, so workers that see other filesystems compute the same key.
+    ``seen`` caches the stat of each path across tasks."""
+    import os
+
+    seen = {} if seen is None else seen
+    state = []
+    for it in items:
+        for k, a in sorted((it.get("assets") or {}).items()):
+            href = str(a.get("href", ""))
+            path = href[7:] if href.startswith("file://") else href
+            if not path or "://" in path:
+                continue
+            if path not in seen:
+                try:
+                    st = os.stat(path)
+                    seen[path] = (st.st_size, st.st_mtime_ns)
+                except OSError:
+                    seen[path] = ("missing",)  # reading it fails with its own message
+            state.append((it.get("id"), k, seen[path]))
+    return hashlib.sha256(json.dumps(state, default=str).encode()).hexdigest() if state else ""
 
 
 def is_done(spec: TaskSpec) -> bool:
