@@ -46,7 +46,7 @@ def check_scheduler(address: str | None) -> None:
     if parts.scheme not in ("tcp", "tls") or not parts.hostname or port is None:
         raise UsageError(f"--scheduler {address!r} is not a Dask scheduler address; give tcp://host:port "
                          "(e.g. tcp://10.0.0.5:8786), or leave it out to start a local cluster")
-    from geo.run.executor import probe_scheduler
+    from geo.run.cluster import probe_scheduler
 
     probe_scheduler(address)  # ClusterError (exit 8): unreachable, another service, or a worker
 
