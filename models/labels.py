@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 
 #: Label value of pixels no label covers (ignored by the loss).
 IGNORE = 255
+#: Largest radius (m) a point label may stand for: a pool is tens of metres across, and a radius of kilometres
+#: labels whole hillsides as pond (and its disc of offsets took all memory in point scoring).
+MAX_POINT_RADIUS_M = 500.0
 LABELS_FIX = "give a GeoJSON/GPKG of labelled polygons or points"
 IMAGE_FIX = "give a Sentinel-2 L2A GeoTIFF (digital numbers) whose band descriptions name its bands"
 CLASS_FIX = "give every feature class = 1 / cleared_land or 2 / leaching_pond (0 / background for known non-mining ground)"

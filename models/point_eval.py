@@ -49,6 +49,10 @@ class PointSet:
 def _lonlat_check(gdf, path: Path, fix: str) -> None:
     w, s, e, n = gdf.total_bounds
     if not (-180 <= w <= 180 and -180 <= e <= 180 and -90 <= s <= 90 and -90 <= n <= 90):
+        if -90 <= w <= 90 and -90 <= e <= 90 and -180 <= s <= 180 and -180 <= n <= 180:
+            raise CrsError(f"points {path} have coordinates outside longitude/latitude range ({w:.0f}, {s:.0f}, "
+                           f"{e:.0f}, {n:.0f}) that look swapped: the x column holds latitudes; name the columns "
+                           "the other way round (or --xy-cols LON,LAT)")
         raise CrsError(f"points {path} have coordinates outside longitude/latitude range ({w:.0f}, {s:.0f}, {e:.0f}, "
                        f"{n:.0f}) but their CRS is {gdf.crs.to_string()}: they look projected; {fix}")
 
@@ -88,7 +92,11 @@ def read_points(path: Path, role: str, *, xy_cols: tuple[str, str] | None = None
                                  f"{', '.join(map(str, df.columns))}); fix --xy-cols")
             pair = tuple(cols[c.lower()] for c in xy_cols)
         else:
-            pair = next((tuple(cols[c] for c in p) for p in XY_PAIRS if all(c in cols for c in p)), None)
+            pairs = [tuple(cols[c] for c in p) for p in XY_PAIRS if all(c in cols for c in p)]
+            if len(pairs) > 1:  # x,y next to lon,lat: which one is meant is a guess, and a wrong guess moves points
+                raise UsageError(f"points {path} have several coordinate column pairs ("
+                                 f"{', '.join('/'.join(map(str, p_)) for p_ in pairs)}); say which with --xy-cols X,Y")
+            pair = pairs[0] if pairs else None
         if pair is None:
             raise UsageError(f"points {path} have no coordinate columns (columns: {', '.join(map(str, df.columns))}); "
                              "name them x/y or lon/lat, or pass --xy-cols X,Y")
@@ -98,6 +106,10 @@ def read_points(path: Path, role: str, *, xy_cols: tuple[str, str] | None = None
             raise UsageError(f"points {path}: columns {pair[0]}/{pair[1]} hold values that are not numbers; "
                              "fix --xy-cols or the file") from None
         ok = np.isfinite(xs) & np.isfinite(ys)
+        if not ok.all():  # a blank or NaN coordinate is a broken row, not a point to leave out quietly
+            bad = np.flatnonzero(~ok)
+            raise UsageError(f"points {path}: {bad.size} row(s) have a blank, NaN or infinite coordinate in "
+                             f"{pair[0]}/{pair[1]} (first: data row {bad[0] + 1}); fix or delete them")
         gdf = gpd.GeoDataFrame(df[ok].reset_index(drop=True), geometry=gpd.points_from_xy(xs[ok], ys[ok]),
                                crs=crs or "EPSG:4326")
         fix = "pass --points-crs (e.g. EPSG:32647) for projected x/y, or give lon/lat columns"
@@ -119,7 +131,10 @@ def read_points(path: Path, role: str, *, xy_cols: tuple[str, str] | None = None
                          "(polygons of predictions go to --reference)")
     if gdf.crs.is_geographic:
         _lonlat_check(gdf, path, fix)
-    return PointSet(path.stem, role, path, gdf.to_crs(4326))
+    gdf = gdf.to_crs(4326)
+    if (dup := gdf.geometry.to_wkb().duplicated().to_numpy()).any():  # a point counted twice weighs twice
+        log.warning("points %s: %d point(s) repeat an earlier point's position; each is scored once", path, dup.sum())
+    return PointSet(path.stem, role, path, gdf[~dup].reset_index(drop=True))
 
 
 def read_reference(path: Path):

@@ -15,7 +15,7 @@ from geo.errors import ConfigError, PeriodError, StacError
 from geo.periods import Period, parse_interval
 from geo.sources.providers import PROVIDERS, Provider, resolve_provider
 from geo.sources.remote import redact
-from models.labels import IGNORE, LABELS_FIX, existing_file
+from models.labels import IGNORE, LABELS_FIX, MAX_POINT_RADIUS_M, existing_file
 
 
 #: Keys a ``[[scenes]]`` table may hold.
@@ -156,6 +156,9 @@ def parse_scene(table: dict, where: str, rel: Callable[[str], Path]) -> StacScen
     radius = _number(table.get("point_radius_m", 20.0), f"{where}.point_radius_m")
     if radius <= 0:
         raise ConfigError(f"{where}.point_radius_m must be > 0, got {radius:g}")
+    if radius > MAX_POINT_RADIUS_M:
+        raise ConfigError(f"{where}.point_radius_m {radius:g} m is over {MAX_POINT_RADIUS_M:g} m: a point label stands "
+                          "for one pool, not a hillside; give the pool's radius (default 20)")
     unl = {"background": 0, "ignore": IGNORE}.get(str(table.get("unlabelled", "background")))
     if unl is None:
         raise ConfigError(f"{where}.unlabelled must be 'background' or 'ignore'")

@@ -116,7 +116,7 @@ def load_job(path: Path) -> TrainJob:
     """
     import tomllib
 
-    from models.labels import IMAGE_FIX, LABELS_FIX, existing_file
+    from models.labels import IMAGE_FIX, LABELS_FIX, MAX_POINT_RADIUS_M, existing_file
     from models.scene_config import _number, parse_scene
 
     path = Path(path)
@@ -156,6 +156,9 @@ def load_job(path: Path) -> TrainJob:
         radius = _number(im.get("point_radius_m", 20.0), f"{where}.point_radius_m")
         if radius <= 0:
             raise ConfigError(f"{where}.point_radius_m must be > 0, got {radius:g}")
+        if radius > MAX_POINT_RADIUS_M:
+            raise ConfigError(f"{where}.point_radius_m {radius:g} m is over {MAX_POINT_RADIUS_M:g} m: a point label "
+                              "stands for one pool, not a hillside; give the pool's radius (default 20)")
         unl = {"background": 0, "ignore": 255}.get(str(im.get("unlabelled", "background")))
         if unl is None:
             raise ConfigError(f"{where}.unlabelled must be 'background' or 'ignore'")

@@ -34,6 +34,7 @@ def command(out_dir, seed, method, weights, workers, sync):
     check_weights(RunParams(detect=detect))  # before minutes of simulation: bad weights fail at once (exit 5)
     t0 = time.perf_counter()
     out = Path(out_dir)
+    _check_out(out, seed)
     click.echo(f"Simulating Sentinel-2 L2A scenes (seed {seed}) into {out / 'demo-data'} …", err=True)
     ds = write_demo_dataset(out / "demo-data", seed=seed)
     t_sim = time.perf_counter() - t0
@@ -65,6 +66,35 @@ def command(out_dir, seed, method, weights, workers, sync):
                f"{sum(e['truth_inside'] for e in est.values())} of {len(est)} seasons")
     click.echo("The imagery is SIMULATED: report and manifest say so, and no published claim is judged.")
     click.echo(f"Demo finished in {elapsed:.1f} s (simulation {t_sim:.1f} s).")
+
+
+def _check_out(out: Path, seed: int) -> None:
+    """Refuse, before anything is simulated, an ``--out`` holding a run the demo would break: another demo seed (its
+    archive would be replaced under its results) or a run of the user's own.
+
+    Raises:
+        UsageError: naming what the folder holds and the way out.
+    """
+    import json
+
+    from geo.errors import UsageError
+
+    if not (out / "manifest.json").is_file():
+        return
+    try:
+        man = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+        aoi = Path(str((man.get("inputs") or {}).get("aoi_path", "")))
+    except (OSError, ValueError, AttributeError):
+        return  # the run itself judges an unreadable manifest
+    if aoi.resolve() != (out / "demo-data" / "aoi.geojson").resolve():
+        raise UsageError(f"{out} holds a run of another AOI ({aoi}), not a demo; choose another --out for the demo")
+    try:
+        old = json.loads((out / "demo-data" / "demo.json").read_text(encoding="utf-8")).get("seed")
+    except (OSError, ValueError, AttributeError):
+        return
+    if old is not None and old != seed:
+        raise UsageError(f"{out} holds the demo of seed {old}; a demo of seed {seed} would replace its imagery under "
+                         f"its results: rerun with --seed {old}, or choose another --out")
 
 
 def _mark_simulated(out: Path) -> None:

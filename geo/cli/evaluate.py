@@ -71,6 +71,19 @@ def command(image, labels, offset, point_radius_m, sim_seeds, sim_size, method, 
                          "metres that turns a point label into a disc (default 20)")
     if not (math.isfinite(point_radius_m) and point_radius_m >= 0):  # point mode: 0 = the pixel under the point
         raise UsageError(f"--point-radius-m must be >= 0, got {point_radius_m:g}; give a distance in metres")
+    from models.labels import MAX_POINT_RADIUS_M
+
+    for flag, files in (("--pools", pools), ("--negatives", negatives)):
+        if len({Path(p).resolve() for p in files}) < len(files):
+            raise UsageError(f"a file is given twice as {flag}; its points would count twice: give it once")
+    both = {Path(p).resolve() for p in pools} & {Path(p).resolve() for p in negatives}
+    if both:  # every point would count as found and as a false positive at once
+        raise UsageError(f"{sorted(both)[0]} is given as --pools and as --negatives; a point is a pool or a "
+                         "negative, not both")
+
+    if point_radius_m > MAX_POINT_RADIUS_M:
+        raise UsageError(f"--point-radius-m {point_radius_m:g} is over {MAX_POINT_RADIUS_M:g} m: a point label stands "
+                         "for one pool, not a hillside; give the pool's radius in metres (default 20)")
     check_distinct({"--json": json_path, "--csv": csv_path}, _inputs(image, labels, pools, negatives, reference, stac,
                                                                      weights, aoi_path))
     for flag, path in (("--json", json_path), ("--csv", csv_path)):

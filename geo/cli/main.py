@@ -28,7 +28,7 @@ class MinewatchGroup(click.Group):
             click.echo(f"Error: {' '.join(str(exc).split())}", err=True)  # one line, even if a library's text is not
             ctx.exit(exit_code_for(exc))
         except KeyboardInterrupt as exc:
-            ctx.exit(_interrupted(exc))
+            ctx.exit(_interrupted(exc, ctx.invoked_subcommand))
         except click.exceptions.Exit:
             raise
         except Exception as exc:  # a full disk met outside minewatch's own writers (GDAL, SQLite, numpy)
@@ -39,15 +39,25 @@ class MinewatchGroup(click.Group):
             ctx.exit(exit_code_for(full))
 
 
-def _interrupted(exc: BaseException) -> int:
+#: What an interrupted command leaves, by subcommand (default: the run commands, which resume).
+_AFTER_INTERRUPT = {
+    "train": "training keeps no checkpoint, so nothing was saved and earlier weights are untouched (fetched scenes "
+             "stay in the cache); rerun to train from the start",
+    **dict.fromkeys(("detect", "evaluate", "search", "sample", "estimate"),
+                    "outputs are written only when complete, so none was; rerun the command"),
+}
+
+
+def _interrupted(exc: BaseException, command: str | None = None) -> int:
     """Say (one line) that Ctrl-C (exit 130) or a signal such as SIGTERM (exit 128 + its number: 143) stopped the
-    command, and return the exit code."""
+    command, and what it left, and return the exit code."""
     from geo.run.runfolder import Terminated
 
+    after = _AFTER_INTERRUPT.get(command or "", "finished results are kept, rerun the same command to resume")
     if isinstance(exc, Terminated):
-        click.echo(f"Terminated ({exc.name}); finished results are kept, rerun the same command to resume.", err=True)
+        click.echo(f"Terminated ({exc.name}); {after}.", err=True)
         return 128 + exc.signum
-    click.echo("Interrupted; finished results are kept, rerun the same command to resume.", err=True)
+    click.echo(f"Interrupted; {after}.", err=True)
     return 130
 
 
