@@ -15,16 +15,12 @@ from geo.run.recompute import recompute
 
 
 def recompute_checked(run_dir: Path, *, config_path: str | None = None):
-    """:func:`geo.run.recompute.recompute`, with a damaged run folder refused in one line: a manifest that is not
-    UTF-8 JSON as ``recompute`` refuses invalid JSON (UsageError, exit 2), an unreadable raster as a RasterError
-    (exit 4) naming it, never a traceback."""
+    """:func:`geo.run.recompute.recompute` (which refuses a corrupt manifest, exit 2, and names an unreadable class
+    map, exit 4), with any other unreadable raster of the folder (a task composite) refused in one line too."""
     import rasterio.errors
 
     from geo.errors import RasterError
-    from geo.results.sampling import read_manifest
 
-    if Path(run_dir).is_dir():
-        read_manifest(Path(run_dir))
     try:
         return recompute(Path(run_dir), config_path=config_path)
     except rasterio.errors.RasterioError as exc:

@@ -104,20 +104,13 @@ def recompute(run_dir: Path, *, config_path: str | None = None) -> tuple[dict[st
 def _recompute(run_dir: Path, config_path: str | None) -> tuple[dict[str, Path], list[str]]:
     from geo.results.export import read_raster
     from geo.results.outputs import write_vectors_and_report
+    from geo.results.sampling import read_manifest
 
     man_path = run_dir / "manifest.json"
-    manifest: dict = {}
-    if man_path.exists():
-        try:
-            manifest = json.loads(man_path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError, OSError) as exc:
-            raise UsageError(f"{man_path} is not valid JSON ({exc}); is {run_dir} a minewatch run folder?") from None
-        if not isinstance(manifest, dict) or not isinstance(manifest.get("inputs", {}), dict):
-            raise UsageError(f"{man_path} is not a minewatch manifest (a JSON object with 'inputs'); is {run_dir} a "
-                             "minewatch run folder?")
-        if manifest.get("status") not in (None, "complete"):
-            log.warning("the run in %s is '%s', not complete: its class maps may be from an earlier run or missing "
-                        "seasons; rerun the 'minewatch run' command to finish it", run_dir, manifest.get("status"))
+    manifest = read_manifest(run_dir)  # {} when absent; a corrupt one is one UsageError line
+    if manifest.get("status") not in (None, "complete"):
+        log.warning("the run in %s is '%s', not complete: its class maps may be from an earlier run or missing "
+                    "seasons; rerun the 'minewatch run' command to finish it", run_dir, manifest.get("status"))
     periods = periods_in(run_dir, manifest)
     have = [p for p in periods if (run_dir / f"classmap_{p}.tif").exists()]
     if not have:
