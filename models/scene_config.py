@@ -161,7 +161,8 @@ def parse_scene(table: dict, where: str, rel: Callable[[str], Path]) -> StacScen
                           "for one pool, not a hillside; give the pool's radius (default 20)")
     unl = {"background": 0, "ignore": IGNORE}.get(str(table.get("unlabelled", "background")))
     if unl is None:
-        raise ConfigError(f"{where}.unlabelled must be 'background' or 'ignore'")
+        raise ConfigError(f"{where}.unlabelled must be 'background' (pixels outside every label are background) or "
+                          f"'ignore' (left out of the loss), got {table.get('unlabelled')!r}")
     return StacScene(stac=stac, datetime=table["datetime"].strip(), labels=labels, bbox=bbox, aoi=aoi,
                      collection=table.get("collection"), max_cloud=max_cloud, limit=limit, asset_hosts=tuple(hosts),
                      point_radius_m=radius, unlabelled=unl)

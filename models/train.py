@@ -303,7 +303,7 @@ def train(
         progress: called as ``progress(step, loss)`` after every step.
     """
     if not samples:
-        raise ConfigError("no training samples; give images with labels or simulator seeds")
+        raise ConfigError("no training samples; give [[images]] or [[scenes]] with labels, or [simulator] seeds")
     for x, y in list(samples) + list(negatives):
         if x.shape[0] != len(bands) or x.shape[1:] != y.shape:
             raise ConfigError(f"sample of shape {x.shape} / labels {y.shape} does not fit bands {bands}")

@@ -161,7 +161,8 @@ def load_job(path: Path) -> TrainJob:
                               "stands for one pool, not a hillside; give the pool's radius (default 20)")
         unl = {"background": 0, "ignore": 255}.get(str(im.get("unlabelled", "background")))
         if unl is None:
-            raise ConfigError(f"{where}.unlabelled must be 'background' or 'ignore'")
+            raise ConfigError(f"{where}.unlabelled must be 'background' (pixels outside every label are "
+                              f"background) or 'ignore' (left out of the loss), got {im.get('unlabelled')!r}")
         image = existing_file(rel(im["path"]), f"{where}.path", IMAGE_FIX)  # both files before any training
         labels = existing_file(rel(im["labels"]), f"{where}.labels", LABELS_FIX)
         images.append(LabelledImage(image, labels, offset, radius, unl))

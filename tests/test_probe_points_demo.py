@@ -98,3 +98,13 @@ def test_an_interrupted_train_does_not_promise_a_resume(capsys):
     assert "keeps no checkpoint" in err and "resume" not in err
     _interrupted(KeyboardInterrupt(), "run")
     assert "rerun the same command to resume" in capsys.readouterr().err
+
+
+def test_a_bad_unlabelled_value_is_named_with_what_the_key_takes(tmp_path):
+    from models.scene_config import parse_scene
+
+    (tmp_path / "l.geojson").write_text('{"type": "FeatureCollection", "features": []}')
+    table = {"stac": "earth-search", "datetime": "2024-11-01/2025-04-30", "labels": "l.geojson",
+             "bbox": [98.3, 25.6, 98.32, 25.62], "unlabelled": 7}
+    with pytest.raises(ConfigError, match="'background' .* or 'ignore' .*, got 7"):
+        parse_scene(table, "scenes[0]", lambda p: tmp_path / p)
