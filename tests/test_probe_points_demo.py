@@ -90,6 +90,12 @@ def test_a_demo_of_another_seed_or_a_foreign_run_is_refused_before_simulating(tm
     _fake_demo(other, 7, aoi=tmp_path / "my_aoi.geojson")
     code, err = _cli(["demo", "--out", other, "--sync"], capsys)
     assert code == 2 and "holds a run of another AOI" in err
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "letter.txt").write_text("mine")
+    code, err = _cli(["demo", "--out", docs, "--sync"], capsys)
+    assert code == 2 and "already holds files and no minewatch demo" in err
+    assert [p.name for p in docs.iterdir()] == ["letter.txt"]
 
 
 def test_an_interrupted_train_does_not_promise_a_resume(capsys):

@@ -80,6 +80,9 @@ def _check_out(out: Path, seed: int) -> None:
     from geo.errors import UsageError
 
     if not (out / "manifest.json").is_file():
+        if out.is_dir() and not (out / "demo-data").exists() and any(out.iterdir()):
+            raise UsageError(f"{out} already holds files and no minewatch demo; give a new or empty --out folder "
+                             "(the demo writes a run folder and its archive there)")
         return
     try:
         man = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
