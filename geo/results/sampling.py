@@ -19,7 +19,7 @@ import pandas as pd
 from scipy import ndimage as ndi
 
 from geo.aoi import read_aoi, region_mask, reproject_geometry
-from geo.errors import RasterError, UsageError
+from geo.errors import UsageError
 from geo.results.estimate import allocate, draw_sample, estimate_class
 from geo.results.export import read_raster, write_csv
 from geo.results.styles import write_layer_styles
@@ -89,18 +89,8 @@ def _region(run_dir: Path, grid) -> np.ndarray:
 
 
 def read_classmap(run_dir: Path, period: str) -> tuple[np.ndarray, object]:
-    """``classmap_<period>.tif`` of a run folder; an unreadable one is a :class:`RasterError` naming the file."""
-    import rasterio.errors
-
-    path = run_dir / f"classmap_{period}.tif"
-    try:
-        return read_raster(path)
-    except RasterError:
-        raise
-    except (rasterio.errors.RasterioError, OSError) as exc:
-        cause = " ".join(str(exc).split())[:300]
-        raise RasterError(f"cannot read {path} ({cause}); the run's class map is corrupt or not a GeoTIFF: rerun the "
-                          f"same 'minewatch run ... --out {run_dir}' to rebuild it from the run's tasks") from None
+    """``classmap_<period>.tif`` of a run folder; an unreadable one is :func:`read_raster`'s RasterError naming it."""
+    return read_raster(run_dir / f"classmap_{period}.tif")
 
 
 def population(run_dir: Path, period: str) -> tuple[np.ndarray, np.ndarray, object]:
