@@ -174,3 +174,21 @@ def test_a_cog_replaced_between_a_run_and_its_resume_redoes_its_tasks(tmp_path):
     code, err = _cli(_run(ds, out, "2021", "2021"))
     again = json.loads((out / "manifest.json").read_text())
     assert code == 0 and again["tasks"]["run"] > 0, err
+
+
+def test_run_refuses_an_out_folder_of_the_users_own_files(ds, tmp_path):
+    """`--out ~/Documents` mixed a run's dozen outputs into the user's files; now refused (exit 2), nothing written."""
+    (tmp_path / "thesis.docx").write_text("mine")
+    code, err = _cli(_run(ds, tmp_path, "2021", "2021"))
+    assert code == 2 and "already holds files (thesis.docx) and no minewatch run" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["thesis.docx"]
+
+
+def test_run_accepts_a_folder_holding_only_the_batch_log_or_hidden_files(ds, tmp_path):
+    out = tmp_path / "aoi"
+    out.mkdir()
+    (out / "run.log").write_text("batch log\n")  # scripts/run_all_aois.py opens it before the run starts
+    (out / ".DS_Store").write_text("")
+    code, err = _cli(_run(ds, out, "2021", "2021"))
+    assert code == 0, err
+    assert (out / "manifest.json").is_file()

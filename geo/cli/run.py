@@ -69,6 +69,9 @@ def command(aoi_path, start, end, out_dir, provider, collection, max_cloud, meth
         from geo.errors import UsageError
 
         raise UsageError("--out is empty; give the run folder, e.g. --out runs/chipwi")
+    from geo.run.runfolder import check_run_out
+
+    check_run_out(Path(out_dir))
     periods = tuple(dry_seasons(start, end))
     check_scheduler(None if sync else scheduler)
     if cache_dir and (sync or not scheduler):  # tasks run on this machine: its --cache-dir must be writable here

@@ -18,7 +18,7 @@ import logging
 import os
 from pathlib import Path
 
-from geo.errors import OutputError
+from geo.errors import OutputError, UsageError
 from geo.fsutil import write_json
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,32 @@ def lock_run_dir(out: Path) -> RunLock:
     f.write(str(os.getpid()))
     f.flush()
     return RunLock(path, f)
+
+
+#: Names a run folder may hold before its first run without counting as the user's own files: hidden files (the
+#: lock, ``.DS_Store``) and ``run.log``, which ``scripts/run_all_aois.py`` opens before it starts the run.
+RUN_FOLDER_PRE_FILES = ("run.log",)
+
+
+def check_run_out(out: Path) -> None:
+    """Refuse an ``--out`` folder that already holds files and no minewatch run.
+
+    A run writes a dozen files and folders (``tasks/``, ``summary.csv``, ``footprints.gpkg``, ...) and later prunes
+    what it made; among a user's own files (``--out ~/Documents``) it would mix its outputs with theirs.
+
+    Raises:
+        UsageError: naming the folder and the way out.
+    """
+    if not out.is_dir() or any((out / n).exists() for n in ("manifest.json", "tasks", LOCK_NAME)):
+        return
+    try:
+        own = [p.name for p in out.iterdir() if not p.name.startswith(".") and p.name not in RUN_FOLDER_PRE_FILES]
+    except OSError:
+        return  # an unreadable folder: the run's own checks say why in one line
+    if own:
+        shown = ", ".join(sorted(own)[:3]) + (", ..." if len(own) > 3 else "")
+        raise UsageError(f"{out} already holds files ({shown}) and no minewatch run; give a new or empty --out "
+                         "folder, e.g. a subfolder of it")
 
 
 def mark_failed(path: Path, manifest: dict, exc: BaseException) -> None:
