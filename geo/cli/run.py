@@ -24,6 +24,8 @@ def print_summary(result, echo=click.echo) -> None:
     echo(f"  vectors   {result.out_dir / 'footprints.gpkg'}")
     for _, r in df.iterrows():
         flag = "  (low clear coverage)" if r["low_confidence"] else ""
+        if str(r.get("model_doubtful", False)) == "True":  # docs/MODEL_CHECKS.md
+            flag += f"  (MODEL UNSURE: {100 * r['model_uncertain_share']:.0f} % of its candidates below p 0.5)"
         echo(f"  {r['period']}: footprint {r['footprint_area_m2'] / 1e6:7.3f} km²  ponds {r['pond_area_m2'] / 1e6:6.3f} km²"
              f"  sites {int(r['site_count']):3d}  clear {r['clear_fraction']:.2f}{flag}")
     if len(df) > 1:

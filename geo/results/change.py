@@ -12,13 +12,14 @@ import pandas as pd
 import shapely
 from geo.config import ChangeConfig  # defined with the run settings
 from geo.results.intervals import growth_interval
+from geo.stages.input_check import is_doubtful
 
 SUMMARY_COLUMNS = [
     "period", "footprint_area_m2", "footprint_area_m2_low", "footprint_area_m2_high",
     "pond_area_m2", "pond_area_m2_low", "pond_area_m2_high", "cleared_area_m2", "cleared_area_m2_low",
     "cleared_area_m2_high", "site_count", "site_count_low", "site_count_high",
     "site_extent_m2", "site_extent_m2_low", "site_extent_m2_high",
-    "pond_count", "clear_fraction", "low_confidence", "n_scenes",
+    "pond_count", "clear_fraction", "low_confidence", "n_scenes", "model_uncertain_share", "model_doubtful",
     "footprint_growth_pct", "footprint_growth_pct_low", "footprint_growth_pct_high",
     "site_count_growth_pct", "site_count_growth_pct_low", "site_count_growth_pct_high",
     "footprint_change_pct_prev", "site_count_change_pct_prev", "trend",
@@ -35,10 +36,12 @@ def pct(new: float, old: float) -> float:
 
 
 def period_row(period: str, footprints: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, *,
-               clear_fraction: float, n_scenes: int, intervals: dict | None = None) -> dict:
+               clear_fraction: float, n_scenes: int, intervals: dict | None = None,
+               model_uncertain_share: float | None = None) -> dict:
     """Totals of one period (areas in m², computed in UTM by the caller).
 
     ``intervals``: optional ``<col>_low`` / ``<col>_high`` values (95 %) for :data:`INTERVAL_COLUMNS`.
+    ``model_uncertain_share``: the season's model check (:func:`geo.stages.input_check.season_check`), None if none.
     """
     cls = footprints["class"].to_numpy() if len(footprints) else np.array([], dtype=int)
     area = footprints["area_m2"].to_numpy() if len(footprints) else np.array([])
@@ -52,6 +55,7 @@ def period_row(period: str, footprints: gpd.GeoDataFrame, sites: gpd.GeoDataFram
         "pond_count": int((cls == 2).sum()),
         "clear_fraction": float(clear_fraction),
         "n_scenes": int(n_scenes),
+        "model_uncertain_share": float("nan") if model_uncertain_share is None else float(model_uncertain_share),
         **(intervals or {}),
     }
 
@@ -65,6 +69,9 @@ def summarize(rows: list[dict], config: ChangeConfig = ChangeConfig()) -> pd.Dat
     if df.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
     df["low_confidence"] = df["clear_fraction"] < config.min_clear_fraction
+    if "model_uncertain_share" not in df:
+        df["model_uncertain_share"] = float("nan")
+    df["model_doubtful"] = [is_doubtful(None if pd.isna(v) else v) for v in df["model_uncertain_share"]]
     for col in INTERVAL_COLUMNS:  # rows without intervals (e.g. a period with no class map) get a zero-width one
         for end in ("low", "high"):
             df[f"{col}_{end}"] = df[f"{col}_{end}"].fillna(df[col]) if f"{col}_{end}" in df else df[col]
@@ -90,6 +97,8 @@ def summarize(rows: list[dict], config: ChangeConfig = ChangeConfig()) -> pd.Dat
             trends.append("n/a")
         elif d < -config.expand_ratio * 100 and (r["low_confidence"] or df.loc[i - 1, "low_confidence"]):
             trends.append("uncertain (low clear coverage)")
+        elif abs(d) > config.expand_ratio * 100 and (r["model_doubtful"] or df.loc[i - 1, "model_doubtful"]):
+            trends.append("uncertain (model unsure)")
         elif d > config.expand_ratio * 100:
             trends.append("growth")
         elif d < -config.expand_ratio * 100:

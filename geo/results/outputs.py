@@ -16,7 +16,7 @@ from geo.aoi import Aoi, analysis_grid, region_mask, reproject_geometry
 from geo.results.change import site_changes, period_row, summarize
 from geo.results.claims import compare_claims, grid_outline_wgs84
 from geo.results.intervals import LINK_SLACK_PX, area_interval, count_interval
-from geo.results.report_sections import read_estimate
+from geo.results.report_sections import model_check_notes, read_estimate
 from geo.results.tracking import track_sites
 from geo.config import RunParams
 from geo.results.export import read_raster, write_csv, write_geojson, write_gpkg
@@ -30,6 +30,7 @@ from geo.results.layers import confidence_pct, with_period
 from geo.results.maps import report_maps
 from geo.results.qgis_project import write_project
 from geo.results.rasters import write_classmap, write_confidence
+from geo.stages.input_check import is_doubtful, season_check
 from geo.stages.vectorize import NOT_OBSERVED
 from geo.stages.vectorize import polygonize
 
@@ -42,7 +43,7 @@ def mosaic_period(out: Path, period: str, grid: GeoGrid) -> dict:
     """
     classes = np.full(grid.shape, NOT_OBSERVED, np.uint8)  # map14: unseen pixels are nodata, not background
     conf = np.full(grid.shape, NOT_OBSERVED, np.uint8)
-    stats = {"clear_px": 0, "region_px": 0, "n_scenes": 0}
+    stats = {"clear_px": 0, "region_px": 0, "n_scenes": 0, "model_checks": []}
     for done in sorted((out / "tasks" / period).glob("*/done.json")):
         d = json.loads(done.read_text())
         for name, dst in (("classes.tif", classes), ("confidence.tif", conf)):
@@ -65,6 +66,7 @@ def mosaic_period(out: Path, period: str, grid: GeoGrid) -> dict:
         stats["clear_px"] += d["clear_px"]
         stats["region_px"] += d["region_px"]
         stats["n_scenes"] = max(stats["n_scenes"], d["n_scenes"])
+        stats["model_checks"].append(d.get("model_check"))
     write_classmap(classes, grid, out / f"classmap_{period}.tif")
     write_confidence(conf, grid, out / f"confidence_{period}.tif")
     return stats
@@ -162,7 +164,8 @@ def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], param
         seasons.append((p, fp, sites))
         cov = coverage.get(p, {})
         rows.append(period_row(p, fp, sites, clear_fraction=cov.get("clear_fraction", 0.0),
-                               n_scenes=cov.get("n_scenes", 0), intervals=period_intervals(out, p, fp, sites, params)))
+                               n_scenes=cov.get("n_scenes", 0), intervals=period_intervals(out, p, fp, sites, params),
+                               model_uncertain_share=cov.get("model_uncertain_share")))
         found.append((p, fp, sites))
     ids, events = track_sites([(p, s) for p, _, s in found], max_gap_m=params.sites.link_distance_m)
     prev = None
@@ -218,6 +221,7 @@ def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], param
         notes.append("The 95 % intervals are calibrated for the fused detector (docs/INTERVALS.md); the rules-only "
                      "detector misses whole objects on simulated series, so its intervals are too narrow. Use "
                      "'minewatch sample' and 'minewatch estimate' for an interval that holds.")
+    notes += model_check_notes(coverage, periods)
     estimate = read_estimate(out)
     md, html = write_report(out, title=f"minewatch report: {aoi_name}", summary=summary, claims=claims,
                             images=images, notes=notes, changes=layers.get("change"), simulated=simulated,
@@ -246,10 +250,15 @@ def build_outputs(out: Path, aoi: Aoi, req, items_by_period: dict[str, list[dict
         st = mosaic_period(out, p, grid)
         coverage[p] = {"clear_fraction": st["clear_px"] / max(1, int(region.sum())),
                        "n_scenes": len(items_by_period.get(p, [])),
-                       "scene_dates": scene_date_range(items_by_period.get(p, []))}  # map14: for the maps
+                       "scene_dates": scene_date_range(items_by_period.get(p, [])),  # map14: for the maps
+                       **season_check(st["model_checks"])}
         mosaicked.append(p)
     write_json(out / "coverage.json", coverage)
     quicklook = rgb_from_tasks(out, mosaicked[-1], grid) if mosaicked else None
     rgb_last, rgb_grid = quicklook if quicklook is not None else (None, None)
-    return write_vectors_and_report(out, aoi.name, labels, req.params, coverage, rgb_last, rgb_grid,
-                                    simulated=is_simulated(items_by_period), aoi_wgs84=aoi.geometry)
+    paths = write_vectors_and_report(out, aoi.name, labels, req.params, coverage, rgb_last, rgb_grid,
+                                     simulated=is_simulated(items_by_period), aoi_wgs84=aoi.geometry)
+    checks = {p: {"model_uncertain_share": c.get("model_uncertain_share"),
+                  "model_doubtful": is_doubtful(c.get("model_uncertain_share")),
+                  "input_warnings": c.get("input_warnings", [])} for p, c in coverage.items()}
+    return {**paths, "model_checks": checks}

@@ -7,6 +7,7 @@ the same thing.
 from __future__ import annotations
 
 import html
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -120,8 +121,6 @@ def read_estimate(run_dir: Path) -> pd.DataFrame | None:
     An empty, corrupt or incomplete file (an older minewatch wrote an empty one) does not stop the report: its
     section is left out with a warning saying how to write a valid one.
     """
-    import logging
-
     path = Path(run_dir) / "estimate.csv"
     if not path.exists():
         return None
@@ -186,3 +185,30 @@ def estimate_html(est: pd.DataFrame | None, labeller: str = "") -> str:
     body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in r.values()) + "</tr>" for r in rows)
     return (f"<h2>Good-practice area estimate (sample-based)</h2><p>{html.escape(ESTIMATE_INTRO)} "
             f"{html.escape(labeller)}</p><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+
+
+def model_check_notes(coverage: dict[str, dict], periods: list[str]) -> list[str]:
+    """Report notes (also logged as warnings) for seasons whose model check failed: the model was unsure of most of
+    what it mapped (``model_uncertain_share`` above :data:`geo.stages.input_check.UNSURE_SHARE_MAX`), or the
+    composite lay outside its training range (``input_warnings``). See docs/MODEL_CHECKS.md."""
+    from geo.stages.input_check import UNSURE_SHARE_MAX, is_doubtful
+
+    notes, seen = [], set()
+    doubtful = [(p, coverage[p]["model_uncertain_share"]) for p in periods
+                if isinstance(coverage.get(p), dict) and is_doubtful(coverage[p].get("model_uncertain_share"))]
+    if doubtful:
+        notes.append(
+            "MODEL UNSURE in " + ", ".join(f"{p} ({100 * float(s):.0f} %)" for p, s in doubtful)
+            + f": more than {100 * UNSURE_SHARE_MAX:.0f} % of the pixels the model scored as possible footprint got a "
+            "probability below 0.5. On scenes from generators written blind to minewatch this went with footprint IoU "
+            "of 0.2-0.4 instead of 0.6-0.7 (docs/MODEL_CHECKS.md): the imagery is unlike what the model was trained on, "
+            "these seasons' areas may be off by tens of percent, and claims that need them are marked not comparable. "
+            "Check the map against reference labels ('minewatch sample' + 'minewatch estimate') before publishing.")
+    for p in periods:
+        for w in (coverage.get(p) or {}).get("input_warnings", []) if isinstance(coverage.get(p), dict) else []:
+            if w not in seen:
+                seen.add(w)
+                notes.append(f"Input check ({p}): {w}; detections may be unreliable.")
+    for n in notes:
+        logging.getLogger(__name__).warning("%s", n)
+    return notes

@@ -349,6 +349,7 @@ def run(req: RunRequest, *, progress: Progress | None = None) -> RunResult:
     _check_any_clear(specs, aoi, items_by_period)
     remove_stale_outputs(out, [p.label for p in req.periods if (out / "tasks" / p.label).is_dir()])
     paths = build_outputs(out, aoi, req, items_by_period)
+    manifest["model_checks"] = paths["model_checks"]  # docs/MODEL_CHECKS.md
     manifest["status"] = "complete"
     manifest["finished"] = dt.datetime.now(dt.timezone.utc).isoformat()
     manifest["outputs"] = sorted(str(p.relative_to(out)) for p in out.iterdir() if p.is_file() and p.name != "manifest.json"

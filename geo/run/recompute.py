@@ -19,6 +19,7 @@ from geo.config import RunParams, params_from_dict, params_from_toml
 from geo.errors import ConfigError, RasterError, UsageError
 from geo.fsutil import write_json
 from geo.results.quicklook import rgb_from_tasks
+from geo.stages.input_check import season_check
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,8 @@ def coverage_of(run_dir: Path, periods: list[str]) -> dict[str, dict]:
         if done:
             region = sum(d.get("region_px", 0) for d in done)
             cov[p] = {"clear_fraction": sum(d.get("clear_px", 0) for d in done) / max(1, region),
-                      "n_scenes": max(d.get("n_scenes", 0) for d in done)}
+                      "n_scenes": max(d.get("n_scenes", 0) for d in done),
+                      **season_check([d.get("model_check") for d in done])}
     if not cov:
         log.warning("no coverage.json and no task records in %s: every period is flagged low confidence", run_dir)
     return cov

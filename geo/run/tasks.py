@@ -265,6 +265,12 @@ def _run_task(spec: TaskSpec) -> dict:
     seen = region & (count > 0)  # outside the AOI or never clear: "not observed" (nodata), not background
     classes = np.where(seen, det.classes[inner], NOT_OBSERVED).astype(np.uint8)
     conf_pct = np.where(seen, np.round(det.confidence[inner] * 100), NOT_OBSERVED).astype(np.uint8)
+    check = None
+    if det.model_fp is not None:  # how sure the model is of what it maps (docs/MODEL_CHECKS.md)
+        from geo.stages.input_check import unsure_counts
+
+        check = {**unsure_counts(det.model_fp[inner], seen),
+                 "input_warnings": list((det.input_check or {}).get("warnings", []))}
     del det
     dn = np.nan_to_num(comp.data[(slice(None), *inner)] * 10000.0, nan=0.0)
     dn = np.clip(np.round(dn), 1, 65535).astype(np.uint16) * (count > 0)
@@ -279,7 +285,7 @@ def _run_task(spec: TaskSpec) -> dict:
     stats = {
         "key": spec.key, "scenes": sorted(i["id"] for i in spec.items), "period": spec.period, "tile": spec.tile_id, "n_scenes": n_scenes,
         "region_px": n_region, "clear_px": int(((count > 0) & region).sum()),
-        "pond_px": int((classes == 2).sum()), "cleared_px": int((classes == 1).sum()),
+        "pond_px": int((classes == 2).sum()), "cleared_px": int((classes == 1).sum()), "model_check": check,
     }
     log.info("task %s/%s done: %d scenes, %d pond px, %d cleared px", spec.period, spec.tile_id, n_scenes,
              stats["pond_px"], stats["cleared_px"])

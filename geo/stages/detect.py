@@ -4,17 +4,16 @@ Classes (see ARCHITECTURE.md): 0 background, 1 cleared land, 2 leaching pond.
 
 The rules encode the physics of the scene:
 
-* **Leaching ponds** are small bodies of water: high MNDWI (green ≫ SWIR1), very low SWIR
-  (water absorbs at 1.6 and 2.2 µm), low NIR — whatever their colour (turquoise, milky,
-  red-brown from dissolved iron or sediment). They sit inside or next to cleared land.
+* **Leaching ponds** are small bodies of water: high MNDWI (green ≫ SWIR1), very low SWIR (water absorbs at 1.6
+  and 2.2 µm), low NIR — whatever their colour (turquoise, milky, red-brown from dissolved iron or sediment). They
+  sit inside or next to cleared land.
 * **Cleared land** is bare, bright, often reddish soil: low NDVI, positive BSI, high SWIR1.
-* **Rivers and lakes** are water too but large or elongated; bare land along them (sand and
-  gravel bars) is not cleared land.
+* **Rivers and lakes** are water too but large or elongated; bare land along them (sand and gravel bars) is not
+  cleared land.
 * **Fields and villages** also show bare soil. Without a pond nearby they are background
   (configurable with :attr:`RuleThresholds.cleared_requires_pond_within_m`).
 
-Pixels without a clear observation (NaN in the composite or ``clear_count == 0``) are class 0
-with confidence 0.
+Pixels without a clear observation (NaN in the composite or ``clear_count == 0``) are class 0 with confidence 0.
 """
 
 from __future__ import annotations
@@ -55,12 +54,14 @@ class Detection:
         grid: georeferencing of both arrays.
         input_check: for the model methods, :func:`geo.stages.input_check.check_input`'s report (is the
             composite within what the model was trained on?), for the run's manifest; ``None`` for the rules.
+        model_fp: for the model methods, the model's footprint probability before fusion (float32, ``(y, x)``).
     """
 
     classes: np.ndarray
     confidence: np.ndarray
     grid: GeoGrid
     input_check: dict | None = None
+    model_fp: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.classes.shape != self.grid.shape or self.confidence.shape != self.grid.shape:
@@ -383,7 +384,7 @@ def _classify_model(composite: Composite, config: FusionConfig, *, fuse: bool) -
     classes[~valid] = BACKGROUND
     conf = np.where(valid, conf, 0).astype(np.float32)
     from geo.stages.input_check import check_input
-    return Detection(classes, conf, composite.grid, check_input(composite, config.weights))
+    return Detection(classes, conf, composite.grid, check_input(composite, config.weights), model_fp.astype(np.float32))
 
 
 def _drop_small(classes: np.ndarray, grid: GeoGrid, t: RuleThresholds) -> np.ndarray:

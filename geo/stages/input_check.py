@@ -77,3 +77,47 @@ def check_input(composite: Composite, weights: str | None = None) -> dict:
     return {"checked": True, "in_range": not warnings, "warnings": warnings, "model_version": card.version,
             "median_brightness": round(med, 4), "trained_median_brightness": [bmin, bmax],
             "outside_share": {b: round(float(s), 4) for b, s in zip(bands, outside)}}
+
+
+#: The model is unsure of a pixel whose footprint probability (before fusion) lies in [UNSURE_LOW, UNSURE_HIGH).
+UNSURE_LOW, UNSURE_HIGH = 0.1, 0.5
+#: A season is "model doubtful" when more than this share of its possible-footprint pixels (probability >=
+#: UNSURE_LOW) are ones the model is unsure of. Chosen on 90 scenes of the blind generators gen_d, gen_e, gen_g
+#: (tuning seeds 800000+, weights 2.1.0; docs/MODEL_CHECKS.md): scenes with a share >= 0.5 had fused footprint IoU
+#: 0.20-0.38 on average, scenes below 0.4 had 0.62-0.73 (Spearman correlation of share and IoU -0.79).
+UNSURE_SHARE_MAX = 0.5
+#: Fewer possible-footprint pixels than this (5 ha at 10 m) say nothing about the model's certainty.
+UNSURE_MIN_PX = 500
+
+
+def unsure_counts(model_fp: np.ndarray, mask: np.ndarray) -> dict:
+    """Possible-footprint pixels (model probability >= UNSURE_LOW) inside ``mask`` and how many of them the model
+    is unsure of (< UNSURE_HIGH), for a task's ``done.json``."""
+    p = model_fp[mask]
+    cand = p >= UNSURE_LOW
+    return {"candidate_px": int(cand.sum()), "unsure_px": int((cand & (p < UNSURE_HIGH)).sum())}
+
+
+def season_check(records: list[dict]) -> dict:
+    """One season's model check from its tasks' ``model_check`` records (``done.json``).
+
+    Returns ``model_uncertain_share`` (None when the rules ran, a task predates the check, or fewer than
+    UNSURE_MIN_PX pixels were possible footprint) and the distinct ``input_warnings`` of its tiles.
+    """
+    if not records or any(not isinstance(r, dict) for r in records):
+        return {"model_uncertain_share": None, "input_warnings": []}
+    cand = sum(int(r.get("candidate_px", 0)) for r in records)
+    unsure = sum(int(r.get("unsure_px", 0)) for r in records)
+    warnings: list[str] = []
+    for r in records:
+        warnings += [w for w in r.get("input_warnings", []) if isinstance(w, str) and w not in warnings]
+    return {"model_uncertain_share": round(unsure / cand, 4) if cand >= UNSURE_MIN_PX else None,
+            "input_warnings": warnings[:5]}
+
+
+def is_doubtful(share) -> bool:
+    """True when a season's ``model_uncertain_share`` is above UNSURE_SHARE_MAX."""
+    try:
+        return share is not None and float(share) > UNSURE_SHARE_MAX
+    except (TypeError, ValueError):
+        return False

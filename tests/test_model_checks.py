@@ -1,0 +1,119 @@
+"""The model's self-check (docs/MODEL_CHECKS.md): how sure the U-Net is of what it maps, per season, recorded in every
+task's done.json, the manifest, summary.csv and the report; a doubtful season makes trends "uncertain" and claims that
+need it "not comparable". Before: the input check's warnings were logged in the worker and then dropped (nothing
+reached a Dask user or the manifest), and nothing told a user that the model was out of its depth."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from shapely.geometry import box
+
+from geo.results.change import period_row, summarize
+from geo.results.claims import CLAIMS, compare_claims
+from geo.stages import input_check as ic
+from geo.stages.input_check import is_doubtful, season_check, unsure_counts
+
+
+def test_unsure_counts_count_possible_footprint_and_the_unsure_part_inside_the_mask():
+    p = np.array([[0.05, 0.1, 0.3], [0.49, 0.5, 0.9]], np.float32)
+    mask = np.array([[True, True, True], [True, True, False]])
+    assert unsure_counts(p, mask) == {"candidate_px": 4, "unsure_px": 3}  # 0.1, 0.3, 0.49 unsure; 0.5 sure; 0.9 masked
+
+
+def test_season_check_sums_tiles_and_needs_enough_pixels_and_every_tile():
+    a = {"candidate_px": 400, "unsure_px": 300, "input_warnings": ["w1"]}
+    b = {"candidate_px": 200, "unsure_px": 60, "input_warnings": ["w1", "w2"]}
+    assert season_check([a, b]) == {"model_uncertain_share": 0.6, "input_warnings": ["w1", "w2"]}
+    assert season_check([a])["model_uncertain_share"] is None          # 400 < 500 px say nothing
+    assert season_check([a, None])["model_uncertain_share"] is None    # a task of an older minewatch, or the rules
+    assert season_check([]) == {"model_uncertain_share": None, "input_warnings": []}
+    assert is_doubtful(0.6) and not is_doubtful(0.5) and not is_doubtful(None) and not is_doubtful("x")
+
+
+def _summary(shares, counts=(10, 12, 14), periods=("2020-21", "2021-22", "2022-23")):
+    rows = [dict(period=p, footprint_area_m2=1e6 * (1 + i), pond_area_m2=0.0, cleared_area_m2=1e6 * (1 + i),
+                 site_count=n, site_extent_m2=1e6, pond_count=0, clear_fraction=1.0, n_scenes=3,
+                 model_uncertain_share=float("nan") if s is None else s)
+            for i, (p, n, s) in enumerate(zip(periods, counts, shares))]
+    return summarize(rows)
+
+
+def test_summary_flags_doubtful_seasons_and_their_trend():
+    s = _summary([0.2, 0.7, 0.3])
+    assert s["model_doubtful"].tolist() == [False, True, False]
+    assert s["trend"].tolist() == ["baseline", "uncertain (model unsure)", "uncertain (model unsure)"]
+    ok = _summary([0.2, None, 0.3])
+    assert ok["model_doubtful"].tolist() == [False, False, False] and ok["trend"].tolist()[1] == "growth"
+
+
+def test_claims_that_need_a_doubtful_season_are_not_comparable():
+    belt = box(98.0, 25.5, 98.6, 26.1)
+    row = compare_claims(_summary([0.2, 0.3, 0.8]), (CLAIMS[0],), aoi_wgs84=belt).iloc[0]
+    assert not row["comparable"] and "model_doubtful" in row["reason"] and "2022-23" in row["reason"]
+    row = compare_claims(_summary([0.2, 0.3, 0.4]), (CLAIMS[0],), aoi_wgs84=belt).iloc[0]
+    assert row["comparable"]
+
+
+def test_period_row_carries_the_share():
+    import geopandas as gpd
+
+    empty = gpd.GeoDataFrame({"class": [], "area_m2": []}, geometry=[], crs=32647)
+    sites = gpd.GeoDataFrame({"extent_area_m2": []}, geometry=[], crs=32647)
+    assert period_row("2021-22", empty, sites, clear_fraction=1, n_scenes=1, model_uncertain_share=0.42)[
+        "model_uncertain_share"] == 0.42
+    assert np.isnan(period_row("2021-22", empty, sites, clear_fraction=1, n_scenes=1)["model_uncertain_share"])
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    from geo.sim.demo import write_demo_dataset
+    from geo.sim.scene import SimConfig
+
+    cfg = SimConfig(seed=3, width=160, height=160, margin=10, start_year=2021, end_year=2023,
+                    acquisitions_per_season=1, initial_sites=3, new_sites_per_season=1, abandoned_sites=0,
+                    site_gap_m=100.0, clear_probability=1.0)
+    return write_demo_dataset(tmp_path_factory.mktemp("checks-archive"), config=cfg)
+
+
+def _run(archive, out, method):
+    from geo.cli.main import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["-q", "run", "--aoi", str(archive.aoi_path), "--start", "2021", "--end", "2021", "--out", str(out),
+              "--stac-url", str(archive.items_path), "--sync", "--method", method, "--tile-px", "96"])
+    return exc.value.code
+
+
+def test_a_run_records_the_check_in_tasks_manifest_summary_and_report(archive, tmp_path, monkeypatch):
+    monkeypatch.setattr(ic, "UNSURE_MIN_PX", 1)          # the tiny scene has fewer possible-footprint pixels
+    assert _run(archive, tmp_path / "run", "fused") == 0
+    out = tmp_path / "run"
+    records = [json.loads(p.read_text())["model_check"] for p in (out / "tasks").glob("*/*/done.json")]
+    assert records and all(r["candidate_px"] >= r["unsure_px"] >= 0 for r in records)
+    want = season_check(records)["model_uncertain_share"]
+    man = json.loads((out / "manifest.json").read_text())
+    (period, check), = man["model_checks"].items()
+    assert 0 <= check["model_uncertain_share"] <= 1 and check["model_uncertain_share"] == want
+    assert check["model_doubtful"] is False  # the model's own simulator: it is sure of what it maps
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary["model_uncertain_share"].iloc[0] == pytest.approx(want)
+    assert "MODEL UNSURE" not in (out / "report.md").read_text()
+
+    # the same run, with a threshold that every season fails: flagged in manifest, summary and report
+    monkeypatch.setattr(ic, "UNSURE_SHARE_MAX", -1.0)
+    assert _run(archive, tmp_path / "run", "fused") == 0
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["model_checks"][period]["model_doubtful"] is True
+    assert bool(pd.read_csv(out / "summary.csv")["model_doubtful"].iloc[0]) is True
+    assert f"MODEL UNSURE in {period}" in (out / "report.md").read_text()
+
+
+def test_rules_runs_have_no_model_check(archive, tmp_path):
+    assert _run(archive, tmp_path / "rules", "rules") == 0
+    man = json.loads((tmp_path / "rules" / "manifest.json").read_text())
+    assert all(c["model_uncertain_share"] is None and c["model_doubtful"] is False for c in man["model_checks"].values())
+    assert pd.read_csv(tmp_path / "rules" / "summary.csv")["model_uncertain_share"].isna().all()
