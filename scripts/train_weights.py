@@ -172,6 +172,11 @@ def write_model_card_md(card: dict, path: Path) -> None:
            else ""),
         "- Input check: `geo.stages.input_check.check_input(composite)` compares a scene with `input_range` in the "
         "card (training percentiles per band, range of chip median brightness) and logs a warning when it lies outside.",
+        "- Self-check: a run records per season the share of the model's possible-footprint pixels (probability "
+        ">= 0.1) that it scored below 0.5 (`model_uncertain_share`); above 0.5 the season is flagged "
+        "`model_doubtful` in the summary, manifest and report (docs/MODEL_CHECKS.md). Threshold chosen on tuning "
+        "scenes of gen_d/e/g; on 48 held-out scenes of gen_f/gen_g (seeds 900000+) the flagged ones had mean fused "
+        "IoU 0.26, the others 0.71.",
         "- A band-order or channel mismatch between this card and the input raises `WeightsError`.", "",
         "## Architecture", "",
         f"- {card['architecture']}; {card['parameters']:,} parameters; weights {card['weights_bytes'] / 1e6:.2f} MB "
@@ -282,6 +287,14 @@ def write_model_card_md(card: dict, path: Path) -> None:
               "members, so a two-seed ensemble was not adopted. Recipe differences of a few hundredths (the input "
               "floor's +0.032, the object filter's +0.014) are within this seed noise, which is why they did not carry "
               "over to gen_d/gen_e.",
+              "- More blind generators in training (December 2026, two training seeds per arm): adding gen_e to the "
+              "three generators of 2.1.0 lowered held-out gen_d's mean fused IoU (12 scenes per variant, seeds "
+              "800000+) from 0.513 / 0.496 (training seeds 0 / 1 of the 2.1.0 recipe) to 0.482 / 0.412; adding gen_d "
+              "lowered gen_e's from 0.660 / 0.650 to 0.635 (seed 0). Not adopted: a generator more in training did "
+              "not carry over to the next one.",
+              "- gen_f and gen_g were written in December 2026, after 2.1.0, and are held out for every model in the "
+              "table above. On gen_g, 2.1.0's fused IoU is 0.16-0.36 and the rules' 0.03-0.07: the same collapse the "
+              "first outside test found. The self-check flags all 24 of its held-out scenes.",
               "- Blind generators: these weights trained on "
               + (", ".join(sorted(card['training_data'].get('independent_generators') or {})) or "none of them")
               + " (other seeds); only the rows of generators a model never trained on (unstarred in the table above) "

@@ -117,3 +117,17 @@ def test_rules_runs_have_no_model_check(archive, tmp_path):
     man = json.loads((tmp_path / "rules" / "manifest.json").read_text())
     assert all(c["model_uncertain_share"] is None and c["model_doubtful"] is False for c in man["model_checks"].values())
     assert pd.read_csv(tmp_path / "rules" / "summary.csv")["model_uncertain_share"].isna().all()
+
+
+def test_edited_records_say_nothing_instead_of_stopping_the_report():
+    assert season_check([{"candidate_px": "many", "unsure_px": 3}])["model_uncertain_share"] is None
+    assert season_check([{"candidate_px": 600, "unsure_px": 700}])["model_uncertain_share"] is None
+    assert season_check([{"candidate_px": 600, "unsure_px": 300, "input_warnings": "x"}]) == {
+        "model_uncertain_share": 0.5, "input_warnings": []}
+    import geopandas as gpd
+
+    empty = gpd.GeoDataFrame({"class": [], "area_m2": []}, geometry=[], crs=32647)
+    sites = gpd.GeoDataFrame({"extent_area_m2": []}, geometry=[], crs=32647)
+    for bad in ("abc", 7.0, [1]):
+        assert np.isnan(period_row("p", empty, sites, clear_fraction=1, n_scenes=1, model_uncertain_share=bad)[
+            "model_uncertain_share"])

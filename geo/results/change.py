@@ -55,9 +55,18 @@ def period_row(period: str, footprints: gpd.GeoDataFrame, sites: gpd.GeoDataFram
         "pond_count": int((cls == 2).sum()),
         "clear_fraction": float(clear_fraction),
         "n_scenes": int(n_scenes),
-        "model_uncertain_share": float("nan") if model_uncertain_share is None else float(model_uncertain_share),
+        "model_uncertain_share": _share(model_uncertain_share),
         **(intervals or {}),
     }
+
+
+def _share(v) -> float:
+    """A season's ``model_uncertain_share`` as a float in 0-1, NaN when absent or not a share (an edited file)."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+    return f if 0.0 <= f <= 1.0 else float("nan")
 
 
 def summarize(rows: list[dict], config: ChangeConfig = ChangeConfig()) -> pd.DataFrame:

@@ -104,13 +104,20 @@ def season_check(records: list[dict]) -> dict:
     Returns ``model_uncertain_share`` (None when the rules ran, a task predates the check, or fewer than
     UNSURE_MIN_PX pixels were possible footprint) and the distinct ``input_warnings`` of its tiles.
     """
+    none = {"model_uncertain_share": None, "input_warnings": []}
     if not records or any(not isinstance(r, dict) for r in records):
-        return {"model_uncertain_share": None, "input_warnings": []}
-    cand = sum(int(r.get("candidate_px", 0)) for r in records)
-    unsure = sum(int(r.get("unsure_px", 0)) for r in records)
+        return none
+    try:  # a hand-edited done.json says nothing rather than stopping the report
+        cand = sum(int(r.get("candidate_px", 0)) for r in records)
+        unsure = sum(int(r.get("unsure_px", 0)) for r in records)
+    except (TypeError, ValueError):
+        return none
+    if not 0 <= unsure <= cand:
+        return none
     warnings: list[str] = []
     for r in records:
-        warnings += [w for w in r.get("input_warnings", []) if isinstance(w, str) and w not in warnings]
+        ws = r.get("input_warnings")
+        warnings += [w for w in (ws if isinstance(ws, list) else []) if isinstance(w, str) and w not in warnings]
     return {"model_uncertain_share": round(unsure / cand, 4) if cand >= UNSURE_MIN_PX else None,
             "input_warnings": warnings[:5]}
 
