@@ -98,13 +98,32 @@ def _check_batch(aois: list[Path], args) -> str | None:
     return None
 
 
+def _refused(run_dir: Path) -> str:
+    """The one-line refusal when ``run_dir`` holds the user's own files and no run (as ``minewatch run`` refuses
+    it), else ""."""
+    from geo.errors import UsageError
+    from geo.run.runfolder import check_run_out
+
+    try:
+        check_run_out(run_dir)
+    except UsageError as exc:
+        return f"Error: {exc}"
+    return ""
+
+
 def _run_all(aois: list[Path], args, extra: list[str], status_rows: list, summary_rows: list) -> None:
     for n, aoi in enumerate(aois, start=1):
         run_dir = args.out / aoi.stem
+        print(f"[{n}/{len(aois)}] {aoi.name} → {run_dir}", file=sys.stderr, flush=True)
+        refused = _refused(run_dir)
+        if refused:  # the user's own folder: write no run.log into it, say so and go on
+            status_rows.append({"aoi": aoi.stem, "exit_code": 2, "seconds": 0.0, "status": "failed",
+                                "message": refused})
+            print(f"    FAILED (exit 2): {refused}", file=sys.stderr, flush=True)
+            continue
         run_dir.mkdir(parents=True, exist_ok=True)
         cmd = minewatch_cmd() + ["run", "--aoi", str(aoi), "--start", str(args.start), "--end", str(args.end),
                                  "--out", str(run_dir)] + extra
-        print(f"[{n}/{len(aois)}] {aoi.name} → {run_dir}", file=sys.stderr, flush=True)
         t0 = time.time()
         with open(run_dir / "run.log", "a", encoding="utf-8") as log:
             log.write(f"$ {' '.join(cmd)}\n")
@@ -126,15 +145,17 @@ def _run_all(aois: list[Path], args, extra: list[str], status_rows: list, summar
         lines = (run_dir / "run.log").read_text(encoding="utf-8", errors="replace").strip().splitlines()
         errors = [ln for ln in lines if ln.startswith("Error:")]
         last_line = errors[-1] if errors else (lines[-1] if lines else "")
-        status_rows.append({"aoi": aoi.stem, "exit_code": rc, "seconds": round(secs, 1),
-                            "status": "ok" if rc == 0 else "failed", "message": last_line if rc else ""})
-        outcome = f"ok after {secs:.0f} s" if rc == 0 else f"FAILED (exit {rc}) after {secs:.0f} s: {last_line}"
-        print(f"    {outcome}", file=sys.stderr, flush=True)
-        summary = run_dir / "summary.csv"
+        summary, rows = run_dir / "summary.csv", []
         if rc == 0 and summary.exists():
             with open(summary, newline="", encoding="utf-8") as f:
-                for row in csv.DictReader(f):
-                    summary_rows.append({"aoi": aoi.stem, **row})
+                rows = [{"aoi": aoi.stem, **row} for row in csv.DictReader(f)]
+        summary_rows += rows
+        unsure = [r["period"] for r in rows if r.get("model_doubtful") == "True"]  # docs/MODEL_CHECKS.md
+        note = f"MODEL UNSURE in {', '.join(unsure)}: see the run's report" if unsure else ""
+        status_rows.append({"aoi": aoi.stem, "exit_code": rc, "seconds": round(secs, 1),
+                            "status": "ok" if rc == 0 else "failed", "message": last_line if rc else note})
+        outcome = f"ok after {secs:.0f} s" if rc == 0 else f"FAILED (exit {rc}) after {secs:.0f} s: {last_line}"
+        print(f"    {outcome}" + (f" ({note})" if note else ""), file=sys.stderr, flush=True)
 
 
 def _write_tables(out: Path, status_rows: list, summary_rows: list) -> list[Path]:

@@ -15,7 +15,8 @@ from shapely.geometry import box
 from geo.results.change import period_row, summarize
 from geo.results.claims import CLAIMS, compare_claims
 from geo.stages import input_check as ic
-from geo.stages.input_check import is_doubtful, season_check, unsure_counts
+from geo.results.report_sections import model_check_notes
+from geo.stages.input_check import is_doubtful, season_check, season_checks, unsure_counts
 
 
 def test_unsure_counts_count_possible_footprint_and_the_unsure_part_inside_the_mask():
@@ -27,11 +28,23 @@ def test_unsure_counts_count_possible_footprint_and_the_unsure_part_inside_the_m
 def test_season_check_sums_tiles_and_needs_enough_pixels_and_every_tile():
     a = {"candidate_px": 400, "unsure_px": 300, "input_warnings": ["w1"]}
     b = {"candidate_px": 200, "unsure_px": 60, "input_warnings": ["w1", "w2"]}
-    assert season_check([a, b]) == {"model_uncertain_share": 0.6, "input_warnings": ["w1", "w2"]}
-    assert season_check([a])["model_uncertain_share"] is None          # 400 < 500 px say nothing
-    assert season_check([a, None])["model_uncertain_share"] is None    # a task of an older minewatch, or the rules
-    assert season_check([]) == {"model_uncertain_share": None, "input_warnings": []}
+    assert season_check([a, b]) == {"model_uncertain_share": 0.6, "model_check_unavailable": None,
+                                    "input_warnings": ["w1", "w2"]}
+    few = season_check([a])
+    assert few["model_uncertain_share"] is None and "fewer than 500" in few["model_check_unavailable"]
+    old = season_check([a, None])  # a task of an older minewatch
+    assert old["model_uncertain_share"] is None and "older minewatch" in old["model_check_unavailable"]
+    assert season_check([None, None])["model_check_unavailable"] is None  # the rules: nothing to check
+    assert season_check([])["model_uncertain_share"] is None
     assert is_doubtful(0.6) and not is_doubtful(0.5) and not is_doubtful(None) and not is_doubtful("x")
+
+
+def test_input_warnings_are_one_per_band_the_worst_tile():
+    recs = [{"candidate_px": 600, "unsure_px": 1, "input_warnings": [f"{n}% of B02 pixels lie outside 0-1",
+                                                                       "13% of B03 pixels lie outside 0-1"]}
+            for n in (21, 26, 23)]
+    assert season_check(recs)["input_warnings"] == ["26% of B02 pixels lie outside 0-1",
+                                                    "13% of B03 pixels lie outside 0-1"]
 
 
 def _summary(shares, counts=(10, 12, 14), periods=("2020-21", "2021-22", "2022-23")):
@@ -46,14 +59,15 @@ def test_summary_flags_doubtful_seasons_and_their_trend():
     s = _summary([0.2, 0.7, 0.3])
     assert s["model_doubtful"].tolist() == [False, True, False]
     assert s["trend"].tolist() == ["baseline", "uncertain (model unsure)", "uncertain (model unsure)"]
-    ok = _summary([0.2, None, 0.3])
-    assert ok["model_doubtful"].tolist() == [False, False, False] and ok["trend"].tolist()[1] == "growth"
+    ok = _summary([0.2, None, 0.3])  # unknown is empty, not "not doubtful"
+    assert ok["model_doubtful"].tolist()[0] is False and pd.isna(ok["model_doubtful"].tolist()[1])
+    assert ok["trend"].tolist()[1] == "growth"
 
 
 def test_claims_that_need_a_doubtful_season_are_not_comparable():
     belt = box(98.0, 25.5, 98.6, 26.1)
     row = compare_claims(_summary([0.2, 0.3, 0.8]), (CLAIMS[0],), aoi_wgs84=belt).iloc[0]
-    assert not row["comparable"] and "model_doubtful" in row["reason"] and "2022-23" in row["reason"]
+    assert not row["comparable"] and row["reason"].endswith("mapped in 2022-23 (model_doubtful)")
     row = compare_claims(_summary([0.2, 0.3, 0.4]), (CLAIMS[0],), aoi_wgs84=belt).iloc[0]
     assert row["comparable"]
 
@@ -109,25 +123,44 @@ def test_a_run_records_the_check_in_tasks_manifest_summary_and_report(archive, t
     man = json.loads((out / "manifest.json").read_text())
     assert man["model_checks"][period]["model_doubtful"] is True
     assert bool(pd.read_csv(out / "summary.csv")["model_doubtful"].iloc[0]) is True
-    assert f"MODEL UNSURE in {period}" in (out / "report.md").read_text()
+    md = (out / "report.md").read_text()
+    assert f"MODEL UNSURE in {period}" in md
+    assert md.index("MODEL UNSURE in") < md.index("Detection method:")  # first of the notes
+    headline = next(ln for ln in md.splitlines() if ln.startswith("**Footprint"))
+    assert f"MODEL UNSURE in {period}" in headline
 
 
 def test_rules_runs_have_no_model_check(archive, tmp_path):
     assert _run(archive, tmp_path / "rules", "rules") == 0
     man = json.loads((tmp_path / "rules" / "manifest.json").read_text())
-    assert all(c["model_uncertain_share"] is None and c["model_doubtful"] is False for c in man["model_checks"].values())
+    assert all(c["model_uncertain_share"] is None and c["model_doubtful"] is None for c in man["model_checks"].values())
+    assert "self-check not available" not in (tmp_path / "rules" / "report.md").read_text()
     assert pd.read_csv(tmp_path / "rules" / "summary.csv")["model_uncertain_share"].isna().all()
 
 
 def test_edited_records_say_nothing_instead_of_stopping_the_report():
-    assert season_check([{"candidate_px": "many", "unsure_px": 3}])["model_uncertain_share"] is None
-    assert season_check([{"candidate_px": 600, "unsure_px": 700}])["model_uncertain_share"] is None
-    assert season_check([{"candidate_px": 600, "unsure_px": 300, "input_warnings": "x"}]) == {
-        "model_uncertain_share": 0.5, "input_warnings": []}
+    for bad in ({"candidate_px": "many", "unsure_px": 3}, {"candidate_px": 600, "unsure_px": 700},
+                {"candidate_px": float("inf"), "unsure_px": 1}, {}, {"candidate_px": True, "unsure_px": 0}, "x"):
+        got = season_check([bad, {"candidate_px": 600, "unsure_px": 1}])
+        assert got["model_uncertain_share"] is None and "damaged" in got["model_check_unavailable"], bad
+    assert season_check([{"candidate_px": 600, "unsure_px": 300, "input_warnings": "x"}])["input_warnings"] == []
     import geopandas as gpd
 
     empty = gpd.GeoDataFrame({"class": [], "area_m2": []}, geometry=[], crs=32647)
     sites = gpd.GeoDataFrame({"extent_area_m2": []}, geometry=[], crs=32647)
-    for bad in ("abc", 7.0, [1]):
+    for bad in ("abc", 7.0, [1], True, float("inf"), "inf"):
         assert np.isnan(period_row("p", empty, sites, clear_fraction=1, n_scenes=1, model_uncertain_share=bad)[
             "model_uncertain_share"])
+
+
+def test_coverage_values_are_checked_once_for_every_output():
+    checks = season_checks({"a": {"model_uncertain_share": 5, "input_warnings": None},
+                            "b": {"model_uncertain_share": "0.9", "input_warnings": [{"x": 1}, "w"]},
+                            "c": {"model_uncertain_share": True}, "d": "junk"})
+    assert checks["a"] == {"model_uncertain_share": None, "model_doubtful": None, "model_check_unavailable": None,
+                           "input_warnings": []}
+    assert checks["b"]["model_uncertain_share"] == 0.9 and checks["b"]["model_doubtful"] is True
+    assert checks["b"]["input_warnings"] == ["w"]
+    assert checks["c"]["model_uncertain_share"] is None and checks["d"]["model_doubtful"] is None
+    notes = model_check_notes(checks, ["a", "b", "c", "d"])
+    assert notes[0].startswith("MODEL UNSURE in b (90.0 %)") and "Input check (b): w;" in notes[1]

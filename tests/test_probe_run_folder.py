@@ -192,3 +192,65 @@ def test_run_accepts_a_folder_holding_only_the_batch_log_or_hidden_files(ds, tmp
     code, err = _cli(_run(ds, out, "2021", "2021"))
     assert code == 0, err
     assert (out / "manifest.json").is_file()
+
+
+@pytest.mark.parametrize("setup", ["user_manifest", "not_json_manifest", "list_manifest", "user_tasks_dir",
+                                   "tasks_file", "tasks_symlink"])
+def test_files_named_like_a_runs_own_do_not_make_a_run_folder(tmp_path, setup):
+    """A user's own manifest.json was taken for a run's and overwritten (exit 0); `[1,2]` in it was a traceback; a
+    user's tasks/ folder (or a file or symlink of that name) let the run write among their files."""
+    from geo.errors import UsageError
+    from geo.run.runfolder import check_run_out
+
+    out = tmp_path / "u"
+    out.mkdir()
+    (out / "index.html").write_text("mine")
+    if setup == "user_manifest":
+        (out / "manifest.json").write_text('{"name": "my-webapp"}')
+    elif setup == "not_json_manifest":
+        (out / "manifest.json").write_text("not json")
+    elif setup == "list_manifest":
+        (out / "manifest.json").write_text("[1, 2]")
+    elif setup == "user_tasks_dir":
+        (out / "tasks").mkdir()
+        (out / "tasks" / "todo.txt").write_text("mine")
+    elif setup == "tasks_file":
+        (out / "tasks").write_text("mine")
+    else:
+        (tmp_path / "elsewhere" / "2021-22" / "t").mkdir(parents=True)
+        (tmp_path / "elsewhere" / "2021-22" / "t" / "done.json").write_text("{}")
+        (out / "tasks").symlink_to(tmp_path / "elsewhere")
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    with pytest.raises(UsageError, match="already holds files .* and no minewatch run"):
+        check_run_out(out)
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
+def test_a_non_minewatch_manifest_is_refused_in_one_line_by_the_pipeline_too(ds, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "manifest.json").write_text("[1, 2]")  # the only file: not the user's "other files", still not a run
+    code, err = _cli(_run(ds, out, "2021", "2021"))
+    assert code in (2, 7) and err.startswith("Error: ") and len(err.splitlines()) == 1
+    assert (out / "manifest.json").read_text() == "[1, 2]"
+
+
+def test_the_batch_refuses_an_aoi_folder_of_user_files_without_writing_into_it(ds, tmp_path):
+    import csv
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    out = tmp_path / "batch"
+    (out / "aoi").mkdir(parents=True)
+    (out / "aoi" / "thesis.docx").write_text("mine")
+    aoi = tmp_path / "aoi.geojson"
+    aoi.write_text(ds.aoi_path.read_text())
+    res = subprocess.run([sys.executable, str(REPO / "scripts" / "run_all_aois.py"), "--aoi", str(aoi), "--start",
+                          "2021", "--end", "2021", "--out", str(out), "--", "--stac-url", str(ds.items_path), "--sync"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
+    row, = csv.DictReader(open(out / "batch_status.csv"))
+    assert row["exit_code"] == "2" and "already holds files (thesis.docx)" in row["message"]
+    assert sorted(p.name for p in (out / "aoi").iterdir()) == ["thesis.docx"]  # no run.log written into it

@@ -25,7 +25,7 @@ def print_summary(result, echo=click.echo) -> None:
     for _, r in df.iterrows():
         flag = "  (low clear coverage)" if r["low_confidence"] else ""
         if str(r.get("model_doubtful", False)) == "True":  # docs/MODEL_CHECKS.md
-            flag += f"  (MODEL UNSURE: {100 * r['model_uncertain_share']:.0f} % of its candidates below p 0.5)"
+            flag += f"  (MODEL UNSURE: {100 * r['model_uncertain_share']:.1f} % of its candidates below p 0.5)"
         echo(f"  {r['period']}: footprint {r['footprint_area_m2'] / 1e6:7.3f} km²  ponds {r['pond_area_m2'] / 1e6:6.3f} km²"
              f"  sites {int(r['site_count']):3d}  clear {r['clear_fraction']:.2f}{flag}")
     if len(df) > 1:
@@ -38,9 +38,12 @@ def print_summary(result, echo=click.echo) -> None:
             why = f"no {base} in {first['period']}" if first[of] == 0 else f"{first['period']} has no value"
             return f"not defined ({why})"
 
+        unsure = [r["period"] for r in (first, last) if str(r.get("model_doubtful", "")) == "True"]
         echo(f"Growth {first['period']} → {last['period']}: footprint "
              f"{pct('footprint_growth_pct', 'footprint_area_m2', 'footprint')}, "
-             f"sites {pct('site_count_growth_pct', 'site_count', 'site')}")
+             f"sites {pct('site_count_growth_pct', 'site_count', 'site')}"
+             + (f" (MODEL UNSURE in {' and '.join(dict.fromkeys(unsure))}: may be off by tens of percent)"
+                if unsure else ""))
 
 
 @click.command("run")

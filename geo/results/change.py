@@ -12,7 +12,7 @@ import pandas as pd
 import shapely
 from geo.config import ChangeConfig  # defined with the run settings
 from geo.results.intervals import growth_interval
-from geo.stages.input_check import is_doubtful
+from geo.stages.input_check import clean_share, is_doubtful
 
 SUMMARY_COLUMNS = [
     "period", "footprint_area_m2", "footprint_area_m2_low", "footprint_area_m2_high",
@@ -60,13 +60,15 @@ def period_row(period: str, footprints: gpd.GeoDataFrame, sites: gpd.GeoDataFram
     }
 
 
+def _yes(v) -> bool:
+    """True for a True flag; False for False and for unknown (NA)."""
+    return not pd.isna(v) and bool(v)
+
+
 def _share(v) -> float:
     """A season's ``model_uncertain_share`` as a float in 0-1, NaN when absent or not a share (an edited file)."""
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return float("nan")
-    return f if 0.0 <= f <= 1.0 else float("nan")
+    f = clean_share(v)
+    return float("nan") if f is None else f
 
 
 def summarize(rows: list[dict], config: ChangeConfig = ChangeConfig()) -> pd.DataFrame:
@@ -80,7 +82,10 @@ def summarize(rows: list[dict], config: ChangeConfig = ChangeConfig()) -> pd.Dat
     df["low_confidence"] = df["clear_fraction"] < config.min_clear_fraction
     if "model_uncertain_share" not in df:
         df["model_uncertain_share"] = float("nan")
-    df["model_doubtful"] = [is_doubtful(None if pd.isna(v) else v) for v in df["model_uncertain_share"]]
+    df["model_uncertain_share"] = [_share(v) for v in df["model_uncertain_share"]]
+    # unknown (rules, too few pixels, older tasks) stays empty: not "not doubtful"
+    df["model_doubtful"] = pd.array([None if np.isnan(v) else is_doubtful(v)
+                                     for v in df["model_uncertain_share"]], dtype="boolean")
     for col in INTERVAL_COLUMNS:  # rows without intervals (e.g. a period with no class map) get a zero-width one
         for end in ("low", "high"):
             df[f"{col}_{end}"] = df[f"{col}_{end}"].fillna(df[col]) if f"{col}_{end}" in df else df[col]
@@ -106,7 +111,7 @@ def summarize(rows: list[dict], config: ChangeConfig = ChangeConfig()) -> pd.Dat
             trends.append("n/a")
         elif d < -config.expand_ratio * 100 and (r["low_confidence"] or df.loc[i - 1, "low_confidence"]):
             trends.append("uncertain (low clear coverage)")
-        elif abs(d) > config.expand_ratio * 100 and (r["model_doubtful"] or df.loc[i - 1, "model_doubtful"]):
+        elif abs(d) > config.expand_ratio * 100 and (_yes(r["model_doubtful"]) or _yes(df.loc[i - 1, "model_doubtful"])):
             trends.append("uncertain (model unsure)")
         elif d > config.expand_ratio * 100:
             trends.append("growth")

@@ -170,8 +170,9 @@ def compare_claims(summary: pd.DataFrame, claims: tuple[Claim, ...] = CLAIMS, *,
             reasons.append(f"the run does not hold both claim seasons {a} and {b}")
         elif bool(summary.loc[summary["period"].isin([a, b]), "low_confidence"].any()):
             reasons.append(f"too little clear coverage in {a} or {b}")
-        elif "model_doubtful" in summary and bool(summary.loc[summary["period"].isin([a, b]), "model_doubtful"].any()):
-            reasons.append(f"the model was unsure of most of what it mapped in {a} or {b} (model_doubtful)")
+        elif "model_doubtful" in summary and (unsure := [
+                p for p, d in zip(summary["period"], summary["model_doubtful"]) if p in (a, b) and not pd.isna(d) and bool(d)]):
+            reasons.append(f"the model was unsure of most of what it mapped in {' and '.join(unsure)} (model_doubtful)")
         elif not np.isfinite(row["measured_low"]):
             reasons.append(f"nothing measured in {a}: growth is undefined")
         if reasons:

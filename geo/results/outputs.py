@@ -30,7 +30,7 @@ from geo.results.layers import confidence_pct, with_period
 from geo.results.maps import report_maps
 from geo.results.qgis_project import write_project
 from geo.results.rasters import write_classmap, write_confidence
-from geo.stages.input_check import is_doubtful, season_check
+from geo.stages.input_check import season_check, season_checks
 from geo.stages.vectorize import NOT_OBSERVED
 from geo.stages.vectorize import polygonize
 
@@ -150,6 +150,7 @@ def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], param
     which published claims the run can be compared with; the class maps' extent when None.
     """
     layers: dict[str, gpd.GeoDataFrame] = {}
+    checks = season_checks(coverage)  # docs/MODEL_CHECKS.md: checked once, so every output says the same
     rows, found, changes = [], [], []
     last_fp = None
     seasons, map_grid = [], None  # map14: every season for the web map and the briefing map
@@ -165,7 +166,7 @@ def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], param
         cov = coverage.get(p, {})
         rows.append(period_row(p, fp, sites, clear_fraction=cov.get("clear_fraction", 0.0),
                                n_scenes=cov.get("n_scenes", 0), intervals=period_intervals(out, p, fp, sites, params),
-                               model_uncertain_share=cov.get("model_uncertain_share")))
+                               model_uncertain_share=checks.get(p, {}).get("model_uncertain_share")))
         found.append((p, fp, sites))
     ids, events = track_sites([(p, s) for p, _, s in found], max_gap_m=params.sites.link_distance_m)
     prev = None
@@ -221,12 +222,12 @@ def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], param
         notes.append("The 95 % intervals are calibrated for the fused detector (docs/INTERVALS.md); the rules-only "
                      "detector misses whole objects on simulated series, so its intervals are too narrow. Use "
                      "'minewatch sample' and 'minewatch estimate' for an interval that holds.")
-    notes += model_check_notes(coverage, periods)
+    notes = model_check_notes(checks, periods, model_run=params.detect.method != "rules") + notes
     estimate = read_estimate(out)
     md, html = write_report(out, title=f"minewatch report: {aoi_name}", summary=summary, claims=claims,
                             images=images, notes=notes, changes=layers.get("change"), simulated=simulated,
                             sites=params.sites, estimate=estimate, map_html=web_map)
-    return {"summary_csv": csv, "report_md": md, "report_html": html}
+    return {"summary_csv": csv, "report_md": md, "report_html": html, "model_checks": checks}
 
 
 def scene_date_range(items: list[dict]) -> list[str] | None:
@@ -256,9 +257,5 @@ def build_outputs(out: Path, aoi: Aoi, req, items_by_period: dict[str, list[dict
     write_json(out / "coverage.json", coverage)
     quicklook = rgb_from_tasks(out, mosaicked[-1], grid) if mosaicked else None
     rgb_last, rgb_grid = quicklook if quicklook is not None else (None, None)
-    paths = write_vectors_and_report(out, aoi.name, labels, req.params, coverage, rgb_last, rgb_grid,
-                                     simulated=is_simulated(items_by_period), aoi_wgs84=aoi.geometry)
-    checks = {p: {"model_uncertain_share": c.get("model_uncertain_share"),
-                  "model_doubtful": is_doubtful(c.get("model_uncertain_share")),
-                  "input_warnings": c.get("input_warnings", [])} for p, c in coverage.items()}
-    return {**paths, "model_checks": checks}
+    return write_vectors_and_report(out, aoi.name, labels, req.params, coverage, rgb_last, rgb_grid,
+                                    simulated=is_simulated(items_by_period), aoi_wgs84=aoi.geometry)

@@ -187,28 +187,32 @@ def estimate_html(est: pd.DataFrame | None, labeller: str = "") -> str:
             f"{html.escape(labeller)}</p><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
 
 
-def model_check_notes(coverage: dict[str, dict], periods: list[str]) -> list[str]:
-    """Report notes (also logged as warnings) for seasons whose model check failed: the model was unsure of most of
-    what it mapped (``model_uncertain_share`` above :data:`geo.stages.input_check.UNSURE_SHARE_MAX`), or the
-    composite lay outside its training range (``input_warnings``). See docs/MODEL_CHECKS.md."""
-    from geo.stages.input_check import UNSURE_SHARE_MAX, is_doubtful
+def model_check_notes(checks: dict[str, dict], periods: list[str], *, model_run: bool = True) -> list[str]:
+    """Report notes, first in the report and also logged as warnings, from the seasons' model checks
+    (:func:`geo.stages.input_check.season_checks`): seasons the model was unsure of, seasons it could not be
+    checked for, and the input check's findings. See docs/MODEL_CHECKS.md."""
+    from geo.stages.input_check import UNSURE_SHARE_MAX
 
-    notes, seen = [], set()
-    doubtful = [(p, coverage[p]["model_uncertain_share"]) for p in periods
-                if isinstance(coverage.get(p), dict) and is_doubtful(coverage[p].get("model_uncertain_share"))]
+    notes = []
+    doubtful = [(p, checks[p]["model_uncertain_share"]) for p in periods if (checks.get(p) or {}).get("model_doubtful")]
     if doubtful:
         notes.append(
-            "MODEL UNSURE in " + ", ".join(f"{p} ({100 * float(s):.0f} %)" for p, s in doubtful)
+            "MODEL UNSURE in " + ", ".join(f"{p} ({100 * s:.1f} %)" for p, s in doubtful)
             + f": more than {100 * UNSURE_SHARE_MAX:.0f} % of the pixels the model scored as possible footprint got a "
             "probability below 0.5. On scenes from generators written blind to minewatch this went with footprint IoU "
             "of 0.2-0.4 instead of 0.6-0.7 (docs/MODEL_CHECKS.md): the imagery is unlike what the model was trained on, "
-            "these seasons' areas may be off by tens of percent, and claims that need them are marked not comparable. "
-            "Check the map against reference labels ('minewatch sample' + 'minewatch estimate') before publishing.")
+            "these seasons' areas and any growth from or to them may be off by tens of percent, and claims that need "
+            "them are marked not comparable. Check the map against reference labels ('minewatch sample' + "
+            "'minewatch estimate') before publishing.")
+    if model_run:
+        why: dict[str, list[str]] = {}
+        for p in periods:
+            if (w := (checks.get(p) or {}).get("model_check_unavailable")):
+                why.setdefault(w, []).append(p)
+        notes += [f"Model self-check not available for {', '.join(ps)}: {w}." for w, ps in why.items()]
     for p in periods:
-        for w in (coverage.get(p) or {}).get("input_warnings", []) if isinstance(coverage.get(p), dict) else []:
-            if w not in seen:
-                seen.add(w)
-                notes.append(f"Input check ({p}): {w}; detections may be unreliable.")
+        for w in (checks.get(p) or {}).get("input_warnings", []):
+            notes.append(f"Input check ({p}): {w}; detections may be unreliable.")
     for n in notes:
         logging.getLogger(__name__).warning("%s", n)
     return notes

@@ -92,6 +92,8 @@ def check_run_dir(out_dir: Path, aoi_hash: str) -> dict | None:
         old = json.loads(man.read_text())
     except (OSError, ValueError):
         return None
+    if not isinstance(old, dict) or old.get("tool") != "minewatch" or not isinstance(old.get("inputs", {}), dict):
+        raise OutputError(f"{man} is not a minewatch run's manifest; give a new or empty --out folder")
     if old.get("inputs", {}).get("aoi_sha256") not in (None, aoi_hash):
         raise OutputError(
             f"{out_dir} holds a run of a different AOI ({old['inputs'].get('aoi_path')}); "

@@ -140,6 +140,7 @@ def _recompute(run_dir: Path, config_path: str | None) -> tuple[dict[str, Path],
                                      simulated=bool(manifest.get("simulated", False)), aoi_wgs84=_aoi_of(manifest))
     if manifest:
         manifest["parameters"] = params.to_dict()
+        manifest["model_checks"] = paths["model_checks"]  # what the rewritten summary and report say
         manifest.setdefault("recomputed", []).append(
             {"command": "change", "at": dt.datetime.now(dt.timezone.utc).isoformat(),
              "config": str(config_path) if config_path else None})

@@ -106,16 +106,34 @@ def lock_run_dir(out: Path) -> RunLock:
 RUN_FOLDER_PRE_FILES = ("run.log",)
 
 
-def check_run_out(out: Path) -> None:
-    """Refuse an ``--out`` folder that already holds files and no minewatch run.
+def is_run_folder(out: Path) -> bool:
+    """Whether ``out`` holds a minewatch run: a manifest that minewatch wrote (``"tool": "minewatch"``), the run lock,
+    or a real ``tasks/`` folder with at least one finished task (``tasks/<season>/<tile>/done.json``)."""
+    import json
 
-    A run writes a dozen files and folders (``tasks/``, ``summary.csv``, ``footprints.gpkg``, ...) and later prunes
-    what it made; among a user's own files (``--out ~/Documents``) it would mix its outputs with theirs.
+    if (out / LOCK_NAME).is_file():
+        return True
+    try:
+        man = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+        if isinstance(man, dict) and man.get("tool") == "minewatch":
+            return True
+    except (OSError, ValueError):
+        pass
+    tasks = out / "tasks"
+    return tasks.is_dir() and not tasks.is_symlink() and next(tasks.glob("*/*/done.json"), None) is not None
+
+
+def check_run_out(out: Path) -> None:
+    """Refuse an ``--out`` folder that already holds files and no minewatch run (:func:`is_run_folder`).
+
+    A run writes a dozen files and folders (``tasks/``, ``summary.csv``, ``manifest.json``, ...) and later prunes
+    what it made; among a user's own files (``--out ~/Documents``) it would mix its outputs with theirs, and a file
+    of theirs named like one of its own (``manifest.json``) would be overwritten.
 
     Raises:
         UsageError: naming the folder and the way out.
     """
-    if not out.is_dir() or any((out / n).exists() for n in ("manifest.json", "tasks", LOCK_NAME)):
+    if not out.is_dir() or is_run_folder(out):
         return
     try:
         own = [p.name for p in out.iterdir() if not p.name.startswith(".") and p.name not in RUN_FOLDER_PRE_FILES]

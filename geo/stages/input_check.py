@@ -98,33 +98,78 @@ def unsure_counts(model_fp: np.ndarray, mask: np.ndarray) -> dict:
     return {"candidate_px": int(cand.sum()), "unsure_px": int((cand & (p < UNSURE_HIGH)).sum())}
 
 
-def season_check(records: list[dict]) -> dict:
+def _count(v) -> int | None:
+    return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else None
+
+
+def season_check(records: list) -> dict:
     """One season's model check from its tasks' ``model_check`` records (``done.json``).
 
-    Returns ``model_uncertain_share`` (None when the rules ran, a task predates the check, or fewer than
-    UNSURE_MIN_PX pixels were possible footprint) and the distinct ``input_warnings`` of its tiles.
+    Returns ``model_uncertain_share`` (None when it cannot be told), ``model_check_unavailable`` (why not, or
+    None) and ``input_warnings``: the input check's findings, one per band (the worst tile's share).
     """
-    none = {"model_uncertain_share": None, "input_warnings": []}
-    if not records or any(not isinstance(r, dict) for r in records):
-        return none
-    try:  # a hand-edited done.json says nothing rather than stopping the report
-        cand = sum(int(r.get("candidate_px", 0)) for r in records)
-        unsure = sum(int(r.get("unsure_px", 0)) for r in records)
-    except (TypeError, ValueError):
-        return none
-    if not 0 <= unsure <= cand:
-        return none
-    warnings: list[str] = []
+    def none(why: str | None) -> dict:
+        return {"model_uncertain_share": None, "model_check_unavailable": why, "input_warnings": []}
+
+    if not records or all(r is None for r in records):
+        return none(None)  # the rules ran (or the season has no tasks): no model to check
+    if any(r is None for r in records):
+        return none("some of its tasks were made by an older minewatch; delete tasks/<season> and rerun to "
+                    "check it")
+    cand = unsure = 0
+    for r in records:  # a hand-edited done.json says nothing rather than stopping the report
+        c, u = (_count(r.get("candidate_px")), _count(r.get("unsure_px"))) if isinstance(r, dict) else (None, None)
+        if c is None or u is None or u > c:
+            return none("a task's model_check record is damaged; delete tasks/<season> and rerun to check it")
+        cand, unsure = cand + c, unsure + u
+    if cand < UNSURE_MIN_PX:
+        return none(f"fewer than {UNSURE_MIN_PX} pixels were possible footprint ({cand})")
+    worst: dict[str, tuple[int, str]] = {}  # per band (the text after "NN% of "): the worst tile's warning
     for r in records:
         ws = r.get("input_warnings")
-        warnings += [w for w in (ws if isinstance(ws, list) else []) if isinstance(w, str) and w not in warnings]
-    return {"model_uncertain_share": round(unsure / cand, 4) if cand >= UNSURE_MIN_PX else None,
-            "input_warnings": warnings[:5]}
+        for w in ws if isinstance(ws, list) else []:
+            if not isinstance(w, str):
+                continue
+            pct, _, rest = w.partition("% of ")
+            key, share = (rest, int(pct)) if pct.isdigit() and rest else (w, 0)
+            if key not in worst or share > worst[key][0]:
+                worst[key] = (share, w)
+    return {"model_uncertain_share": round(unsure / cand, 4), "model_check_unavailable": None,
+            "input_warnings": [w for _, w in worst.values()][:10]}
+
+
+def clean_share(v) -> float | None:
+    """A season's ``model_uncertain_share`` as read back from a file: a finite number in 0-1, else None."""
+    if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+        return None
+    try:
+        f = float(v)
+    except ValueError:
+        return None
+    return f if 0.0 <= f <= 1.0 else None  # NaN and inf fail both comparisons
+
+
+def clean_warnings(v) -> list[str]:
+    """A season's ``input_warnings`` as read back from a file: its strings, else nothing."""
+    return [w for w in v if isinstance(w, str)][:10] if isinstance(v, list) else []
 
 
 def is_doubtful(share) -> bool:
     """True when a season's ``model_uncertain_share`` is above UNSURE_SHARE_MAX."""
-    try:
-        return share is not None and float(share) > UNSURE_SHARE_MAX
-    except (TypeError, ValueError):
-        return False
+    f = clean_share(share)
+    return f is not None and f > UNSURE_SHARE_MAX
+
+
+def season_checks(coverage: dict) -> dict[str, dict]:
+    """Per season of ``coverage`` (``coverage.json``, checked): ``model_uncertain_share``, ``model_doubtful``
+    (None when the share is unknown), ``model_check_unavailable`` and ``input_warnings`` — what the summary, the
+    report and the manifest all say."""
+    out = {}
+    for p, c in coverage.items():
+        c = c if isinstance(c, dict) else {}
+        share = clean_share(c.get("model_uncertain_share"))
+        why = c.get("model_check_unavailable")
+        out[p] = {"model_uncertain_share": share, "model_doubtful": None if share is None else share > UNSURE_SHARE_MAX,
+                  "model_check_unavailable": why if isinstance(why, str) else None,
+                  "input_warnings": clean_warnings(c.get("input_warnings"))}
+    return out
