@@ -545,7 +545,7 @@ def test_existing_run_of_other_aoi_subprocess(ds, tmp_path):
     """Same refusal as tests/test_cli.py, but from a real earlier run and through the installed command."""
     out = tmp_path / "run"
     out.mkdir()
-    (out / "manifest.json").write_text(json.dumps({"inputs": {"aoi_sha256": "f" * 64, "aoi_path": "belt.geojson"}}))
+    (out / "manifest.json").write_text(json.dumps({"tool": "minewatch", "inputs": {"aoi_sha256": "f" * 64, "aoi_path": "belt.geojson"}}))
     code, line = cli_subprocess(run_args(ds, out))
     assert code == 7
     assert_msg(line, "different AOI (belt.geojson)", "choose another --out folder")

@@ -62,7 +62,8 @@ def test_bad_config_exit_2(tmp_path, capsys):
 def test_existing_run_of_other_aoi_refused(tmp_path, capsys):
     out = tmp_path / "run"
     out.mkdir()
-    (out / "manifest.json").write_text(json.dumps({"inputs": {"aoi_sha256": "0" * 64, "aoi_path": "other.geojson"}}))
+    (out / "manifest.json").write_text(json.dumps({"tool": "minewatch", "inputs": {"aoi_sha256": "0" * 64,
+                                                                   "aoi_path": "other.geojson"}}))
     code, err = run_cli(["run", "--aoi", str(REPO / "aoi/momauk.geojson"), "--start", "2020", "--end", "2021",
                          "--out", str(out)], capsys)
     assert code == 7 and "different AOI" in _one_line_error(err)
