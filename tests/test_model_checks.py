@@ -164,3 +164,27 @@ def test_coverage_values_are_checked_once_for_every_output():
     assert checks["c"]["model_uncertain_share"] is None and checks["d"]["model_doubtful"] is None
     notes = model_check_notes(checks, ["a", "b", "c", "d"])
     assert notes[0].startswith("MODEL UNSURE in b (90.0 %)") and "Input check (b): w;" in notes[1]
+
+
+def test_change_checks_coverage_once_and_rewrites_the_manifest(archive, tmp_path, monkeypatch):
+    """`minewatch change` after coverage.json was edited: one answer in summary, report and manifest (before: the
+    report said "500 %" where the summary said not doubtful, and the manifest kept the run's old values)."""
+    from geo.cli.main import main
+
+    monkeypatch.setattr(ic, "UNSURE_MIN_PX", 1)
+    out = tmp_path / "run"
+    assert _run(archive, out, "fused") == 0
+    cov = json.loads((out / "coverage.json").read_text())
+    (period,) = cov
+    for value, doubtful in ((0.9, True), (5, None), ("garbage", None)):
+        cov[period]["model_uncertain_share"] = value
+        cov[period]["input_warnings"] = None
+        (out / "coverage.json").write_text(json.dumps(cov))
+        with pytest.raises(SystemExit) as exc:
+            main(["-q", "change", str(out)])
+        assert exc.value.code == 0
+        man = json.loads((out / "manifest.json").read_text())["model_checks"][period]
+        assert man["model_doubtful"] is doubtful
+        s = pd.read_csv(out / "summary.csv")
+        assert str(s["model_doubtful"].iloc[0]) == ("True" if doubtful else "nan")
+        assert ("MODEL UNSURE" in (out / "report.md").read_text()) is bool(doubtful)
