@@ -254,3 +254,14 @@ def test_the_batch_refuses_an_aoi_folder_of_user_files_without_writing_into_it(d
     row, = csv.DictReader(open(out / "batch_status.csv"))
     assert row["exit_code"] == "2" and "already holds files (thesis.docx)" in row["message"]
     assert sorted(p.name for p in (out / "aoi").iterdir()) == ["thesis.docx"]  # no run.log written into it
+
+
+def test_a_broken_symlink_as_out_is_named_as_such(tmp_path):
+    """It was `cannot create run folder … (File exists)`, exit 7."""
+    from geo.errors import UsageError
+    from geo.run.runfolder import check_run_out
+
+    link = tmp_path / "out"
+    link.symlink_to(tmp_path / "gone")
+    with pytest.raises(UsageError, match="broken symbolic link"):
+        check_run_out(link)

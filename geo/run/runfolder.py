@@ -133,6 +133,8 @@ def check_run_out(out: Path) -> None:
     Raises:
         UsageError: naming the folder and the way out.
     """
+    if out.is_symlink() and not out.exists():
+        raise UsageError(f"--out {out} is a broken symbolic link (to {os.readlink(out)}); remove it or give a folder")
     if not out.is_dir() or is_run_folder(out):
         return
     try:
