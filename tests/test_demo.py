@@ -126,3 +126,15 @@ def test_report_says_the_intervals_were_checked_on_minewatchs_own_simulator_only
     md = (demo_run / "report.md").read_text(encoding="utf-8")
     notes = md[md.index("## Notes"):]
     assert "own simulator only" in notes and "written blind" in notes and "minewatch estimate" in notes
+
+
+def test_demo_model_self_check_is_sure_of_its_own_simulator(demo_run):
+    """docs/MODEL_CHECKS.md: on the simulator it was trained on, the model is sure of what it maps (shares 0.13-0.19
+    for seed 7); no season is flagged and the report has no MODEL UNSURE note."""
+    summary = pd.read_csv(demo_run / "summary.csv")
+    assert summary["model_uncertain_share"].between(0.0, 0.35).all()
+    assert not summary["model_doubtful"].any()
+    checks = json.loads((demo_run / "manifest.json").read_text())["model_checks"]
+    assert [round(checks[p]["model_uncertain_share"], 4) for p in summary["period"]] == \
+        [round(v, 4) for v in summary["model_uncertain_share"]]
+    assert "MODEL UNSURE" not in (demo_run / "report.md").read_text()
