@@ -54,7 +54,7 @@ class Detection:
         grid: georeferencing of both arrays.
         input_check: for the model methods, :func:`geo.stages.input_check.check_input`'s report (is the
             composite within what the model was trained on?), for the run's manifest; ``None`` for the rules.
-        model_fp: for the model methods, the model's footprint probability before fusion (float32, ``(y, x)``).
+        model_fp: for the model methods, the model's footprint probability before fusion (float16, ``(y, x)``).
     """
 
     classes: np.ndarray
@@ -384,7 +384,7 @@ def _classify_model(composite: Composite, config: FusionConfig, *, fuse: bool) -
     classes[~valid] = BACKGROUND
     conf = np.where(valid, conf, 0).astype(np.float32)
     from geo.stages.input_check import check_input
-    return Detection(classes, conf, composite.grid, check_input(composite, config.weights), model_fp.astype(np.float32))
+    return Detection(classes, conf, composite.grid, check_input(composite, config.weights), model_fp.astype(np.float16))
 
 
 def _drop_small(classes: np.ndarray, grid: GeoGrid, t: RuleThresholds) -> np.ndarray:
