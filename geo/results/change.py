@@ -65,6 +65,13 @@ def _yes(v) -> bool:
     return not pd.isna(v) and bool(v)
 
 
+def doubtful_periods(summary: pd.DataFrame, periods) -> list[str]:
+    """Which of ``periods`` the summary flags ``model_doubtful`` (unknown counts as not flagged), in table order."""
+    if "model_doubtful" not in summary:
+        return []
+    return list(dict.fromkeys(p for p, d in zip(summary["period"], summary["model_doubtful"]) if p in periods and _yes(d)))
+
+
 def _share(v) -> float:
     """A season's ``model_uncertain_share`` as a float in 0-1, NaN when absent or not a share (an edited file)."""
     f = clean_share(v)

@@ -22,6 +22,7 @@ import shapely
 from pyproj import Geod
 from shapely.geometry import box
 
+from geo.results.change import doubtful_periods
 from geo.results.intervals import growth_interval
 
 #: The claim region's share that a run's AOI must cover for a verdict.
@@ -170,8 +171,7 @@ def compare_claims(summary: pd.DataFrame, claims: tuple[Claim, ...] = CLAIMS, *,
             reasons.append(f"the run does not hold both claim seasons {a} and {b}")
         elif bool(summary.loc[summary["period"].isin([a, b]), "low_confidence"].any()):
             reasons.append(f"too little clear coverage in {a} or {b}")
-        elif "model_doubtful" in summary and (unsure := [
-                p for p, d in zip(summary["period"], summary["model_doubtful"]) if p in (a, b) and not pd.isna(d) and bool(d)]):
+        elif unsure := doubtful_periods(summary, (a, b)):
             reasons.append(f"the model was unsure of most of what it mapped in {' and '.join(unsure)} (model_doubtful)")
         elif not np.isfinite(row["measured_low"]):
             reasons.append(f"nothing measured in {a}: growth is undefined")

@@ -17,6 +17,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from geo.fsutil import atomic_path, write_text  # noqa: E402
+from geo.results.change import doubtful_periods  # noqa: E402
 from geo.grid import GeoGrid  # noqa: E402
 
 _FMT = {
@@ -196,10 +197,8 @@ def write_report(run_dir: str | Path, *, title: str, summary: pd.DataFrame, clai
                     f"({_fmt('site_count_growth_pct', last['site_count_growth_pct'])} %, 95 % interval "
                     f"{_fmt('site_count_growth_pct', last.get('site_count_growth_pct_low', np.nan))} … "
                     f"{_fmt('site_count_growth_pct', last.get('site_count_growth_pct_high', np.nan))} %)")
-        unsure = [p for p, d in zip(summary["period"].iloc[[0, -1]], summary.get("model_doubtful", pd.Series(
-            [None] * len(summary))).iloc[[0, -1]]) if not pd.isna(d) and bool(d)]
-        if unsure:  # docs/MODEL_CHECKS.md
-            headline += f" — MODEL UNSURE in {' and '.join(dict.fromkeys(unsure))}: these figures may be off by tens of percent"
+        if unsure := doubtful_periods(summary, (first["period"], last["period"])):  # docs/MODEL_CHECKS.md
+            headline += f" — MODEL UNSURE in {' and '.join(unsure)}: these figures may be off by tens of percent"
     labeller = ""
     if estimate is not None and "labelled_by" in estimate and len(estimate):
         labeller = f"Reference labels: {estimate['labelled_by'].iloc[0]}."
