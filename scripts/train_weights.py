@@ -72,6 +72,29 @@ def input_statistics(samples) -> dict:
             "median_brightness": [round(float(med.min()), 4), round(float(med.max()), 4)]}
 
 
+def _installed(dist: str) -> str | None:
+    """The installed version of a distribution, or None (recorded in the card: gen_b's soils depend on earthlib)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None
+
+
+def _earthlib_note(card: dict) -> str:
+    """gen_b draws its soils from earthlib when installed, else from a parametric set: say which, for reproduction."""
+    td = card.get("training_data", {})
+    if "gen_b" not in td.get("independent_generators", {}):
+        return ""
+    if "earthlib" not in td:
+        return (" gen_b's soils come from earthlib (`pip install -e '.[spectra]'`) when it is installed, else from a "
+                "parametric set; this card predates recording which, so a rerun may differ.")
+    if td["earthlib"] is None:
+        return " gen_b used its parametric soils (earthlib was not installed)."
+    return f" gen_b used earthlib {td['earthlib']} soils: install `.[spectra]` to reproduce."
+
+
 def independent_generator(name: str):
     """A scene generator of ``benchmarks/independent/`` (written blind to geo.sim; see its README)."""
     import importlib
@@ -221,7 +244,8 @@ def write_model_card_md(card: dict, path: Path) -> None:
         "negatives that the model then calls footprint (p >= "
         f"{card['training']['config'].get('mine_threshold', 0.3)}) become focus points of later negative crops.",
         f"- Reproduce: `{card.get('command', 'python scripts/train_weights.py')}`"
-        + (" (the parent weights are in the git history; see the README changelog)." if card.get("parent") else "."),
+        + (" (the parent weights are in the git history; see the README changelog)." if card.get("parent") else ".")
+        + _earthlib_note(card),
         "",
         "## Metrics", "",
         f"Held-out LEGACY simulator seeds {m['heldout_seeds'][0]}..{m['heldout_seeds'][1] - 1} (not used in training), pixel IoU:", "",
@@ -333,6 +357,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--small-ponds", type=float, default=0.5,
                     help="share of training-scene sites with small ponds only (geo.sim.scene.training_pair)")
     ap.add_argument("--small-pond-weight", type=float, default=3.0, help="loss weight of ponds <= 6 px")
+    ap.add_argument("--subpixel-ponds", type=float, default=0.0,
+                    help="share of measured-spectra chips painted on a 2.5 m grid with real-size pools "
+                         "(geo.sim.training.Domain.subpixel_ponds)")
     ap.add_argument("--mine-at", default="0.4,0.6,0.8",
                     help="fractions of the steps at which to mine hard negatives ('' = off)")
     ap.add_argument("--steps", type=int, default=3600)
@@ -398,12 +425,19 @@ def main(argv: list[str] | None = None) -> int:
         check_writable(args.out, "--out")
     except OutputError as exc:
         ap.error(str(exc))
+    if not 0.0 <= args.subpixel_ponds <= 1.0:
+        ap.error("--subpixel-ponds must be between 0 and 1")
+    domain = Domain(subpixel_ponds=args.subpixel_ponds)
     t0 = time.perf_counter()
     negs = real_negative_scenes(split="train")
-    samples = mixed_training_set(seeds, size=args.size, domain=Domain(), legacy_share=LEGACY_SHARE,
+    samples = mixed_training_set(seeds, size=args.size, domain=domain, legacy_share=LEGACY_SHARE,
                                  small_ponds=args.small_ponds, backgrounds=[s.data for s in negs],
                                  implants_per_background=IMPLANTS_PER_BACKGROUND)
     generated = {}
+    earthlib_version = _installed("earthlib")
+    if any(g.split(":")[0] == "gen_b" for g in args.generator) and earthlib_version is None:
+        log.warning("earthlib is not installed (pip install -e '.[spectra]'): gen_b falls back to parametric soils, "
+                    "so these weights will not reproduce a card trained with it")
     for spec in args.generator:
         name, n, size = (spec.split(":") + ["256"])[:3]
         gen = independent_generator(name)
@@ -446,11 +480,12 @@ def main(argv: list[str] | None = None) -> int:
     d["training_data"] = {"simulator_seeds": [seeds.start, seeds.stop], "simulator_size": args.size,
                           "small_ponds": args.small_ponds, "legacy_share": LEGACY_SHARE,
                           "measured_domain": {k: list(v) if isinstance(v, tuple) else v
-                                              for k, v in Domain().__dict__.items()},
+                                              for k, v in domain.__dict__.items()},
                           "implants_per_background": IMPLANTS_PER_BACKGROUND, "brightness_aug": list(BRIGHTNESS),
                           "n_chips": len(samples),
                           "real_negatives": [s.name for s in negs], "dos_bridge": "models.data.l1c_to_surface_dos",
-                          "independent_generators": generated, "augment": args.augment}
+                          "independent_generators": generated, "earthlib": earthlib_version,
+                          "augment": args.augment}
     d["metrics"] = metrics
     d["command"] = " ".join(["python scripts/train_weights.py", *(argv if argv is not None else sys.argv[1:])])
     d["weights_bytes"] = args.out.stat().st_size

@@ -104,3 +104,23 @@ def test_train_weights_refuses_a_bad_generator_spec(argv, says, tmp_path, capsys
         train_weights.main(["--seeds", "0:1", "--out", str(tmp_path / "out" / "w.pt"), *argv])
     assert exc.value.code == 2 and says in capsys.readouterr().err
     assert not (tmp_path / "out").exists()  # refused before anything is written
+
+
+@pytest.mark.parametrize("td, says", [
+    ({"independent_generators": {"gen_a": {}}}, None),
+    ({"independent_generators": {"gen_b": {}}}, "predates recording"),
+    ({"independent_generators": {"gen_b": {}}, "earthlib": None}, "parametric soils"),
+    ({"independent_generators": {"gen_b": {}}, "earthlib": "1.1.0"}, "earthlib 1.1.0 soils"),
+])
+def test_card_says_which_soils_gen_b_trained_on(td, says):
+    import train_weights
+
+    note = train_weights._earthlib_note({"training_data": td})
+    assert (note == "") if says is None else (says in note)
+
+
+def test_train_weights_records_the_installed_earthlib():
+    import train_weights
+
+    assert train_weights._installed("no-such-distribution-xyz") is None
+    assert train_weights._installed("numpy") == np.__version__

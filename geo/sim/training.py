@@ -19,6 +19,10 @@ from geo.sim.atmos import HAZE_SHAPE, mean_2x2, render_surface
 from geo.sim.layout import Site, hillshade, make_landscape, make_site_shape, site_state
 from geo.sim.materials import (POND_TYPES, SOIL_FAMILIES, draw_material, draw_soil, pond_reflectance)
 from geo.sim.spectra import LC, VEGETATION_LC, Spectra, load_spectra
+from geo.sim.subpixel import block_mean, coarse_labels, subpixel_ponds, upsample
+
+#: Fine grid of a sub-pixel chip: 10 m / SUBPIXEL_K = 2.5 m.
+SUBPIXEL_K = 4
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,9 @@ class Domain:
         phenology: range of dry-season browning strength (0 none, 1 default, 2 very dry canopy).
         lookalikes: largest number of bare look-alike patches (swidden fields, landslides) per chip.
         field_same_soil: probability that fields and look-alikes share the spoil's soil (forces context).
+        subpixel_ponds: probability that a chip is painted on a 2.5 m grid with its pond blobs turned into
+            clusters of real-size pools (:func:`geo.sim.subpixel.subpixel_ponds`) and averaged to 10 m, so pond
+            pixels are mixed as Sentinel-2 sees them. 0 (the default) draws no extra random numbers.
     """
 
     soil_families: tuple[str, ...] = SOIL_FAMILIES
@@ -56,6 +63,7 @@ class Domain:
     phenology: tuple[float, float] = (0.0, 2.0)
     lookalikes: int = 4
     field_same_soil: float = 0.5
+    subpixel_ponds: float = 0.0
 
 
 def measured_spectra(rng: np.random.Generator, domain: Domain) -> tuple[Spectra, np.ndarray]:
@@ -195,8 +203,17 @@ def training_pair(seed: int, *, size: int = 256, randomize: bool = True,
         relief = land.elevation.mean() + (land.elevation - land.elevation.mean()) * rng.uniform(*domain.relief)
         illum = hillshade(relief, rng.uniform(90, 180), rng.uniform(*domain.sun_elevation),
                           direct=float(rng.uniform(*domain.direct)))
-        img = render_surface(spectra, lc, lc2, mix, land.texture, phase=rng.uniform(0, 1),
-                             phenology=float(rng.uniform(*domain.phenology)), illumination=illum, psf_sigma=0.0)
+        phase, phenology = rng.uniform(0, 1), float(rng.uniform(*domain.phenology))
+        fine_rng = np.random.default_rng([seed, 99, 11, 4]) if domain.subpixel_ponds > 0 else None
+        if fine_rng is not None and fine_rng.random() < domain.subpixel_ponds:
+            k = SUBPIXEL_K
+            lc_f, lc2_f, mix_f, lab_f = subpixel_ponds(fine_rng, lc, lc2, mix, labels, k=k, pad_lc=LC["laterite_soil"])
+            img = block_mean(render_surface(spectra, lc_f, lc2_f, mix_f, upsample(land.texture, k), phase=phase,
+                                            phenology=phenology, illumination=upsample(illum, k), psf_sigma=0.0), k)
+            labels = coarse_labels(lab_f, k)
+        else:
+            img = render_surface(spectra, lc, lc2, mix, land.texture, phase=phase, phenology=phenology,
+                                 illumination=illum, psf_sigma=0.0)
         img = np.clip(_radiometry(rng, img, domain), 0.0001, 1.0).astype(np.float32)
         return img[:, :size, :size], labels[:size, :size]
     if randomize:
