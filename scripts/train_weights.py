@@ -319,6 +319,18 @@ def write_model_card_md(card: dict, path: Path) -> None:
               "- gen_f and gen_g were written in December 2026, after 2.1.0, and are held out for every model in the "
               "table above. On gen_g, 2.1.0's fused IoU is 0.16-0.36 and the rules' 0.03-0.07: the same collapse the "
               "first outside test found. The self-check flags all 24 of its held-out scenes.",
+              "- Measured in December 2026 and not adopted, all on the tuning scenes of gen_d/e/g (seeds 800000+, 4 "
+              "scenes of 512 px per variant; the shipped fused map scores mean IoU 0.428, pond F1 0.344 over the 9 "
+              "rows). Real-size pool clusters in training (`--subpixel-ponds 0.5`, two training seeds against two "
+              "without) gave 0.402 / 0.358 against 0.413 / 0.351. Adapting the model's batch-norm statistics to each "
+              "scene gave 0.434 / 0.312: gen_d +0.12, gen_e -0.10. A two-seed ensemble gave 0.417. Post-processing "
+              "of the shipped model: growing footprints into connected pixels of footprint probability >= 0.35 / 0.25 "
+              "/ 0.15 gave 0.433 / 0.424 / 0.421; scaling the background probability by 0.7 / 0.5 gave 0.436 / 0.436; "
+              "`cleared_needs_pond` gave 0.419; a 1 ha pondless limit gave 0.433. Each trades one generator against "
+              "another: gen_d and gen_g gain recall, and gen_e loses precision on bare look-alikes. On gen_e, detected "
+              "patches with no pond hold 60 % of the false area at precision 0.17. On gen_g the same kind of patch "
+              "holds 56 % of the correctly detected area at precision 0.42. So whether a pond-less clearing is a "
+              "mine cannot be settled on these generators.",
               "- Blind generators: these weights trained on "
               + (", ".join(sorted(card['training_data'].get('independent_generators') or {})) or "none of them")
               + " (other seeds); only the rows of generators a model never trained on (unstarred in the table above) "
