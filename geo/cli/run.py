@@ -17,6 +17,8 @@ from geo.run.pipeline import RunRequest, run
 def print_summary(result, echo=click.echo) -> None:
     import pandas as pd
 
+    from geo.results.change import headline_caveats
+
     df = pd.read_csv(result.summary_csv)
     echo(f"Outputs in {result.out_dir}")
     echo(f"  summary   {result.summary_csv}")
@@ -26,6 +28,9 @@ def print_summary(result, echo=click.echo) -> None:
         flag = "  (low clear coverage)" if r["low_confidence"] else ""
         if str(r.get("model_doubtful", False)) == "True":  # docs/MODEL_CHECKS.md
             flag += f"  (MODEL UNSURE: {100 * r['model_uncertain_share']:.1f} % of its candidates below p 0.5)"
+        if pd.isna(r["footprint_area_m2"]):
+            echo(f"  {r['period']}: NO DATA (no scenes): no area, no sites, no growth from or to it")
+            continue
         echo(f"  {r['period']}: footprint {r['footprint_area_m2'] / 1e6:7.3f} km²  ponds {r['pond_area_m2'] / 1e6:6.3f} km²"
              f"  sites {int(r['site_count']):3d}  clear {r['clear_fraction']:.2f}{flag}")
     if len(df) > 1:
@@ -35,15 +40,15 @@ def print_summary(result, echo=click.echo) -> None:
             v = last[col]
             if pd.notna(v):
                 return f"{v:+.1f} %"
-            why = f"no {base} in {first['period']}" if first[of] == 0 else f"{first['period']} has no value"
+            why = (f"no {base} in {first['period']}" if first[of] == 0 else
+                   f"no data in {' or '.join(r['period'] for r in (first, last) if pd.isna(r[of]))}")
             return f"not defined ({why})"
 
-        unsure = [r["period"] for r in (first, last) if str(r.get("model_doubtful", "")) == "True"]
+        caveats = headline_caveats(df, (first["period"], last["period"]))
         echo(f"Growth {first['period']} → {last['period']}: footprint "
              f"{pct('footprint_growth_pct', 'footprint_area_m2', 'footprint')}, "
              f"sites {pct('site_count_growth_pct', 'site_count', 'site')}"
-             + (f" (MODEL UNSURE in {' and '.join(dict.fromkeys(unsure))}: may be off by tens of percent)"
-                if unsure else ""))
+             + "".join(f" — {c}" for c in caveats))
 
 
 @click.command("run")

@@ -1,7 +1,9 @@
 """Change over periods: per-period totals, growth, and site-level change classes.
 
 A period whose clear-pixel fraction is below ``ChangeConfig.min_clear_fraction`` is flagged
-``low_confidence``; its decreases are never reported as shrinkage (``trend`` says "uncertain").
+``low_confidence``; a change into or out of it is never reported as growth, decline or stable (``trend`` says
+"uncertain"): ground it did not see may hide footprint, so a cloudy first season inflates growth just as a cloudy
+last season fakes a decline. A period with no scenes has NaN amounts and ``trend`` :data:`NO_DATA`.
 """
 
 from __future__ import annotations
@@ -60,6 +62,16 @@ def period_row(period: str, footprints: gpd.GeoDataFrame, sites: gpd.GeoDataFram
     }
 
 
+#: ``trend`` of a season with no scenes (its areas and counts are NaN: unknown, not zero).
+NO_DATA = "no data (no scenes)"
+
+
+def no_data_row(period: str) -> dict:
+    """The totals of a season with no scenes: every amount unknown (NaN), no clear pixel, no scene."""
+    return {"period": period, **{c: float("nan") for c in (*INTERVAL_COLUMNS, "pond_count")},
+            "clear_fraction": 0.0, "n_scenes": 0}
+
+
 def _yes(v) -> bool:
     """True for a True flag; False for False and for unknown (NA)."""
     return not pd.isna(v) and bool(v)
@@ -70,6 +82,24 @@ def doubtful_periods(summary: pd.DataFrame, periods) -> list[str]:
     if "model_doubtful" not in summary:
         return []
     return list(dict.fromkeys(p for p, d in zip(summary["period"], summary["model_doubtful"]) if p in periods and _yes(d)))
+
+
+def headline_caveats(summary: pd.DataFrame, periods) -> list[str]:
+    """Why growth between ``periods`` (first and last of a headline) may be wrong, one phrase per cause, for the
+    report's headline and the terminal: no scenes, too little clear ground, the model unsure (docs/MODEL_CHECKS.md)."""
+    rows = summary[summary["period"].isin(list(periods))]
+    out = []
+    if none := [str(p) for p, a in zip(rows["period"], rows["footprint_area_m2"]) if pd.isna(a)]:
+        out.append(f"NO DATA in {' and '.join(none)}: no scenes, so no area and no growth from or to it")
+    low = [f"{p} (clear fraction {c:.2f})" for p, a, c, f in zip(rows["period"], rows["footprint_area_m2"],
+                                                                 rows["clear_fraction"], rows["low_confidence"])
+           if _yes(f) and pd.notna(a)]
+    if low:
+        out.append(f"LOW CLEAR COVERAGE in {' and '.join(low)}: ground not seen may hide footprint, so growth from a "
+                   "cloudy season is overstated and growth into one understated")
+    if unsure := doubtful_periods(summary, periods):
+        out.append(f"MODEL UNSURE in {' and '.join(unsure)}: these figures may be off by tens of percent")
+    return out
 
 
 def _share(v) -> float:
@@ -112,13 +142,18 @@ def summarize(rows: list[dict], config: ChangeConfig = ChangeConfig()) -> pd.Dat
     trends = []
     for i, r in df.iterrows():
         d = r["footprint_change_pct_prev"]
-        if i == 0:
+        low_cover = r["low_confidence"] or (i > 0 and df.loc[i - 1, "low_confidence"])
+        if pd.isna(r["footprint_area_m2"]):
+            trends.append(NO_DATA)
+        elif i == 0:
             trends.append("baseline")
         elif np.isnan(d):
             trends.append("n/a")
-        elif d < -config.expand_ratio * 100 and (r["low_confidence"] or df.loc[i - 1, "low_confidence"]):
+        elif low_cover:
+            # unseen ground hides footprint: a cloudy earlier season inflates growth as a cloudy later one fakes
+            # decline, and "stable" is no safer (what the clouds hid may have grown)
             trends.append("uncertain (low clear coverage)")
-        elif abs(d) > config.expand_ratio * 100 and (_yes(r["model_doubtful"]) or _yes(df.loc[i - 1, "model_doubtful"])):
+        elif _yes(r["model_doubtful"]) or _yes(df.loc[i - 1, "model_doubtful"]):
             trends.append("uncertain (model unsure)")
         elif d > config.expand_ratio * 100:
             trends.append("growth")

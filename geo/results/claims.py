@@ -5,7 +5,9 @@ Each claim keeps its own region, definition, period and citation. A run is compa
 1. the imagery is real (a simulated run never gives a verdict on a real publication),
 2. the run's AOI covers at least :data:`MIN_COVER` of the claim's region, and
 3. the run holds both seasons of the claim (a calendar year Y is the dry season that ends in Y: ``Y-1``-``Y``),
-4. neither season is flagged low confidence (too little clear coverage).
+4. neither season is flagged low confidence (too little clear coverage) nor model-doubtful, and
+5. where the claim states absolute values, the run's values lie within :data:`MAX_SCALE_GAP` times of them (a
+   larger gap means the two measure different regions or definitions).
 
 Otherwise the row says "not comparable" and why. A comparable claim's verdict uses the measured growth's 95 %
 interval: *consistent* when the claimed growth lies inside it, *below* / *above* when the whole interval lies
@@ -27,6 +29,10 @@ from geo.results.intervals import growth_interval
 
 #: The claim region's share that a run's AOI must cover for a verdict.
 MIN_COVER = 0.5
+
+#: A claim's stated absolute value and the run's value of the same metric must lie within this factor of each
+#: other for a verdict (:func:`scale_gap`).
+MAX_SCALE_GAP = 3.0
 
 #: Chipwi–Pangwa belt as drawn in aoi/chipwi_pangwa.geojson (an APPROXIMATE box around Kachin Special Region 1's
 #: mining area, not an administrative boundary).
@@ -133,6 +139,26 @@ def _fmt_abs(metric: str, v: float | None) -> str:
     return f"{v / 1e6:.3g} km²" if metric.endswith("_m2") else f"{v:.0f} sites"
 
 
+def scale_gap(c: Claim, measured_from: float, measured_to: float) -> str:
+    """Why a claim's absolute values show it measures something else than the run ("" when they do not).
+
+    A claim that states absolute values (Myanmar Witness: 260 → 467 km²) is held against the run only when the
+    run's values of the same metric lie within :data:`MAX_SCALE_GAP` times of them at both ends; further apart,
+    the two count different things (another region, another definition of a site's area), and a growth verdict
+    between them would compare two unrelated quantities.
+    """
+    for claimed, measured, year in ((c.value_from, measured_from, c.year_from), (c.value_to, measured_to, c.year_to)):
+        if claimed is None or not claimed > 0 or not np.isfinite(measured):
+            continue
+        ratio = measured / claimed
+        if not (1 / MAX_SCALE_GAP <= ratio <= MAX_SCALE_GAP):
+            times = f"1/{1 / ratio:.3g}" if 0 < ratio < 1 else "0" if ratio == 0 else f"{ratio:.3g}"
+            return (f"the run measures {_fmt_abs(c.metric, measured)} in {year} where the claim states "
+                    f"{_fmt_abs(c.metric, claimed)} ({times} of it; more than {MAX_SCALE_GAP:g}x apart): the two "
+                    "measure different regions or definitions, so their growths are not compared")
+    return ""
+
+
 def compare_claims(summary: pd.DataFrame, claims: tuple[Claim, ...] = CLAIMS, *, aoi_wgs84=None,
                    simulated: bool = False) -> pd.DataFrame:
     """Hold each claim against the run's measurement of the same quantity, where the two are comparable."""
@@ -169,12 +195,16 @@ def compare_claims(summary: pd.DataFrame, claims: tuple[Claim, ...] = CLAIMS, *,
                            f"({c.region_name}); at least {100 * MIN_COVER:.0f} % is needed")
         if not have:
             reasons.append(f"the run does not hold both claim seasons {a} and {b}")
+        elif none := [p for p, v in ((a, va), (b, vb)) if not np.isfinite(v)]:
+            reasons.append(f"no scenes in {' and '.join(none)}: nothing was measured there")
         elif bool(summary.loc[summary["period"].isin([a, b]), "low_confidence"].any()):
             reasons.append(f"too little clear coverage in {a} or {b}")
         elif unsure := doubtful_periods(summary, (a, b)):
             reasons.append(f"the model was unsure of most of what it mapped in {' and '.join(unsure)} (model_doubtful)")
         elif not np.isfinite(row["measured_low"]):
             reasons.append(f"nothing measured in {a}: growth is undefined")
+        elif gap := scale_gap(c, va, vb):
+            reasons.append(gap)
         if reasons:
             row.update(comparable=False, reason="; ".join(reasons), verdict="not comparable")
         else:

@@ -10,8 +10,9 @@ An area counted from a class map is wrong in three ways, and each gives one vari
 3. **unobserved pixels** — pixels with no clear observation (confidence 0 inside the map) may hide footprint;
    the upper bound grows by their count × the class's share among observed pixels × a.
 
-Site counts: each site exists with the mean confidence of its member polygons (Poisson-binomial variance), and
-sites that merge or split when the link distance moves by ``LINK_SLACK_PX`` pixels widen the bounds.
+Site counts: each site exists with the mean confidence of its member polygons (Poisson-binomial variance),
+sites that merge or split when the link distance moves by ``LINK_SLACK_PX`` pixels widen the bounds, and sites
+that unobserved pixels may hide (at the density seen elsewhere in the AOI) raise the upper bound.
 Growth: the log-ratio of two periods with independent errors (conservative when errors are correlated).
 """
 
@@ -73,7 +74,17 @@ def area_interval(classes: np.ndarray, confidence: np.ndarray | None, values: tu
     return float(area), float(max(0.0, area - half)), float(area + half + extra_high)
 
 
-def count_interval(n: int, existence: np.ndarray, n_merged: int, n_split: int) -> tuple[int, int]:
+def unseen_share(confidence: np.ndarray | None, region: np.ndarray | None = None) -> float:
+    """Share of the AOI's pixels with no clear observation (confidence 0); 0.0 when confidence is not known."""
+    if confidence is None:
+        return 0.0
+    inside = np.ones(confidence.shape, bool) if region is None else region.astype(bool)
+    n = int(inside.sum())
+    return float(((np.asarray(confidence) <= 0) & inside).sum()) / n if n else 0.0
+
+
+def count_interval(n: int, existence: np.ndarray, n_merged: int, n_split: int, *,
+                   unseen_share: float = 0.0) -> tuple[int, int]:
     """``(low, high)`` of a site count.
 
     Args:
@@ -81,12 +92,19 @@ def count_interval(n: int, existence: np.ndarray, n_merged: int, n_split: int) -
         existence: probability that each counted site is real (e.g. its mean confidence).
         n_merged: the count when the link distance is ``LINK_SLACK_PX`` longer (sites that may be one).
         n_split: the count when it is ``LINK_SLACK_PX`` shorter (sites that may be two).
+        unseen_share: share of the AOI with no clear observation. Sites hidden there at the density seen
+            elsewhere, ``n · u / (1 − u)``, are added to the upper bound (as the area interval's unobserved term);
+            all of the AOI unseen leaves the upper bound unbounded (inf).
     """
     q = np.clip(np.asarray(existence, dtype=np.float64), 0.0, 1.0)
     sd = math.sqrt(float((q * (1 - q)).sum()))
     down = math.hypot(Z95 * sd, max(0, n - n_merged))
     up = math.hypot(Z95 * sd, max(0, n_split - n))
-    return max(0, math.floor(n - down)), math.ceil(n + up)
+    u = min(max(float(unseen_share), 0.0), 1.0)
+    if n and u >= 1.0:
+        return max(0, math.floor(n - down)), math.inf
+    hidden = n * u / (1.0 - u) if n else 0.0
+    return max(0, math.floor(n - down)), math.ceil(n + up + hidden)
 
 
 def growth_interval(v0: float, lo0: float, hi0: float, v1: float, lo1: float, hi1: float) -> tuple[float, float]:

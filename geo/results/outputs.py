@@ -13,10 +13,11 @@ import pandas as pd
 import rasterio
 
 from geo.aoi import Aoi, analysis_grid, region_mask, reproject_geometry
-from geo.results.change import site_changes, period_row, summarize
+from geo.results.change import no_data_row, site_changes, period_row, summarize
 from geo.results.claims import compare_claims, grid_outline_wgs84
-from geo.results.intervals import LINK_SLACK_PX, area_interval, count_interval
+from geo.results.intervals import LINK_SLACK_PX, area_interval, count_interval, unseen_share
 from geo.results.report_sections import model_check_notes, read_estimate
+from geo.results.run_inputs import stale_estimate_periods
 from geo.results.tracking import track_sites
 from geo.config import RunParams
 from geo.results.export import read_raster, write_csv, write_geojson, write_gpkg
@@ -99,19 +100,28 @@ def vectorize_period(out: Path, period: str, params: RunParams) -> tuple[gpd.Geo
 
 
 def period_intervals(out: Path, period: str, fp: gpd.GeoDataFrame, sites: gpd.GeoDataFrame,
-                     params: RunParams) -> dict:
-    """95 % intervals of a period's areas and site count from its class and confidence rasters in the run folder."""
+                     params: RunParams, aoi_wgs84=None) -> dict:
+    """95 % intervals of a period's areas and site count from its class and confidence rasters in the run folder.
+
+    ``aoi_wgs84``: the run's AOI (lon/lat); pixels of the class-map grid outside it are not "unobserved ground"
+    and do not widen the intervals. None: the whole grid is the AOI.
+    """
     classes, grid = read_raster(out / f"classmap_{period}.tif")
-    return intervals_of(classes, read_confidence(out / f"confidence_{period}.tif"), grid, fp, sites, params)
+    region = None if aoi_wgs84 is None else region_mask(reproject_geometry(aoi_wgs84, 4326, grid.crs).wkt, grid)
+    return intervals_of(classes, read_confidence(out / f"confidence_{period}.tif"), grid, fp, sites, params,
+                        region=region)
 
 
 def intervals_of(classes: np.ndarray, conf: np.ndarray | None, grid: GeoGrid, fp: gpd.GeoDataFrame,
-                 sites: gpd.GeoDataFrame, params: RunParams) -> dict:
-    """95 % intervals (``<col>_low`` / ``<col>_high``) of areas and site count; see geo.results.intervals."""
+                 sites: gpd.GeoDataFrame, params: RunParams, *, region: np.ndarray | None = None) -> dict:
+    """95 % intervals (``<col>_low`` / ``<col>_high``) of areas and site count; see geo.results.intervals.
+
+    ``region``: bool raster, True inside the AOI (None: the whole grid).
+    """
     px = grid.resolution**2
     iv: dict[str, float] = {}
     for col, values in (("footprint_area_m2", (1, 2)), ("pond_area_m2", (2,)), ("cleared_area_m2", (1,))):
-        _, iv[f"{col}_low"], iv[f"{col}_high"] = area_interval(classes, conf, values, px)
+        _, iv[f"{col}_low"], iv[f"{col}_high"] = area_interval(classes, conf, values, px, region=region)
     fp_area = float(fp["area_m2"].sum()) if len(fp) else 0.0
     extent = float(sites["extent_area_m2"].sum()) if len(sites) else 0.0
     ratio_lo = iv["footprint_area_m2_low"] / fp_area if fp_area else 1.0
@@ -129,7 +139,8 @@ def intervals_of(classes: np.ndarray, conf: np.ndarray | None, grid: GeoGrid, fp
     counts = [len(group_sites(fp[["class", "area_m2", "geometry"]], dataclasses.replace(
         params.sites, link_distance_m=max(0.0, params.sites.link_distance_m + d)))[0]) if len(fp) else 0
         for d in (slack, -slack)]
-    iv["site_count_low"], iv["site_count_high"] = count_interval(len(sites), np.array(existence), *counts)
+    iv["site_count_low"], iv["site_count_high"] = count_interval(len(sites), np.array(existence), *counts,
+                                                                 unseen_share=unseen_share(conf, region))
     return iv
 
 
@@ -156,8 +167,7 @@ def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], param
     seasons, map_grid = [], None  # map14: every season for the web map and the briefing map
     for p in periods:
         if not (out / f"classmap_{p}.tif").exists():
-            rows.append({"period": p, "footprint_area_m2": 0.0, "pond_area_m2": 0.0, "cleared_area_m2": 0.0,
-                         "site_count": 0, "site_extent_m2": 0.0, "pond_count": 0, "clear_fraction": 0.0, "n_scenes": 0})
+            rows.append(no_data_row(p))  # no scenes: unknown, not 0 km² (a 0 would read as "-100 %")
             continue
         fp, sites, g = vectorize_period(out, p, params)
         grid = grid or g
@@ -165,7 +175,8 @@ def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], param
         seasons.append((p, fp, sites))
         cov = coverage.get(p, {})
         rows.append(period_row(p, fp, sites, clear_fraction=cov.get("clear_fraction", 0.0),
-                               n_scenes=cov.get("n_scenes", 0), intervals=period_intervals(out, p, fp, sites, params),
+                               n_scenes=cov.get("n_scenes", 0),
+                               intervals=period_intervals(out, p, fp, sites, params, aoi_wgs84),
                                model_uncertain_share=checks.get(p, {}).get("model_uncertain_share")))
         found.append((p, fp, sites))
     ids, events = track_sites([(p, s) for p, _, s in found], max_gap_m=params.sites.link_distance_m)
@@ -224,6 +235,14 @@ def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], param
                      "'minewatch sample' and 'minewatch estimate' for an interval that holds.")
     notes = model_check_notes(checks, periods, model_run=params.detect.method != "rules") + notes
     estimate = read_estimate(out)
+    if estimate is not None and (stale := stale_estimate_periods(out, estimate)):
+        log.warning("%s was made from other class maps than this run's for %s; the report leaves those seasons out "
+                    "of its sample-based estimate", out / "estimate.csv", ", ".join(stale))
+        notes.append(f"estimate.csv holds a sample-based estimate for {', '.join(stale)} made from other class maps "
+                     "than this run's (the run was redone since); it is left out of this report and the file is kept. "
+                     f"Draw and label a new sample ('minewatch sample {out}', then 'minewatch estimate').")
+        estimate = estimate[~estimate["period"].astype(str).isin(stale)]
+        estimate = estimate if len(estimate) else None
     md, html = write_report(out, title=f"minewatch report: {aoi_name}", summary=summary, claims=claims,
                             images=images, notes=notes, changes=layers.get("change"), simulated=simulated,
                             sites=params.sites, estimate=estimate, map_html=web_map)
@@ -246,7 +265,7 @@ def build_outputs(out: Path, aoi: Aoi, req, items_by_period: dict[str, list[dict
     labels = [p.label for p in req.periods]
     for p in labels:
         if not (out / "tasks" / p).exists():
-            log.warning("period %s has no scenes; it is reported as low confidence", p)
+            log.warning("period %s has no scenes; it is reported as 'no data', with no area and no growth from or to it", p)
             continue
         st = mosaic_period(out, p, grid)
         coverage[p] = {"clear_fraction": st["clear_px"] / max(1, int(region.sum())),

@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from geo.fsutil import atomic_path, write_text  # noqa: E402
-from geo.results.change import doubtful_periods  # noqa: E402
+from geo.results.change import headline_caveats  # noqa: E402
 from geo.grid import GeoGrid  # noqa: E402
 
 _FMT = {
@@ -46,8 +46,15 @@ def _fmt(col: str, v) -> str:
     if isinstance(v, (float, np.floating)):
         if not np.isfinite(v):
             return "–"
+        if "_pct" in col and v > 1e4:  # geo.results.report_sections.PCT_SHOWN_MAX
+            return "> +10000"
         return _FMT[col](v) if col in _FMT else f"{v:+.1f}" if "_pct" in col else f"{v:.3g}"
     return str(v)
+
+
+def _count(v) -> str:
+    """A site count as text; "–" when unknown (a season with no scenes)."""
+    return "–" if pd.isna(v) else str(int(v))
 
 
 def growth_chart(summary: pd.DataFrame, path: str | Path) -> Path:
@@ -78,7 +85,9 @@ def growth_chart(summary: pd.DataFrame, path: str | Path) -> Path:
     ax2.plot(x, summary["site_count"], "k-o", label="mining sites")
     ax2.set_ylabel("site count")
     ax2.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # counts are whole numbers
-    ax2.set_ylim(0, max(1, summary.get("site_count_high", summary["site_count"]).max()) * 1.25)
+    tops = summary.get("site_count_high", summary["site_count"]).to_numpy(float)
+    tops = tops[np.isfinite(tops)]  # unknown (no scenes) or unbounded (nothing seen) tops are left out
+    ax2.set_ylim(0, max(1.0, float(tops.max()) if len(tops) else 1.0) * 1.25)
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
     ax.legend(h1 + h2, l1 + l2, loc="upper left", fontsize=8)
@@ -163,7 +172,7 @@ def change_table(changes: pd.DataFrame | None) -> pd.DataFrame:
 
 
 _CHANGE_COLS = [("periods", "Periods"), ("new", "New"), ("expanded", "Expanded"), ("persisted", "Persisted"),
-                ("shrunk", "Shrunk"), ("abandoned", "Abandoned (regrowing)")]
+                ("shrunk", "Shrunk"), ("abandoned", "Abandoned (not found in the later season)")]
 
 
 def write_report(run_dir: str | Path, *, title: str, summary: pd.DataFrame, claims: pd.DataFrame,
@@ -193,12 +202,12 @@ def write_report(run_dir: str | Path, *, title: str, summary: pd.DataFrame, clai
                     f"{_fmt('footprint_growth_pct', last['footprint_growth_pct'])} % "
                     f"(95 % interval {_fmt('footprint_growth_pct', last.get('footprint_growth_pct_low', np.nan))} … "
                     f"{_fmt('footprint_growth_pct', last.get('footprint_growth_pct_high', np.nan))} %); "
-                    f"sites {int(first['site_count'])} → {int(last['site_count'])} "
+                    f"sites {_count(first['site_count'])} → {_count(last['site_count'])} "
                     f"({_fmt('site_count_growth_pct', last['site_count_growth_pct'])} %, 95 % interval "
                     f"{_fmt('site_count_growth_pct', last.get('site_count_growth_pct_low', np.nan))} … "
                     f"{_fmt('site_count_growth_pct', last.get('site_count_growth_pct_high', np.nan))} %)")
-        if unsure := doubtful_periods(summary, (first["period"], last["period"])):  # docs/MODEL_CHECKS.md
-            headline += f" — MODEL UNSURE in {' and '.join(unsure)}: these figures may be off by tens of percent"
+        for caveat in headline_caveats(summary, (first["period"], last["period"])):  # docs/MODEL_CHECKS.md
+            headline += f" — {caveat}"
     labeller = ""
     if estimate is not None and "labelled_by" in estimate and len(estimate):
         labeller = f"Reference labels: {estimate['labelled_by'].iloc[0]}."

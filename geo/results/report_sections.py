@@ -41,7 +41,8 @@ def definitions(sites) -> list[tuple[str, str]]:
         ("Site extent", f"the area enclosed by a site ({sites.extent} of its footprint polygons), including the gaps "
                         "between ponds and clearings; always at least the site's footprint."),
         ("Trend", "the footprint change from the previous season: growth or decline when it moves by more than the "
-                  "change threshold, stable otherwise, uncertain when either season has too little clear coverage."),
+                  "change threshold, stable otherwise; uncertain whenever either season has too little clear coverage or "
+                  "the model was unsure of it; no data for a season with no scenes."),
         ("95 % interval", "the range that holds the true value in 95 % of cases under the error model of "
                           "docs/INTERVALS.md (pixel confidence, boundary placement, unobserved pixels; growth from "
                           "the log ratio). Shown as value [low–high]."),
@@ -57,9 +58,15 @@ def definitions_html(sites) -> str:
     return f"<h2>Definitions</h2><dl>{items}</dl>"
 
 
+#: Percentages above this are shown as "> +10000 %" (the upper end of an interval with almost nothing seen).
+PCT_SHOWN_MAX = 1e4
+
+
 def _num(v, unit: str) -> str:
     if v is None or (isinstance(v, float) and not np.isfinite(v)):
         return "–"
+    if unit == "%" and v > PCT_SHOWN_MAX:  # an interval too wide to bound anything: say so, not 25 digits
+        return f"> +{PCT_SHOWN_MAX:.0f} %"
     return f"{v:+.1f} %" if unit == "%" else f"{v:.3f}"
 
 

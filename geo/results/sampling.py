@@ -9,7 +9,6 @@ hundred points would rarely hit it). The estimators handle strata that differ fr
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from pathlib import Path
 
@@ -18,10 +17,10 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
 
-from geo.aoi import read_aoi, region_mask, reproject_geometry
 from geo.errors import UsageError
 from geo.results.estimate import allocate, draw_sample, estimate_class
 from geo.results.export import read_raster, write_csv
+from geo.results.run_inputs import classmap_digest, read_manifest, run_region as _region
 from geo.results.styles import write_layer_styles
 
 log = logging.getLogger(__name__)
@@ -49,24 +48,6 @@ def strata_of(classes: np.ndarray, *, legacy: bool = False) -> np.ndarray:
     return np.where(near, 3, classes).astype(np.int64)
 
 
-def read_manifest(run_dir: Path) -> dict:
-    """``manifest.json`` of a run folder ({} when absent); a corrupt one is refused as ``minewatch change`` does."""
-    man = run_dir / "manifest.json"
-    if not man.exists():
-        return {}
-    try:
-        data = json.loads(man.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UsageError(f"{man} is not valid JSON ({exc}); is {run_dir} a minewatch run folder?") from None
-    except OSError as exc:
-        raise UsageError(f"cannot read {man} ({exc.strerror or exc}); is {run_dir} a minewatch run folder?") from None
-    if not isinstance(data, dict):
-        raise UsageError(f"{man} is not valid JSON (it holds a {type(data).__name__}, not an object); is {run_dir} "
-                         "a minewatch run folder?")
-    inputs = data.get("inputs")
-    return {**data, "inputs": inputs if isinstance(inputs, dict) else {}}
-
-
 def _periods(run_dir: Path) -> list[str]:
     listed = read_manifest(run_dir).get("inputs", {}).get("periods")
     listed = [p for p in listed if isinstance(p, str)] if isinstance(listed, list) else []
@@ -76,16 +57,6 @@ def _periods(run_dir: Path) -> list[str]:
         raise UsageError(f"{run_dir} holds no classmap_<period>.tif; pass the --out folder of a finished "
                          "'minewatch run' or 'minewatch demo'")
     return order
-
-
-def _region(run_dir: Path, grid) -> np.ndarray:
-    """Pixels inside the run's AOI (from the manifest's AOI file), else the whole grid."""
-    path = read_manifest(run_dir).get("inputs", {}).get("aoi_path")
-    if isinstance(path, str) and path and Path(path).is_file():
-        aoi = read_aoi(path)
-        return region_mask(reproject_geometry(aoi.geometry, 4326, grid.crs).wkt, grid)
-    log.warning("the run's AOI file is not at hand; the whole class-map grid is the sampled population")
-    return np.ones(grid.shape, bool)
 
 
 def read_classmap(run_dir: Path, period: str) -> tuple[np.ndarray, object]:
@@ -344,6 +315,7 @@ def estimate_run(run_dir: str | Path, labels: str | Path) -> pd.DataFrame:
                          f"sample was not drawn from this run ({run_dir}) or was edited; draw one with 'minewatch "
                          f"sample {run_dir} --out SAMPLE.gpkg' and label it (change only 'reference')")
     rows = []
+    digests = {period: classmap_digest(read_classmap(run_dir, period)[0]) for period in stats}
     by = [str(v) for v in df.get("labelled_by", pd.Series(dtype=str)).fillna("").unique() if str(v)]
     labelled_by = "; ".join(by) if by else f"analyst labels in {labels.name}"
     for period, st in stats.items():
@@ -364,7 +336,9 @@ def estimate_run(run_dir: str | Path, labels: str | Path) -> pd.DataFrame:
                          "users_accuracy": ua.value, "producers_accuracy": pa.value,
                          "users_accuracy_se": ua.se, "producers_accuracy_se": pa.se,
                          "map_area_m2": st["map_px"][name] * px_m2,
-                         "n_sample": int(np.isin(mc, list(values)).sum()), "labelled_by": labelled_by})
+                         "n_sample": int(np.isin(mc, list(values)).sum()), "labelled_by": labelled_by,
+                         "classmap_sha256": digests[period]})
     out = pd.DataFrame(rows)
     write_csv(out, run_dir / "estimate.csv")
     return out
+

@@ -39,8 +39,8 @@ def periods_in(run_dir: Path, manifest: dict) -> list[str]:
                               "'minewatch run' command that made this folder to rebuild it from its tasks (nothing "
                               "is fetched again)")
         if missing:
-            log.warning("no class map for period(s) %s (no scenes); they are reported with zero area and low "
-                        "confidence", ", ".join(missing))
+            log.warning("no class map for period(s) %s (no scenes); they are reported as 'no data', with no area "
+                        "and no growth from or to them", ", ".join(missing))
         return [str(p) for p in listed]
     return sorted(found)
 

@@ -29,7 +29,7 @@ from pystac_client import Client
 from pystac_client.conformance import ConformanceClasses
 from pystac_client.exceptions import APIError
 from pystac_client.stac_api_io import StacApiIO
-from shapely.geometry import box, shape
+from shapely.geometry import box
 
 from geo.aoi import Aoi
 from geo.errors import StacError
