@@ -211,3 +211,24 @@ def test_an_estimate_of_older_class_maps_is_left_out_of_the_report(run_copy, tmp
     section = report.split("Good-practice area estimate", 1)[1].split("\n## ", 1)[0]
     assert f"| {last} |" not in section and f"| {PERIODS[0]} |" in section  # the other seasons keep theirs
     assert (run_copy / "estimate.csv").exists()  # the file is kept
+
+
+def test_definitions_state_the_run_s_own_thresholds(run_copy):
+    import dataclasses
+
+    p = RunParams()
+    p = dataclasses.replace(p, change=dataclasses.replace(p.change, expand_ratio=0.25, min_clear_fraction=0.6),
+                            detect=dataclasses.replace(p.detect, min_area_m2=1234.0))
+    write_vectors_and_report(run_copy, AOI_NAME, list(PERIODS), p, _coverage())
+    defs = (run_copy / "report.md").read_text().split("## Definitions", 1)[1].split("\n## ", 1)[0]
+    assert "more than 25 %" in defs and "under 60 % of the AOI seen clear" in defs and "under 1234 m²" in defs
+    assert "more than 50 % of its possible-footprint pixels" in defs and "not that the figure is certain" in defs
+    assert "under 1234 m²" in (run_copy / "report.html").read_text()
+
+
+def test_tables_read_back_print_as_the_report_does(tmp_path):
+    from geo.results.export import write_csv
+
+    v = 43.4499978733608  # 6 significant digits wrote 43.45, which printed +43.5 against the report's +43.4
+    back = pd.read_csv(write_csv(pd.DataFrame({"footprint_growth_pct": [v]}), tmp_path / "s.csv"))
+    assert f"{back['footprint_growth_pct'][0]:+.1f}" == f"{v:+.1f}" == "+43.4"

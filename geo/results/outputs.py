@@ -245,7 +245,8 @@ def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], param
         estimate = estimate if len(estimate) else None
     md, html = write_report(out, title=f"minewatch report: {aoi_name}", summary=summary, claims=claims,
                             images=images, notes=notes, changes=layers.get("change"), simulated=simulated,
-                            sites=params.sites, estimate=estimate, map_html=web_map)
+                            sites=params.sites, estimate=estimate, map_html=web_map, change=params.change,
+                            detect=params.detect)
     return {"summary_csv": csv, "report_md": md, "report_html": html, "model_checks": checks}
 
 

@@ -178,13 +178,14 @@ _CHANGE_COLS = [("periods", "Periods"), ("new", "New"), ("expanded", "Expanded")
 def write_report(run_dir: str | Path, *, title: str, summary: pd.DataFrame, claims: pd.DataFrame,
                  images: dict[str, Path], notes: list[str], changes: pd.DataFrame | None = None,
                  simulated: bool = False, sites=None, estimate: pd.DataFrame | None = None,
-                 map_html: str = "") -> tuple[Path, Path]:
+                 map_html: str = "", change=None, detect=None) -> tuple[Path, Path]:
     """Write ``report.md`` and a self-contained ``report.html`` (images inlined) into ``run_dir``.
 
     ``changes``: optional site change records (``period_from``, ``period_to``, ``change``), counted per period pair.
     ``simulated``: open both with the simulated-imagery banner. ``sites``: the SiteConfig (for the definitions).
     ``estimate``: the sample-based estimate table (``estimate.csv``), shown in its own section when given.
     ``map_html``: the interactive map (:func:`geo.results.webmap.map_html`), placed under "Interactive map".
+    ``change``, ``detect``: the run's ChangeConfig and DetectConfig, whose thresholds the definitions state.
     """
     from geo.config import SiteConfig
     from geo.results import report_sections as rs
@@ -215,7 +216,7 @@ def write_report(run_dir: str | Path, *, title: str, summary: pd.DataFrame, clai
           "Values in brackets are 95 % intervals.", "", _md_table(shown, _SHOW), "",
           "Areas are computed in the tile's UTM zone. A period whose clear fraction is below the threshold is flagged "
           "low confidence; its decreases are reported as uncertain, not as shrinkage.", "",
-          *rs.definitions_md(sites), *rs.estimate_md(estimate, labeller),
+          *rs.definitions_md(sites, change, detect), *rs.estimate_md(estimate, labeller),
           "## Published claims against this measurement", "", rs.CLAIMS_INTRO, "", *rs.claims_md(claims), ""]
     if len(ctab):
         md += ["## Site changes between periods", "", _md_table(ctab, _CHANGE_COLS), ""]
@@ -234,7 +235,7 @@ def write_report(run_dir: str | Path, *, title: str, summary: pd.DataFrame, clai
 td,th{{border:1px solid #bbb;padding:3px 8px;font-size:13px;text-align:right}}th{{background:#eee}}
 figure img{{max-width:100%}}dt{{font-weight:bold}}</style></head><body>{rs.banner_html(simulated)}<h1>{html.escape(title)}</h1>
 <p><strong>{html.escape(headline)}</strong></p>
-<h2>Per period</h2><p>Values in brackets are 95 % intervals.</p>{_html_table(shown, _SHOW)}{rs.definitions_html(sites)}
+<h2>Per period</h2><p>Values in brackets are 95 % intervals.</p>{_html_table(shown, _SHOW)}{rs.definitions_html(sites, change, detect)}
 {rs.estimate_html(estimate, labeller)}
 <h2>Published claims against this measurement</h2><p>{html.escape(rs.CLAIMS_INTRO)}</p>{rs.claims_html(claims)}
 {f"<h2>Site changes between periods</h2>{_html_table(ctab, _CHANGE_COLS)}" if len(ctab) else ""}

@@ -29,32 +29,47 @@ def banner_html(simulated: bool) -> str:
             f'font-weight:bold;border-radius:4px;margin:0 0 1em 0">⚠ {html.escape(SIMULATED_BANNER)}</div>')
 
 
-def definitions(sites) -> list[tuple[str, str]]:
-    """(term, definition) pairs for the terms the report uses; ``sites``: the run's SiteConfig."""
+def definitions(sites, change=None, detect=None) -> list[tuple[str, str]]:
+    """(term, definition) pairs for the terms the report uses, with the thresholds behind every flag.
+
+    ``sites``: the run's SiteConfig; ``change``: its ChangeConfig; ``detect``: its DetectConfig (defaults if None).
+    """
+    from geo.config import ChangeConfig, DetectConfig
+    from geo.stages.input_check import UNSURE_SHARE_MAX
+
+    change, detect = change or ChangeConfig(), detect or DetectConfig()
     return [
         ("Footprint", "mapped mining land: leaching ponds plus cleared land (classes 1 + 2 of the class map), in km², "
-                      "computed in the tile's UTM zone."),
+                      "computed in the tile's UTM zone, summed over polygons: cleared land under "
+                      f"{detect.min_area_m2:.0f} m² and ponds under {detect.min_pond_area_m2:.0f} m² are dropped, so "
+                      "the sample-based estimate's 'Mapped km²' (every class-map pixel in the AOI) can be slightly "
+                      "larger. Footprint that belongs to no site (clearings with no pond near) counts here but not "
+                      "in any site or site extent."),
         ("Site", f"a cluster of footprint polygons less than {sites.link_distance_m:.0f} m apart that holds at least "
                  f"{sites.min_ponds} leaching pond(s) and {sites.min_footprint_m2:.0f} m² of footprint. A site keeps "
                  "its id across seasons while its extent overlaps (or lies within the link distance of) its extent "
                  "in the previous season; merges and splits are recorded in change.geojson."),
         ("Site extent", f"the area enclosed by a site ({sites.extent} of its footprint polygons), including the gaps "
                         "between ponds and clearings; always at least the site's footprint."),
-        ("Trend", "the footprint change from the previous season: growth or decline when it moves by more than the "
-                  "change threshold, stable otherwise; uncertain whenever either season has too little clear coverage or "
-                  "the model was unsure of it; no data for a season with no scenes."),
+        ("Trend", "the footprint change from the previous season: growth or decline when it moves by more than "
+                  f"{100 * change.expand_ratio:.0f} %, stable otherwise; uncertain whenever either season has low "
+                  f"clear coverage (under {100 * change.min_clear_fraction:.0f} % of the AOI seen clear at least once) "
+                  f"or the model was unsure of it (more than {100 * UNSURE_SHARE_MAX:.0f} % of its possible-footprint "
+                  "pixels scored below 0.5); no data for a season with no scenes."),
         ("95 % interval", "the range that holds the true value in 95 % of cases under the error model of "
                           "docs/INTERVALS.md (pixel confidence, boundary placement, unobserved pixels; growth from "
-                          "the log ratio). Shown as value [low–high]."),
+                          "the log ratio). Shown as value [low–high]. It does not cover whole sites the detector "
+                          "missed or invented; a zero-width interval (e.g. 0.000 [0.000–0.000]) means nothing was "
+                          "mapped on fully seen ground, not that the figure is certain."),
     ]
 
 
-def definitions_md(sites) -> list[str]:
-    return ["## Definitions", ""] + [f"- **{t}**: {d}" for t, d in definitions(sites)] + [""]
+def definitions_md(sites, change=None, detect=None) -> list[str]:
+    return ["## Definitions", ""] + [f"- **{t}**: {d}" for t, d in definitions(sites, change, detect)] + [""]
 
 
-def definitions_html(sites) -> str:
-    items = "".join(f"<dt>{html.escape(t)}</dt><dd>{html.escape(d)}</dd>" for t, d in definitions(sites))
+def definitions_html(sites, change=None, detect=None) -> str:
+    items = "".join(f"<dt>{html.escape(t)}</dt><dd>{html.escape(d)}</dd>" for t, d in definitions(sites, change, detect))
     return f"<h2>Definitions</h2><dl>{items}</dl>"
 
 
