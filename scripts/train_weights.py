@@ -331,6 +331,12 @@ def write_model_card_md(card: dict, path: Path) -> None:
               "patches with no pond hold 60 % of the false area at precision 0.17. On gen_g the same kind of patch "
               "holds 56 % of the correctly detected area at precision 0.42. So whether a pond-less clearing is a "
               "mine cannot be settled on these generators.",
+              "- Six generators in training (December 2026; 2.1.0's recipe from 2.0.0 plus gen_d, gen_e and gen_f at "
+              "80 scenes of 256 px each, training seeds 0 and 1), scored on the same tuning scenes: the trained-on "
+              "gen_d/gen_e rows rose (gen_d base fused IoU 0.551 to 0.808 / 0.811), but held-out gen_g fell from "
+              "0.259 (shipped) to 0.228 / 0.200 mean fused IoU and from 0.272 to 0.256 / 0.226 pond F1, and the "
+              "false-positive area on Virginia rows 0-640 rose from 0.044 % to 0.13 % / 0.11 %. Not adopted: the gain "
+              "is in the generators seen, not in the next one.",
               "- Blind generators: these weights trained on "
               + (", ".join(sorted(card['training_data'].get('independent_generators') or {})) or "none of them")
               + " (other seeds); only the rows of generators a model never trained on (unstarred in the table above) "
