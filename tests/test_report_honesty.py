@@ -232,3 +232,30 @@ def test_tables_read_back_print_as_the_report_does(tmp_path):
     v = 43.4499978733608  # 6 significant digits wrote 43.45, which printed +43.5 against the report's +43.4
     back = pd.read_csv(write_csv(pd.DataFrame({"footprint_growth_pct": [v]}), tmp_path / "s.csv"))
     assert f"{back['footprint_growth_pct'][0]:+.1f}" == f"{v:+.1f}" == "+43.4"
+
+
+def test_a_site_under_clouds_is_not_called_abandoned_or_new(run_copy):
+    """runfolder.py: site C (rows 140-148, cols 20-41) is gone from the third season and site D (rows 150-166,
+    cols 150-160) appears in the fourth. Here the third season never saw either place clear."""
+    third = PERIODS[2]
+    cm, grid = read_raster(run_copy / f"classmap_{third}.tif")
+    cm[135:155, 15:45] = NOT_OBSERVED
+    cm[145:170, 145:165] = NOT_OBSERVED
+    write_classmap(cm, grid, run_copy / f"classmap_{third}.tif")
+    _rewrite(run_copy, PERIODS, _coverage())
+    ch = gpd.read_file(run_copy / "change.geojson")
+    into = ch[(ch["period_from"] == PERIODS[1]) & (ch["period_to"] == third)]
+    out_of = ch[(ch["period_from"] == third) & (ch["period_to"] == PERIODS[3])]
+    assert "abandoned" not in set(into["change"]) and (into["change"] == "unseen_later").sum() == 1
+    assert into.loc[into["change"] == "unseen_later", "footprint_to_m2"].isna().all()  # not 0 m²: unknown
+    assert "new" not in set(out_of["change"]) and (out_of["change"] == "unseen_before").sum() == 1
+    report = (run_copy / "report.md").read_text()
+    assert "Not seen clear later" in report and "Abandoned (not found in the later season)" in report
+
+
+def test_a_site_gone_from_ground_that_was_seen_is_abandoned(run_copy):
+    _rewrite(run_copy, PERIODS, _coverage())
+    ch = gpd.read_file(run_copy / "change.geojson")
+    into = ch[(ch["period_from"] == PERIODS[1]) & (ch["period_to"] == PERIODS[2])]
+    assert (into["change"] == "abandoned").sum() == 1 and not (ch["change"].str.startswith("unseen")).any()
+    assert (into.loc[into["change"] == "abandoned", "footprint_to_m2"] == 0).all()

@@ -29,7 +29,9 @@ SUMMARY_COLUMNS = [
 #: Columns that carry a 95 % interval in ``<col>_low`` / ``<col>_high`` (see geo.results.intervals).
 INTERVAL_COLUMNS = ("footprint_area_m2", "pond_area_m2", "cleared_area_m2", "site_count", "site_extent_m2")
 
-CHANGE_CLASSES = ("new", "expanded", "persisted", "shrunk", "abandoned")
+CHANGE_CLASSES = ("new", "expanded", "persisted", "shrunk", "abandoned", "unseen_before", "unseen_later")
+#: A site whose ground the other season saw clear on less than this share is not called new / abandoned there.
+MIN_SEEN_SHARE = 0.5
 
 
 def pct(new: float, old: float) -> float:
@@ -165,13 +167,29 @@ def summarize(rows: list[dict], config: ChangeConfig = ChangeConfig()) -> pd.Dat
     return df[SUMMARY_COLUMNS]
 
 
+def seen_share(geom, seen) -> float:
+    """Share of the pixels under ``geom`` (touched) that a season saw clear; ``seen`` = (bool raster, its GeoGrid)."""
+    import rasterio.features
+
+    mask, grid = seen
+    inside = rasterio.features.geometry_mask([geom], out_shape=mask.shape, transform=grid.transform, invert=True,
+                                             all_touched=True)
+    n = int(inside.sum())
+    return float(mask[inside].sum()) / n if n else 1.0
+
+
 def site_changes(prev: gpd.GeoDataFrame, curr: gpd.GeoDataFrame, *, period_from: str, period_to: str,
-                 config: ChangeConfig = ChangeConfig(), events: dict[int, dict] | None = None) -> gpd.GeoDataFrame:
+                 config: ChangeConfig = ChangeConfig(), events: dict[int, dict] | None = None,
+                 seen_from=None, seen_to=None) -> gpd.GeoDataFrame:
     """Classify sites between two periods: new, expanded, persisted, shrunk (in ``curr``) and abandoned (in ``prev``).
 
     Sites are matched when their extents intersect. Both frames must share one projected CRS and, for
     ``site_id`` to name one site in both periods, carry the stable ids of :func:`geo.results.tracking.track_sites`.
     ``events`` (stable id → ``merged_from`` / ``split_from``, from the tracker) fill the columns of those names.
+    ``seen_from`` / ``seen_to``: (bool raster, GeoGrid in the frames' CRS) of the pixels each season saw clear.
+    A site missing from a season that saw less than :data:`MIN_SEEN_SHARE` of its ground is not "new" but
+    ``unseen_before`` (its ``footprint_from_m2`` NaN), or not "abandoned" but ``unseen_later`` (``footprint_to_m2``
+    NaN): clouds hid it, and nothing says whether it was there.
     """
     events = events or {}
     crs = curr.crs if curr.crs is not None else prev.crs
@@ -186,7 +204,9 @@ def site_changes(prev: gpd.GeoDataFrame, curr: gpd.GeoDataFrame, *, period_from:
         a_to = float(curr.iloc[j]["footprint_area_m2"])
         a_from = float(prev.iloc[hits]["footprint_area_m2"].sum()) if hits else 0.0
         if not hits:
-            change = "new"
+            unseen = seen_from is not None and seen_share(cg[j], seen_from) < MIN_SEEN_SHARE
+            change = "unseen_before" if unseen else "new"
+            a_from = float("nan") if unseen else a_from
         elif a_to > a_from * (1 + config.expand_ratio):
             change = "expanded"
         elif a_to < a_from * (1 - config.expand_ratio):
@@ -198,10 +218,13 @@ def site_changes(prev: gpd.GeoDataFrame, curr: gpd.GeoDataFrame, *, period_from:
                         "footprint_to_m2": a_to, **_event(events, int(curr.iloc[j]["site_id"])), "geometry": cg[j]})
     for i in range(len(prev)):
         if i not in matched_prev:
-            records.append({"period_from": period_from, "period_to": period_to, "change": "abandoned",
+            unseen = seen_to is not None and seen_share(pg[i], seen_to) < MIN_SEEN_SHARE
+            records.append({"period_from": period_from, "period_to": period_to,
+                            "change": "unseen_later" if unseen else "abandoned",
                             "site_id": int(prev.iloc[i]["site_id"]),
                             "footprint_from_m2": float(prev.iloc[i]["footprint_area_m2"]),
-                            "footprint_to_m2": 0.0, "merged_from": "", "split_from": "", "geometry": pg[i]})
+                            "footprint_to_m2": float("nan") if unseen else 0.0, "merged_from": "", "split_from": "",
+                            "geometry": pg[i]})
     cols = ["period_from", "period_to", "change", "site_id", "footprint_from_m2", "footprint_to_m2", "merged_from",
             "split_from", "geometry"]
     if not records:

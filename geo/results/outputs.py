@@ -73,6 +73,12 @@ def mosaic_period(out: Path, period: str, grid: GeoGrid) -> dict:
     return stats
 
 
+def seen_mask(out: Path, period: str) -> tuple[np.ndarray, GeoGrid]:
+    """(bool raster, grid): the pixels of ``classmap_<period>.tif`` the season saw clear (not nodata)."""
+    classes, grid = read_raster(out / f"classmap_{period}.tif")
+    return classes != NOT_OBSERVED, grid
+
+
 def read_confidence(path: Path) -> np.ndarray | None:
     """A confidence raster as float 0–1 (files hold percent, 255 = not observed → 0); None when absent."""
     if not path.exists():
@@ -180,8 +186,9 @@ def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], param
                                model_uncertain_share=checks.get(p, {}).get("model_uncertain_share")))
         found.append((p, fp, sites))
     ids, events = track_sites([(p, s) for p, _, s in found], max_gap_m=params.sites.link_distance_m)
-    prev = None
+    prev, seen_prev = None, None
     for (p, fp, sites), id_map, ev in zip(found, ids, events):
+        seen = seen_mask(out, p)
         fp["site_id"] = [id_map.get(int(v), 0) for v in fp["site_id"]]
         sites["site_id"] = [id_map[int(v)] for v in sites["site_id"]]
         write_geojson(fp, out / f"footprints_{p}.geojson")
@@ -189,8 +196,8 @@ def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], param
         layers[f"sites_{p}"] = sites
         if prev is not None:
             changes.append(site_changes(prev[1], sites, period_from=prev[0], period_to=p, config=params.change,
-                                        events=ev))
-        prev = (p, sites)
+                                        events=ev, seen_from=seen_prev, seen_to=seen))
+        prev, seen_prev = (p, sites), seen
         last_fp = (p, fp)
     summary = summarize(rows, params.change)
     if changes:

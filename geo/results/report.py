@@ -172,7 +172,8 @@ def change_table(changes: pd.DataFrame | None) -> pd.DataFrame:
 
 
 _CHANGE_COLS = [("periods", "Periods"), ("new", "New"), ("expanded", "Expanded"), ("persisted", "Persisted"),
-                ("shrunk", "Shrunk"), ("abandoned", "Abandoned (not found in the later season)")]
+                ("shrunk", "Shrunk"), ("abandoned", "Abandoned (not found in the later season)"),
+                ("unseen_before", "Not seen clear before"), ("unseen_later", "Not seen clear later")]
 
 
 def write_report(run_dir: str | Path, *, title: str, summary: pd.DataFrame, claims: pd.DataFrame,

@@ -19,7 +19,9 @@ CHANGE_COLOURS = {"new": ("New site", "220,30,30,150", "140,0,0,255"),
                   "expanded": ("Expanded", "250,160,20,150", "160,90,0,255"),
                   "persisted": ("Persisted", "150,150,150,120", "80,80,80,255"),
                   "shrunk": ("Shrunk", "120,170,220,120", "40,90,140,255"),
-                  "abandoned": ("Abandoned (regrowing)", "60,170,60,120", "20,100,20,255")}
+                  "abandoned": ("Abandoned (not found in the later season)", "60,170,60,120", "20,100,20,255"),
+                  "unseen_before": ("Not seen clear in the earlier season", "200,200,200,60", "120,120,120,255"),
+                  "unseen_later": ("Not seen clear in the later season", "200,200,200,60", "120,120,120,255")}
 SITE_COLOURS = {"": ("Mining site extent", "255,0,255,40", "200,0,200,255")}
 
 
