@@ -11,7 +11,7 @@ earlier run, on simulator chips (``geo.sim.training.training_pair``, seeds 50000
 ``--patch-steps`` Adam steps: each 48-px window is labelled with the class of its central 24 × 24 cell (pond if
 any pond pixel, else cleared land if at least a quarter of it is, else background), normalised with the U-Net's
 band statistics. At inference it scores every window at stride 24 and paints its class over the central cell;
-then both maps go through the same post-processing (``geo.stages.detect._drop_small``: specks below the minimum
+then both maps go through the same post-processing (``geo.stages.fusion.drop_small``: specks below the minimum
 pond / cleared-land areas removed) and confidence. Both run channels-last with the same thread count.
 
 Printed side by side: seconds, Mpx/s, km²/s and the time-per-km² ratio on the held-out Virginia window (rows
@@ -111,7 +111,8 @@ def train_patch_classifier(card, steps: int, seed: int = 0) -> tuple[nn.Module, 
 def patch_detect(net: nn.Module, card, comp, *, batch: int = 256):
     """The patch classifier's Detection: windows at stride 24 → class over each central cell → same
     post-processing and confidence as the U-Net path."""
-    from geo.stages.detect import BACKGROUND, Detection, RuleThresholds, _drop_small
+    from geo.stages.detect import BACKGROUND, Detection, RuleThresholds
+    from geo.stages.fusion import drop_small
 
     x = normalise(comp.data, card)
     h, w = x.shape[1:]
@@ -128,7 +129,8 @@ def patch_detect(net: nn.Module, card, comp, *, batch: int = 256):
     cell = np.repeat(np.repeat(p.transpose(2, 0, 1), STRIDE, 1), STRIDE, 2)
     proba[:, off:off + cell.shape[1], off:off + cell.shape[2]] = cell
     t = RuleThresholds()
-    classes = _drop_small(np.argmax(proba, 0).astype(np.uint8), comp.grid, t)
+    classes = drop_small(np.argmax(proba, 0).astype(np.uint8), comp.grid.pixel_area, t.pond_min_area_m2,
+                         t.bare_min_area_m2)
     conf = np.take_along_axis(proba, classes[None].astype(np.int64), 0)[0]
     conf = conf * np.clip(comp.clear_count.astype(np.float32) / t.full_confidence_clear_count, 0, 1)
     valid = comp.valid & np.all(np.isfinite(comp.data), axis=0)

@@ -337,6 +337,15 @@ def write_model_card_md(card: dict, path: Path) -> None:
               "0.259 (shipped) to 0.228 / 0.200 mean fused IoU and from 0.272 to 0.256 / 0.226 pond F1, and the "
               "false-positive area on Virginia rows 0-640 rose from 0.044 % to 0.13 % / 0.11 %. Not adopted: the gain "
               "is in the generators seen, not in the next one.",
+              "- A large rules footprint keeping its whole outline (`FusionConfig.rules_fill_min_m2` = 10 ha: a kept "
+              "rules footprint that large adds all its cleared land, where by default it adds it only when the model "
+              "covers under 10 % of it), measured in December 2026: on the gen_d/e/g tuning scenes (seeds 800000+) "
+              "mean fused IoU 0.428 -> 0.451, pond F1 unchanged (gen_d base 0.551 -> 0.692, above the rules' 0.566); "
+              "held-out Virginia unchanged (0.0436 %; the one footprint it would grow there, 2.95 ha, was seen before "
+              "the size was chosen). On the held-out table's scenes (gen_a-g, 8 of 512 px per variant, seeds 900000+), "
+              "scored once after an adoption rule was written down (mean fused IoU +0.01), it gave 0.560 -> 0.562 "
+              "(gen_c base +0.062, gen_c pale -0.027), and the own measured-spectra suite fell from 0.520 to 0.477. "
+              "Not adopted; off by default.",
               "- Blind generators: these weights trained on "
               + (", ".join(sorted(card['training_data'].get('independent_generators') or {})) or "none of them")
               + " (other seeds); only the rows of generators a model never trained on (unstarred in the table above) "

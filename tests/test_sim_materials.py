@@ -150,6 +150,21 @@ def test_fusion_keeps_rules_footprints_unless_the_model_vetoes():
     assert (out[2:8, 7] == BACKGROUND).all() and (out[4:6, 4:6] == POND).all()
 
 
+def test_fusion_large_rules_footprint_keeps_its_outline():
+    rules = np.zeros((20, 20), np.uint8)
+    rules[2:12, 2:12] = CLEARED  # 100 px
+    rules[5, 5] = POND
+    fused = np.zeros((20, 20), np.uint8)
+    fused[2:12, 2:6] = CLEARED  # the model drew 40 % of it
+    fp = np.full((20, 20), 0.3, np.float32)
+    small = keep_rules_footprints(fused, rules, fp, 0.15, 0.1, fill_min_px=101)
+    assert (small[2:12, 6:12] == BACKGROUND).all()  # below the size: the model's outline stands
+    big = keep_rules_footprints(fused, rules, fp, 0.15, 0.1, fill_min_px=100)
+    assert (big[2:12, 6:12] == CLEARED).all() and big[5, 5] == POND
+    fp[:] = 0.01  # the veto still wins over size
+    assert (keep_rules_footprints(fused, rules, fp, 0.15, 0.1, fill_min_px=1)[2:12, 6:12] == BACKGROUND).all()
+
+
 def test_input_check_flags_scaled_scenes():
     from geo.stages.input_check import check_input
     from models.infer import load_card

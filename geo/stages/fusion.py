@@ -14,14 +14,15 @@ log = logging.getLogger(__name__)
 
 def keep_rules_footprints(classes: np.ndarray, rule_classes: np.ndarray, model_footprint: np.ndarray,
                           veto_below: float, covered_min: float = 0.1,
-                          ponds_only_if_none: bool = True) -> np.ndarray:
+                          ponds_only_if_none: bool = True, fill_min_px: int | None = None) -> np.ndarray:
     """Fused classes that keep every rules footprint the model does not veto.
 
     A rules footprint is an 8-connected component of ``rule_classes > 0``; it is vetoed when the mean of
     ``model_footprint`` (the model's probability of cleared land + pond, 0–1) over it is below ``veto_below``.
     In a kept component the rules' ponds are ponds; its cleared land is added where ``classes`` says background
     only when the fused map covers less than ``covered_min`` of the component (the model missed the site; where
-    it saw the site, its own outline is kept). With ``ponds_only_if_none`` the rules' ponds are added only to
+    it saw the site, its own outline is kept), or, with ``fill_min_px``, when the component has at least that many
+    pixels (a large rules footprint keeps its whole outline even where the model drew a smaller one). With ``ponds_only_if_none`` the rules' ponds are added only to
     components where the fused map has no pond (measured-spectra scenes: pond F1 0.86 -> 0.90; legacy unchanged).
     A model pond inside rules' cleared land stays pond.
     """
@@ -33,7 +34,10 @@ def keep_rules_footprints(classes: np.ndarray, rule_classes: np.ndarray, model_f
     mean_fp = np.asarray(ndimage.mean(model_footprint, lab, idx))
     covered = np.asarray(ndimage.mean(classes > 0, lab, idx))
     keep = np.concatenate([[False], mean_fp >= veto_below])[lab]
-    fill = np.concatenate([[False], (mean_fp >= veto_below) & (covered < covered_min)])[lab]
+    outline = covered < covered_min
+    if fill_min_px is not None:
+        outline |= np.bincount(lab.ravel(), minlength=n + 1)[1:] >= fill_min_px
+    fill = np.concatenate([[False], (mean_fp >= veto_below) & outline])[lab]
     if ponds_only_if_none:  # the rules' ponds are added where the model found no pond in the footprint
         has_pond = np.asarray(ndimage.maximum(classes == 2, lab, idx)).astype(bool)
         keep &= np.concatenate([[False], ~has_pond])[lab]
@@ -88,4 +92,16 @@ def drop_large_pondless(classes: np.ndarray, pond_proba: np.ndarray, min_px: int
     out = classes.copy()
     out[_keep(lab, drop)] = 0
     log.debug("dropped %d cleared-land component(s) of >= %d px without pond evidence", int(drop.sum()), min_px)
+    return out
+
+
+def drop_small(classes: np.ndarray, pixel_area: float, pond_min_m2: float, cleared_min_m2: float) -> np.ndarray:
+    """Specks are noise, not footprints: pond components (class 2) under ``pond_min_m2`` and cleared-land components
+    (class 1) under ``cleared_min_m2`` become background."""
+    out = classes.copy()
+    for cls, min_area in ((2, pond_min_m2), (1, cleared_min_m2)):
+        lab, n = _components(out == cls)
+        if n:
+            area = np.bincount(lab.ravel(), minlength=n + 1)[1:] * pixel_area
+            out[_keep(lab, area < min_area)] = 0
     return out
