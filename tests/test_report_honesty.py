@@ -259,3 +259,30 @@ def test_a_site_gone_from_ground_that_was_seen_is_abandoned(run_copy):
     into = ch[(ch["period_from"] == PERIODS[1]) & (ch["period_to"] == PERIODS[2])]
     assert (into["change"] == "abandoned").sum() == 1 and not (ch["change"].str.startswith("unseen")).any()
     assert (into.loc[into["change"] == "abandoned", "footprint_to_m2"] == 0).all()
+
+
+def test_growth_chart_shows_no_data_and_unbounded_seasons(tmp_path, monkeypatch):
+    """A season with no scenes keeps its place on the axis, marked; an interval with no upper bound is drawn to the
+    top and labelled, not silently dropped (matplotlib drops inf vertices without a word)."""
+    import warnings
+
+    import matplotlib.pyplot as plt
+
+    from geo.results.report import growth_chart
+
+    figs = []
+    monkeypatch.setattr(plt, "close", lambda fig=None: figs.append(fig))
+    nan, inf = float("nan"), float("inf")
+    df = pd.DataFrame({"period": ["2019-20", "2020-21", "2021-22"], "cleared_area_m2": [1e6, nan, 2e6],
+                       "pond_area_m2": [1e5, nan, 2e5], "low_confidence": [False, False, True],
+                       "footprint_area_m2_low": [1e6, nan, 1e6], "footprint_area_m2_high": [2e6, nan, inf],
+                       "site_count": [3, nan, 4], "site_count_low": [2, nan, 3], "site_count_high": [5, nan, inf]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        growth_chart(df, tmp_path / "g.png")
+    assert (tmp_path / "g.png").stat().st_size > 1000
+    ax = figs[0].axes[0]
+    texts = [t.get_text() for t in ax.texts]
+    assert any(t.startswith("no data") for t in texts) and any("no upper" in t for t in texts)
+    assert ax.get_xlim()[0] < 0 and ax.get_xlim()[1] > 2  # all three seasons on the axis
+    assert np.isfinite(ax.get_ylim()).all()

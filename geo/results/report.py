@@ -72,22 +72,34 @@ def growth_chart(summary: pd.DataFrame, path: str | Path) -> Path:
     ax.set_xticks(x, summary["period"])
     ax.set_ylabel("footprint area (km²)")
     ax.set_xlabel("dry season")
+    tot = cleared + ponds
+    ax.set_xlim(-0.6, len(summary) - 0.4)  # every season on the axis, also one with no data
+    area_hi = summary.get("footprint_area_m2_high", pd.Series(np.nan, index=summary.index)).to_numpy(float) / 1e6
+    finite = np.concatenate([tot[np.isfinite(tot)], area_hi[np.isfinite(area_hi)]])
+    top = max(float(finite.max()) if len(finite) else 0.0, 1e-6) * 1.2
+    ax.set_ylim(0, top)
+    for i in np.flatnonzero(~np.isfinite(tot)):
+        ax.text(x[i], top * 0.03, "no data\n(no scenes)", ha="center", va="bottom", fontsize=8, color="#555")
     if "footprint_area_m2_low" in summary:
-        tot = cleared + ponds
-        err = np.vstack([tot - summary["footprint_area_m2_low"].to_numpy() / 1e6,
-                         summary["footprint_area_m2_high"].to_numpy() / 1e6 - tot])
-        ax.errorbar(x, tot, yerr=np.clip(err, 0, None), fmt="none", ecolor="#333", capsize=4,
+        unbounded = np.isfinite(tot) & np.isposinf(area_hi)
+        err = np.vstack([tot - summary["footprint_area_m2_low"].to_numpy(float) / 1e6,
+                         np.where(unbounded, top - tot, area_hi - tot)])
+        ax.errorbar(x, tot, yerr=np.clip(np.nan_to_num(err, nan=0.0), 0, None), fmt="none", ecolor="#333", capsize=4,
                     label="footprint 95 % interval")
+        for i in np.flatnonzero(unbounded):
+            ax.annotate("no upper\nbound", (x[i], top), xytext=(6, -4), textcoords="offset points", va="top",
+                        fontsize=7, color="#333")
     ax2 = ax.twinx()
-    if "site_count_low" in summary:
-        ax2.fill_between(x, summary["site_count_low"].to_numpy(float), summary["site_count_high"].to_numpy(float),
+    tops = summary.get("site_count_high", summary["site_count"]).to_numpy(float)
+    seen_tops = tops[np.isfinite(tops)]  # unknown (no scenes) or unbounded (nothing seen) tops are left out
+    count_top = max(1.0, float(seen_tops.max()) if len(seen_tops) else 1.0) * 1.25
+    if "site_count_low" in summary:  # an unbounded top is drawn to the axis top; a season with no data is a gap
+        ax2.fill_between(x, summary["site_count_low"].to_numpy(float), np.where(np.isposinf(tops), count_top, tops),
                          color="k", alpha=0.12, label="site count 95 % interval")
     ax2.plot(x, summary["site_count"], "k-o", label="mining sites")
     ax2.set_ylabel("site count")
     ax2.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # counts are whole numbers
-    tops = summary.get("site_count_high", summary["site_count"]).to_numpy(float)
-    tops = tops[np.isfinite(tops)]  # unknown (no scenes) or unbounded (nothing seen) tops are left out
-    ax2.set_ylim(0, max(1.0, float(tops.max()) if len(tops) else 1.0) * 1.25)
+    ax2.set_ylim(0, count_top)
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
     ax.legend(h1 + h2, l1 + l2, loc="upper left", fontsize=8)
