@@ -138,3 +138,10 @@ def test_demo_model_self_check_is_sure_of_its_own_simulator(demo_run):
     assert [round(checks[p]["model_uncertain_share"], 4) for p in summary["period"]] == \
         [round(v, 4) for v in summary["model_uncertain_share"]]
     assert "MODEL UNSURE" not in (demo_run / "report.md").read_text()
+    # the rules' second opinion reached the manifest from the tasks: on its own simulator the fused map keeps what
+    # the rules find (nothing left out), so no season is flagged
+    for p in summary["period"]:
+        c = checks[p]
+        assert c["rules_m2"] > 0 and c["footprint_m2"] > 0 and c["rules_dropped_m2"] < 0.05 * c["rules_m2"], (p, c)
+        assert c["rules_disagree"] is False
+    assert "RULES DISAGREE" not in (demo_run / "report.md").read_text()

@@ -29,7 +29,8 @@ def test_season_check_sums_tiles_and_needs_enough_pixels_and_every_tile():
     a = {"candidate_px": 400, "unsure_px": 300, "input_warnings": ["w1"]}
     b = {"candidate_px": 200, "unsure_px": 60, "input_warnings": ["w1", "w2"]}
     assert season_check([a, b]) == {"model_uncertain_share": 0.6, "model_check_unavailable": None,
-                                    "input_warnings": ["w1", "w2"]}
+                                    "input_warnings": ["w1", "w2"], "rules_m2": None, "rules_dropped_m2": None,
+                                    "footprint_m2": None}  # no rules areas: the model alone ran
     few = season_check([a])
     assert few["model_uncertain_share"] is None and "fewer than 500" in few["model_check_unavailable"]
     old = season_check([a, None])  # a task of an older minewatch
@@ -158,7 +159,8 @@ def test_coverage_values_are_checked_once_for_every_output():
                             "b": {"model_uncertain_share": "0.9", "input_warnings": [{"x": 1}, "w"]},
                             "c": {"model_uncertain_share": True}, "d": "junk"})
     assert checks["a"] == {"model_uncertain_share": None, "model_doubtful": None, "model_check_unavailable": None,
-                           "input_warnings": []}
+                           "input_warnings": [], "rules_m2": None, "rules_dropped_m2": None, "footprint_m2": None,
+                           "rules_disagree": None}
     assert checks["b"]["model_uncertain_share"] == 0.9 and checks["b"]["model_doubtful"] is True
     assert checks["b"]["input_warnings"] == ["w"]
     assert checks["c"]["model_uncertain_share"] is None and checks["d"]["model_doubtful"] is None
@@ -188,3 +190,62 @@ def test_change_checks_coverage_once_and_rewrites_the_manifest(archive, tmp_path
         s = pd.read_csv(out / "summary.csv")
         assert str(s["model_doubtful"].iloc[0]) == ("True" if doubtful else "nan")
         assert ("MODEL UNSURE" in (out / "report.md").read_text()) is bool(doubtful)
+
+
+def test_rules_areas_sum_over_tasks_and_flag_a_material_veto():
+    """The fused map's veto of rules footprints is recorded per season, and the report says RULES DISAGREE when what it
+    left out is a material part of the season (before: nothing recorded what the rules alone found)."""
+    from geo.stages.rules_check import clean_rules, rules_counts, season_rules
+
+    rules = np.zeros((10, 10), np.uint8)
+    rules[:5] = 1
+    rules[0, 0] = 2
+    fused = np.zeros((10, 10), np.uint8)
+    fused[:2] = 1
+    fused[8:] = 2
+    mask = np.ones((10, 10), bool)
+    mask[4] = False
+    c = rules_counts(rules, fused, mask, 100.0)
+    assert c == {"rules_m2": 4000.0, "rules_dropped_m2": 2000.0, "footprint_m2": 4000.0}
+    rec = {"candidate_px": 600, "unsure_px": 1}
+    big = {**rec, "rules_m2": 90_000.0, "rules_dropped_m2": 60_000.0, "footprint_m2": 100_000.0}
+    season = season_check([big, {**rec, **c}])
+    assert (season["rules_m2"], season["rules_dropped_m2"], season["footprint_m2"]) == (94_000.0, 62_000.0, 104_000.0)
+    assert season_rules([big, rec]) == {"rules_m2": None, "rules_dropped_m2": None, "footprint_m2": None}  # older task
+    few = season_check([{"candidate_px": 3, "unsure_px": 1, **c}])  # the model blind: its own check says nothing
+    assert few["model_uncertain_share"] is None and few["rules_dropped_m2"] == 2000.0
+    assert clean_rules(season)["rules_disagree"] is True
+    assert clean_rules({**season, "footprint_m2": 300_000.0})["rules_disagree"] is False  # 21 % of the footprint
+    assert clean_rules({**season, "rules_dropped_m2": 40_000.0})["rules_disagree"] is False  # under 5 ha
+    for bad in ({**season, "rules_dropped_m2": 1e9}, {**season, "rules_m2": float("nan")}, {**season, "footprint_m2": True}):
+        assert clean_rules(bad)["rules_disagree"] is None
+    checks = season_checks({"2021-22": season, "2022-23": {**season, "footprint_m2": 300_000.0}})
+    notes = model_check_notes(checks, ["2021-22", "2022-23"])
+    assert len(notes) == 1 and notes[0].startswith("RULES DISAGREE in 2021-22 (the rules alone map 9.4 ha; the fused "
+                                                   "map left 6.2 ha of it out, 60 % of its own 10.4 ha)")
+
+
+def test_a_run_whose_model_vetoes_every_rules_find_says_rules_disagree(archive, tmp_path, monkeypatch):
+    """Through the real run path (tasks -> done.json -> coverage -> manifest, summary, report): a model that scores
+    everything background (as a model blind to the scene's spoil does) erases the rules' finds; the run still exits
+    0 with its numbers, and says how much the rules alone found."""
+    import models.infer as mi
+    from geo.stages import rules_check
+
+    def blind(model, card, data, bands, **kw):
+        p = np.zeros((3, *data.shape[1:]), np.float32)
+        p[0] = 1.0
+        return p
+
+    monkeypatch.setattr(mi, "predict_proba", blind)
+    monkeypatch.setattr(rules_check, "RULES_MIN_DROPPED_M2", 1.0)  # the tiny scene's rules footprint is small
+    out = tmp_path / "run"
+    assert _run(archive, out, "fused") == 0
+    recs = [json.loads(p.read_text())["model_check"] for p in (out / "tasks").glob("*/*/done.json")]
+    assert recs and sum(r["rules_m2"] for r in recs) > 0
+    assert all(r["rules_dropped_m2"] == r["rules_m2"] and r["footprint_m2"] == 0 for r in recs)
+    (period, man), = json.loads((out / "manifest.json").read_text())["model_checks"].items()
+    assert man["rules_disagree"] is True and man["rules_dropped_m2"] == man["rules_m2"]
+    assert f"RULES DISAGREE in {period} (the rules alone map" in (out / "report.md").read_text()
+    assert "and mapped no footprint" in (out / "report.md").read_text()
+

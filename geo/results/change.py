@@ -22,6 +22,7 @@ SUMMARY_COLUMNS = [
     "cleared_area_m2_high", "site_count", "site_count_low", "site_count_high",
     "site_extent_m2", "site_extent_m2_low", "site_extent_m2_high",
     "pond_count", "clear_fraction", "low_confidence", "n_scenes", "model_uncertain_share", "model_doubtful",
+    "rules_dropped_m2",
     "footprint_growth_pct", "footprint_growth_pct_low", "footprint_growth_pct_high",
     "site_count_growth_pct", "site_count_growth_pct_low", "site_count_growth_pct_high",
     "footprint_change_pct_prev", "site_count_change_pct_prev", "trend",
@@ -41,11 +42,12 @@ def pct(new: float, old: float) -> float:
 
 def period_row(period: str, footprints: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, *,
                clear_fraction: float, n_scenes: int, intervals: dict | None = None,
-               model_uncertain_share: float | None = None) -> dict:
+               model_uncertain_share: float | None = None, rules_dropped_m2: float | None = None) -> dict:
     """Totals of one period (areas in m², computed in UTM by the caller).
 
     ``intervals``: optional ``<col>_low`` / ``<col>_high`` values (95 %) for :data:`INTERVAL_COLUMNS`.
     ``model_uncertain_share``: the season's model check (:func:`geo.stages.input_check.season_check`), None if none.
+    ``rules_dropped_m2``: the rules footprint the fused map left out (:mod:`geo.stages.rules_check`), None if unknown.
     """
     cls = footprints["class"].to_numpy() if len(footprints) else np.array([], dtype=int)
     area = footprints["area_m2"].to_numpy() if len(footprints) else np.array([])
@@ -60,6 +62,7 @@ def period_row(period: str, footprints: gpd.GeoDataFrame, sites: gpd.GeoDataFram
         "clear_fraction": float(clear_fraction),
         "n_scenes": int(n_scenes),
         "model_uncertain_share": _share(model_uncertain_share),
+        "rules_dropped_m2": float("nan") if rules_dropped_m2 is None else float(rules_dropped_m2),
         **(intervals or {}),
     }
 
@@ -119,8 +122,9 @@ def summarize(rows: list[dict], config: ChangeConfig = ChangeConfig()) -> pd.Dat
     if df.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
     df["low_confidence"] = df["clear_fraction"] < config.min_clear_fraction
-    if "model_uncertain_share" not in df:
-        df["model_uncertain_share"] = float("nan")
+    for col in ("model_uncertain_share", "rules_dropped_m2"):
+        if col not in df:
+            df[col] = float("nan")
     df["model_uncertain_share"] = [_share(v) for v in df["model_uncertain_share"]]
     # unknown (rules, too few pixels, older tasks) stays empty: not "not doubtful"
     df["model_doubtful"] = pd.array([None if np.isnan(v) else is_doubtful(v)

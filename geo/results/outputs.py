@@ -183,7 +183,8 @@ def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], param
         rows.append(period_row(p, fp, sites, clear_fraction=cov.get("clear_fraction", 0.0),
                                n_scenes=cov.get("n_scenes", 0),
                                intervals=period_intervals(out, p, fp, sites, params, aoi_wgs84),
-                               model_uncertain_share=checks.get(p, {}).get("model_uncertain_share")))
+                               model_uncertain_share=checks.get(p, {}).get("model_uncertain_share"),
+                               rules_dropped_m2=checks.get(p, {}).get("rules_dropped_m2")))
         found.append((p, fp, sites))
     ids, events = track_sites([(p, s) for p, _, s in found], max_gap_m=params.sites.link_distance_m)
     prev, seen_prev = None, None

@@ -209,6 +209,11 @@ def estimate_html(est: pd.DataFrame | None, labeller: str = "") -> str:
             f"{html.escape(labeller)}</p><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
 
 
+def _share(part: float, whole: float) -> str:
+    """The dropped rules area against the fused footprint, in words."""
+    return f"{100 * part / whole:.0f} % of its own {whole / 1e4:.1f} ha" if whole > 0 else "and mapped no footprint"
+
+
 def model_check_notes(checks: dict[str, dict], periods: list[str], *, model_run: bool = True) -> list[str]:
     """Report notes, first in the report and also logged as warnings, from the seasons' model checks
     (:func:`geo.stages.input_check.season_checks`): seasons the model was unsure of, seasons it could not be
@@ -226,6 +231,17 @@ def model_check_notes(checks: dict[str, dict], periods: list[str], *, model_run:
             "these seasons' areas and any growth from or to them may be off by tens of percent, and claims that need "
             "them are marked not comparable. Check the map against reference labels ('minewatch sample' + "
             "'minewatch estimate') before publishing.")
+    disagree = [(p, checks[p]) for p in periods if (checks.get(p) or {}).get("rules_disagree")]
+    if disagree:
+        notes.append(
+            "RULES DISAGREE in " + ", ".join(f"{p} (the rules alone map {c['rules_m2'] / 1e4:.1f} ha; the fused map "
+                                             f"left {c['rules_dropped_m2'] / 1e4:.1f} ha of it out, "
+                                             f"{_share(c['rules_dropped_m2'], c['footprint_m2'])})" for p, c in disagree)
+            + ": the model scored as background most of what the spectral rules find there. That veto is right on "
+            "bright fields (real no-mining Virginia: 98 % of the rules' 64 ha left out) and wrong where the model has "
+            "not seen such spoil (blind-generator scenes lost up to a third of their true footprint this way); nothing "
+            "here tells which. If those pixels are mining, the season's footprint is larger by the area left out. "
+            "Compare a run with --method rules, and check the map against reference labels (docs/MODEL_CHECKS.md).")
     if model_run:
         why: dict[str, list[str]] = {}
         for p in periods:

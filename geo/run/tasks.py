@@ -268,9 +268,12 @@ def _run_task(spec: TaskSpec) -> dict:
     check = None
     if det.model_fp is not None:  # how sure the model is of what it maps (docs/MODEL_CHECKS.md)
         from geo.stages.input_check import unsure_counts
+        from geo.stages.rules_check import rules_counts
 
         check = {**unsure_counts(det.model_fp[inner], seen),
                  "input_warnings": list((det.input_check or {}).get("warnings", []))}
+        if det.rules_classes is not None:  # what the rules alone find, and how much of it the fused map left out
+            check.update(rules_counts(det.rules_classes[inner], classes, seen, grid.pixel_area))
     del det
     dn = np.nan_to_num(comp.data[(slice(None), *inner)] * 10000.0, nan=0.0)
     dn = np.clip(np.round(dn), 1, 65535).astype(np.uint16) * (count > 0)

@@ -55,6 +55,7 @@ class Detection:
         input_check: for the model methods, :func:`geo.stages.input_check.check_input`'s report (is the
             composite within what the model was trained on?), for the run's manifest; ``None`` for the rules.
         model_fp: for the model methods, the model's footprint probability before fusion (float16, ``(y, x)``).
+        rules_classes: for ``"fused"``, the rules' own classes (what the fused map could have lost).
     """
 
     classes: np.ndarray
@@ -62,6 +63,7 @@ class Detection:
     grid: GeoGrid
     input_check: dict | None = None
     model_fp: np.ndarray | None = None
+    rules_classes: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.classes.shape != self.grid.shape or self.confidence.shape != self.grid.shape:
@@ -392,5 +394,6 @@ def _classify_model(composite: Composite, config: FusionConfig, *, fuse: bool) -
     classes[~valid] = BACKGROUND
     conf = np.where(valid, conf, 0).astype(np.float32)
     from geo.stages.input_check import check_input
-    return Detection(classes, conf, composite.grid, check_input(composite, config.weights), model_fp.astype(np.float16))
+    return Detection(classes, conf, composite.grid, check_input(composite, config.weights), model_fp.astype(np.float16),
+                     None if rules is None else rules.classes)
 

@@ -106,10 +106,15 @@ def season_check(records: list) -> dict:
     """One season's model check from its tasks' ``model_check`` records (``done.json``).
 
     Returns ``model_uncertain_share`` (None when it cannot be told), ``model_check_unavailable`` (why not, or
-    None) and ``input_warnings``: the input check's findings, one per band (the worst tile's share).
+    None), ``input_warnings``: the input check's findings, one per band (the worst tile's share), and the rules'
+    areas of :func:`geo.stages.rules_check.season_rules`.
     """
+    from geo.stages.rules_check import season_rules
+
+    rules = season_rules(records)  # known also where the model's own check is not (a model blind to the scene)
+
     def none(why: str | None) -> dict:
-        return {"model_uncertain_share": None, "model_check_unavailable": why, "input_warnings": []}
+        return {"model_uncertain_share": None, "model_check_unavailable": why, "input_warnings": [], **rules}
 
     if not records or all(r is None for r in records):
         return none(None)  # the rules ran (or the season has no tasks): no model to check
@@ -135,7 +140,7 @@ def season_check(records: list) -> dict:
             if key not in worst or share > worst[key][0]:
                 worst[key] = (share, w)
     return {"model_uncertain_share": round(unsure / cand, 4), "model_check_unavailable": None,
-            "input_warnings": [w for _, w in worst.values()][:10]}
+            "input_warnings": [w for _, w in worst.values()][:10], **rules}
 
 
 def clean_share(v) -> float | None:
@@ -163,7 +168,9 @@ def is_doubtful(share) -> bool:
 def season_checks(coverage: dict) -> dict[str, dict]:
     """Per season of ``coverage`` (``coverage.json``, checked): ``model_uncertain_share``, ``model_doubtful``
     (None when the share is unknown), ``model_check_unavailable`` and ``input_warnings`` — what the summary, the
-    report and the manifest all say."""
+    report and the manifest all say; with the rules' areas and ``rules_disagree`` (:mod:`geo.stages.rules_check`)."""
+    from geo.stages.rules_check import clean_rules
+
     out = {}
     for p, c in coverage.items():
         c = c if isinstance(c, dict) else {}
@@ -171,5 +178,5 @@ def season_checks(coverage: dict) -> dict[str, dict]:
         why = c.get("model_check_unavailable")
         out[p] = {"model_uncertain_share": share, "model_doubtful": None if share is None else share > UNSURE_SHARE_MAX,
                   "model_check_unavailable": why if isinstance(why, str) else None,
-                  "input_warnings": clean_warnings(c.get("input_warnings"))}
+                  "input_warnings": clean_warnings(c.get("input_warnings")), **clean_rules(c)}
     return out
