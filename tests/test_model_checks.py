@@ -248,4 +248,13 @@ def test_a_run_whose_model_vetoes_every_rules_find_says_rules_disagree(archive, 
     assert man["rules_disagree"] is True and man["rules_dropped_m2"] == man["rules_m2"]
     assert f"RULES DISAGREE in {period} (the rules alone map" in (out / "report.md").read_text()
     assert "and mapped no footprint" in (out / "report.md").read_text()
+    from types import SimpleNamespace
+
+    from geo.cli.run import print_summary
+
+    lines = []
+    print_summary(SimpleNamespace(out_dir=out, summary_csv=out / "summary.csv", report_html=out / "report.html"),
+                  echo=lines.append)
+    assert any(line.startswith(f"  {period}:") and "RULES DISAGREE: the fused map left out" in line for line in lines)
+    assert pd.read_csv(out / "summary.csv")["rules_dropped_m2"].iloc[0] == man["rules_dropped_m2"]
 

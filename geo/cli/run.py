@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -20,6 +21,11 @@ def print_summary(result, echo=click.echo) -> None:
     from geo.results.change import headline_caveats
 
     df = pd.read_csv(result.summary_csv)
+    try:  # the manifest's checked per-season record (docs/MODEL_CHECKS.md); nothing to add when it cannot be read
+        checks = json.loads((Path(result.out_dir) / "manifest.json").read_text(encoding="utf-8")).get("model_checks")
+    except (OSError, ValueError, AttributeError):
+        checks = None
+    checks = checks if isinstance(checks, dict) else {}
     echo(f"Outputs in {result.out_dir}")
     echo(f"  summary   {result.summary_csv}")
     echo(f"  report    {result.report_html}")
@@ -28,6 +34,10 @@ def print_summary(result, echo=click.echo) -> None:
         flag = "  (low clear coverage)" if r["low_confidence"] else ""
         if str(r.get("model_doubtful", False)) == "True":  # docs/MODEL_CHECKS.md
             flag += f"  (MODEL UNSURE: {100 * r['model_uncertain_share']:.1f} % of its candidates below p 0.5)"
+        c = checks.get(r["period"])
+        drop = c.get("rules_dropped_m2") if isinstance(c, dict) and c.get("rules_disagree") is True else None
+        if isinstance(drop, (int, float)) and not isinstance(drop, bool):
+            flag += f"  (RULES DISAGREE: the fused map left out {drop / 1e4:.1f} ha the rules find)"
         if pd.isna(r["footprint_area_m2"]):
             echo(f"  {r['period']}: NO DATA (no scenes): no area, no sites, no growth from or to it")
             continue
