@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import shutil
 import subprocess
 import sys
@@ -113,6 +112,8 @@ def _refused(run_dir: Path) -> str:
 
 
 def _run_all(aois: list[Path], args, extra: list[str], status_rows: list, summary_rows: list) -> None:
+    from geo.results.run_inputs import model_checks_of
+
     for n, aoi in enumerate(aois, start=1):
         run_dir = args.out / aoi.stem
         print(f"[{n}/{len(aois)}] {aoi.name} → {run_dir}", file=sys.stderr, flush=True)
@@ -153,22 +154,13 @@ def _run_all(aois: list[Path], args, extra: list[str], status_rows: list, summar
         summary_rows += rows
         unsure = [r["period"] for r in rows if r.get("model_doubtful") == "True"]  # docs/MODEL_CHECKS.md
         notes = [f"MODEL UNSURE in {', '.join(unsure)}"] if unsure else []
-        disagree = [p for p, c in _model_checks(run_dir).items() if isinstance(c, dict) and c.get("rules_disagree") is True]
+        disagree = [p for p, c in model_checks_of(run_dir).items() if isinstance(c, dict) and c.get("rules_disagree")]
         notes += [f"RULES DISAGREE in {', '.join(disagree)}"] if rc == 0 and disagree else []
         note = "; ".join(notes) + ": see the run's report" if notes else ""
         status_rows.append({"aoi": aoi.stem, "exit_code": rc, "seconds": round(secs, 1),
                             "status": "ok" if rc == 0 else "failed", "message": last_line if rc else note})
         outcome = f"ok after {secs:.0f} s" if rc == 0 else f"FAILED (exit {rc}) after {secs:.0f} s: {last_line}"
         print(f"    {outcome}" + (f" ({note})" if note else ""), file=sys.stderr, flush=True)
-
-
-def _model_checks(run_dir: Path) -> dict:
-    """The run's per-season model checks from its manifest; empty when there is none or it does not read."""
-    try:
-        checks = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8")).get("model_checks")
-    except (OSError, ValueError, AttributeError):
-        return {}
-    return checks if isinstance(checks, dict) else {}
 
 
 def _write_tables(out: Path, status_rows: list, summary_rows: list) -> list[Path]:

@@ -102,17 +102,14 @@ def test_a_bad_batch_is_refused_before_any_aoi_runs(tmp_path):
         assert not (tmp_path / "batch").exists()
 
 
-def test_batch_reads_the_runs_model_checks_for_its_status_message(tmp_path):
-    """The batch's status message names RULES DISAGREE seasons from the run's manifest; a missing or broken manifest
-    adds nothing rather than stopping the batch."""
-    import importlib.util
+def test_model_checks_for_status_lines_never_stop_the_batch(tmp_path):
+    """The batch status and the terminal summary name RULES DISAGREE seasons from the run's manifest
+    (``model_checks_of``); a missing or broken manifest adds nothing rather than stopping them."""
+    from geo.results.run_inputs import model_checks_of
 
-    spec = importlib.util.spec_from_file_location("run_all_aois", REPO / "scripts" / "run_all_aois.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
     (tmp_path / "manifest.json").write_text(json.dumps({"model_checks": {"2021-22": {"rules_disagree": True}}}))
-    assert mod._model_checks(tmp_path) == {"2021-22": {"rules_disagree": True}}
-    for bad in ("{", "[1, 2]", json.dumps({"model_checks": [1]})):
-        (tmp_path / "manifest.json").write_text(bad)
-        assert mod._model_checks(tmp_path) == {}
-    assert mod._model_checks(tmp_path / "nowhere") == {}
+    assert model_checks_of(tmp_path) == {"2021-22": {"rules_disagree": True}}
+    for bad in ("{", "[1, 2]", json.dumps({"model_checks": [1]}), "\udcff"):
+        (tmp_path / "manifest.json").write_text(bad, errors="surrogateescape")
+        assert model_checks_of(tmp_path) == {}
+    assert model_checks_of(tmp_path / "nowhere") == {}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -19,13 +18,10 @@ def print_summary(result, echo=click.echo) -> None:
     import pandas as pd
 
     from geo.results.change import headline_caveats
+    from geo.results.run_inputs import model_checks_of
 
     df = pd.read_csv(result.summary_csv)
-    try:  # the manifest's checked per-season record (docs/MODEL_CHECKS.md); nothing to add when it cannot be read
-        checks = json.loads((Path(result.out_dir) / "manifest.json").read_text(encoding="utf-8")).get("model_checks")
-    except (OSError, ValueError, AttributeError):
-        checks = None
-    checks = checks if isinstance(checks, dict) else {}
+    checks = model_checks_of(result.out_dir)
     echo(f"Outputs in {result.out_dir}")
     echo(f"  summary   {result.summary_csv}")
     echo(f"  report    {result.report_html}")

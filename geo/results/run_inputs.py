@@ -36,6 +36,16 @@ def read_manifest(run_dir: Path) -> dict:
     return {**data, "inputs": inputs if isinstance(inputs, dict) else {}}
 
 
+def model_checks_of(run_dir: Path) -> dict:
+    """The manifest's per-season ``model_checks`` (docs/MODEL_CHECKS.md) for a summary line; {} when the manifest is
+    absent, unreadable or holds none (it says nothing then, rather than stopping what prints it)."""
+    try:
+        checks = read_manifest(Path(run_dir)).get("model_checks")
+    except UsageError:
+        return {}
+    return checks if isinstance(checks, dict) else {}
+
+
 def run_region(run_dir: Path, grid) -> np.ndarray:
     """Pixels inside the run's AOI (from the manifest's AOI file), else the whole grid."""
     path = read_manifest(run_dir).get("inputs", {}).get("aoi_path")
