@@ -15,7 +15,8 @@ season:
 * the same growth from the scenes classified one by one in memory (``bench_independent.detect``);
 * the run's growth from its ``summary.csv``;
 * first- and last-season footprint area against the truth's, in memory and from the run.
-* how many of the run's seasons its self-check flags ``model_doubtful`` (docs/MODEL_CHECKS.md).
+* how many of the run's seasons its self-check flags ``model_doubtful``, and how many ``rules_disagree`` (the fused
+  map left out a material part of what the rules alone find), both in docs/MODEL_CHECKS.md.
 
 Areas and site counts are summed over ``--series`` landscapes per generator variant before growth is taken.
 
@@ -42,6 +43,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import bench_independent as bi  # noqa: E402
+
+from geo.results.run_inputs import model_checks_of  # noqa: E402
 
 FIRST_YEAR = 2019  # dry season 2019-20 is the series' first season
 
@@ -132,7 +135,10 @@ def series_row(gname: str, variant: str, k: int, seasons: int, size: int, seed0:
     rows = run_minewatch(items, aoi, root / "run", seasons, method, tile_px)
     run = [(float(rows[i]["footprint_area_m2"]), int(rows[i]["site_count"])) for i in (0, -1)]
     doubtful = sum(r.get("model_doubtful") == "True" for r in rows)  # the run's self-check (docs/MODEL_CHECKS.md)
-    return {"truth": [truth[0], truth[-1]], "memory": mem, "run": run, "doubtful": doubtful, "seasons": len(rows)}
+    checks = model_checks_of(root / "run").values()
+    disagree = sum(bool(c.get("rules_disagree")) for c in checks if isinstance(c, dict))
+    return {"truth": [truth[0], truth[-1]], "memory": mem, "run": run, "doubtful": doubtful, "disagree": disagree,
+            "seasons": len(rows)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,25 +171,28 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.method}, first -> last of {args.seasons} seasons, {args.series} landscapes of {args.size} px per row "
           f"(areas and sites summed), one clear acquisition per season, SWIR assets at {args.swir_m} m")
     print("| generator:variant | truth growth % (area / sites) | in memory | minewatch run | run minus truth, pp "
-          "| footprint area / truth's, first; last season (in memory; run) | seasons the run flags model-doubtful |")
+          "| footprint area / truth's, first; last season (in memory; run) "
+          "| seasons the run flags model-doubtful; rules-disagree |")
     print("|---|---|---|---|---|---|---|")
     report = {}
     with tempfile.TemporaryDirectory(prefix="minewatch-bench-run-") as tmp:
         for gname, gen in bi.generators(args.generators).items():
             for variant in args.variants or gen.VARIANTS:
                 tot = {k: np.zeros((2, 2)) for k in ("truth", "memory", "run")}
-                flagged = [0, 0]
+                flagged, disagree = [0, 0], 0
                 for k in range(args.series):
                     r = series_row(gname, variant, k, args.seasons, args.size, args.seed0, args.method,
                                    args.tile_px, Path(tmp), args.swir_m)
                     for key in tot:
                         tot[key] += np.asarray(r[key], float)
                     flagged = [flagged[0] + r["doubtful"], flagged[1] + r["seasons"]]
+                    disagree += r["disagree"]
                 (ta0, ts0), (ta1, ts1) = tot["truth"]
                 (ma0, ms0), (ma1, ms1) = tot["memory"]
                 (ra0, rs0), (ra1, rs1) = tot["run"]
                 name = f"{gname}:{variant}"
-                report[name] = {**{k: v.tolist() for k, v in tot.items()}, "doubtful_seasons": flagged}
+                report[name] = {**{k: v.tolist() for k, v in tot.items()}, "doubtful_seasons": flagged,
+                                "rules_disagree_seasons": disagree}
 
                 def ratio(a: float, t: float) -> str:
                     return f"{a / t:.2f}" if t else "-"
@@ -191,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"| {name} | {g(ta0, ta1):+.1f} / {g(ts0, ts1):+.1f} | {g(ma0, ma1):+.1f} / {g(ms0, ms1):+.1f} "
                       f"| {g(ra0, ra1):+.1f} / {g(rs0, rs1):+.1f} | {g(ra0, ra1) - g(ta0, ta1):+.1f} / "
                       f"{g(rs0, rs1) - g(ts0, ts1):+.1f} | {ratio(ma0, ta0)}; {ratio(ma1, ta1)} ({ratio(ra0, ta0)}; "
-                      f"{ratio(ra1, ta1)}) | {flagged[0]} of {flagged[1]} |", flush=True)
+                      f"{ratio(ra1, ta1)}) | {flagged[0]} of {flagged[1]}; {disagree} |", flush=True)
     print(f"\n({time.perf_counter() - t0:.0f} s)")
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))

@@ -31,7 +31,7 @@ def test_run_reproduces_the_in_memory_detection(tmp_path, capsys):
     r = json.loads(out.read_text())["gen_c:base"]
     assert r["run"][0][0] == pytest.approx(r["memory"][0][0], rel=0.02)
     assert "| gen_c:base |" in capsys.readouterr().out
-    assert r["doubtful_seasons"] == [0, 2]  # the rules have no self-check
+    assert r["doubtful_seasons"] == [0, 2] and r["rules_disagree_seasons"] == 0  # the rules check neither
 
 
 def test_table_goes_into_the_card(tmp_path):
