@@ -223,6 +223,13 @@ def test_rules_areas_sum_over_tasks_and_flag_a_material_veto():
     notes = model_check_notes(checks, ["2021-22", "2022-23"])
     assert len(notes) == 1 and notes[0].startswith("RULES DISAGREE in 2021-22 (the rules alone map 9.4 ha; the fused "
                                                    "map left 6.2 ha of it out, 60 % of its own 10.4 ha)")
+    # the growth it could change, as a sensitivity beside the reported one (first season flagged)
+    summary = pd.DataFrame({"period": ["2021-22", "2022-23"], "footprint_area_m2": [100_000.0, 150_000.0],
+                            "rules_dropped_m2": [62_000.0, 10_000.0]})
+    notes = model_check_notes(checks, ["2021-22", "2022-23"], summary=summary)
+    assert notes[0].endswith("footprint growth 2021-22 → 2022-23 would be -1.2 % instead of +50.0 %.")
+    summary["rules_dropped_m2"] = [float("nan"), 10_000.0]  # unknown: no sensitivity figure
+    assert "would be" not in model_check_notes(checks, ["2021-22", "2022-23"], summary=summary)[0]
 
 
 def test_a_run_whose_model_vetoes_every_rules_find_says_rules_disagree(archive, tmp_path, monkeypatch):

@@ -241,7 +241,7 @@ def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], param
         notes.append("The 95 % intervals are calibrated for the fused detector (docs/INTERVALS.md); the rules-only "
                      "detector misses whole objects on simulated series, so its intervals are too narrow. Use "
                      "'minewatch sample' and 'minewatch estimate' for an interval that holds.")
-    notes = model_check_notes(checks, periods, model_run=params.detect.method != "rules") + notes
+    notes = model_check_notes(checks, periods, model_run=params.detect.method != "rules", summary=summary) + notes
     estimate = read_estimate(out)
     if estimate is not None and (stale := stale_estimate_periods(out, estimate)):
         log.warning("%s was made from other class maps than this run's for %s; the report leaves those seasons out "

@@ -214,10 +214,27 @@ def _share(part: float, whole: float) -> str:
     return f"{100 * part / whole:.0f} % of its own {whole / 1e4:.1f} ha" if whole > 0 else "and mapped no footprint"
 
 
-def model_check_notes(checks: dict[str, dict], periods: list[str], *, model_run: bool = True) -> list[str]:
+def rules_growth(summary, checks: dict[str, dict]) -> str:
+    """When the first or last season is RULES DISAGREE: the footprint growth with the rules footprint the fused map
+    left out counted as mining, beside the reported one (a sensitivity, not a correction); "" otherwise."""
+    if summary is None or len(summary) < 2:
+        return ""
+    first, last = summary.iloc[0], summary.iloc[-1]
+    if not any((checks.get(r["period"]) or {}).get("rules_disagree") for r in (first, last)):
+        return ""
+    vals = [float(r[c]) for r in (first, last) for c in ("footprint_area_m2", "rules_dropped_m2")]
+    if not all(np.isfinite(vals)) or vals[0] <= 0:
+        return ""
+    f0, d0, f1, d1 = vals
+    return (f" Counting what the fused map left out as mining, footprint growth {first['period']} → {last['period']} "
+            f"would be {100 * ((f1 + d1) / (f0 + d0) - 1):+.1f} % instead of {100 * (f1 / f0 - 1):+.1f} %.")
+
+
+def model_check_notes(checks: dict[str, dict], periods: list[str], *, model_run: bool = True, summary=None) -> list[str]:
     """Report notes, first in the report and also logged as warnings, from the seasons' model checks
     (:func:`geo.stages.input_check.season_checks`): seasons the model was unsure of, seasons it could not be
-    checked for, and the input check's findings. See docs/MODEL_CHECKS.md."""
+    checked for, seasons where the fused map left out much of what the rules find (with :func:`rules_growth` from
+    ``summary``), and the input check's findings. See docs/MODEL_CHECKS.md."""
     from geo.stages.input_check import UNSURE_SHARE_MAX
 
     notes = []
@@ -241,7 +258,8 @@ def model_check_notes(checks: dict[str, dict], periods: list[str], *, model_run:
             "bright fields (real no-mining Virginia: 98 % of the rules' 64 ha left out) and wrong where the model has "
             "not seen such spoil (blind-generator scenes lost up to a third of their true footprint this way); nothing "
             "here tells which. If those pixels are mining, the season's footprint is larger by the area left out. "
-            "Compare a run with --method rules, and check the map against reference labels (docs/MODEL_CHECKS.md).")
+            "Compare a run with --method rules, and check the map against reference labels (docs/MODEL_CHECKS.md)."
+            + rules_growth(summary, checks))
     if model_run:
         why: dict[str, list[str]] = {}
         for p in periods:
