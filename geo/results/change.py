@@ -174,12 +174,21 @@ def summarize(rows: list[dict], config: ChangeConfig = ChangeConfig()) -> pd.Dat
 def seen_share(geom, seen) -> float:
     """Share of the pixels under ``geom`` (touched) that a season saw clear; ``seen`` = (bool raster, its GeoGrid)."""
     import rasterio.features
+    from affine import Affine
 
     mask, grid = seen
-    inside = rasterio.features.geometry_mask([geom], out_shape=mask.shape, transform=grid.transform, invert=True,
-                                             all_touched=True)
+    # only the site's own window (+1 px for all_touched) is rasterised: a full-AOI mask per site would be a hot path
+    x0, y0, x1, y1 = geom.bounds
+    cols, rows = zip(*(~grid.transform * xy for xy in ((x0, y0), (x1, y1))))
+    r0, r1 = max(int(np.floor(min(rows))) - 1, 0), min(int(np.ceil(max(rows))) + 1, mask.shape[0])
+    c0, c1 = max(int(np.floor(min(cols))) - 1, 0), min(int(np.ceil(max(cols))) + 1, mask.shape[1])
+    if r0 >= r1 or c0 >= c1:
+        return 1.0  # no pixel under the site (as for an empty mask below): nothing says it was hidden
+    sub = mask[r0:r1, c0:c1]
+    inside = rasterio.features.geometry_mask([geom], out_shape=sub.shape, invert=True, all_touched=True,
+                                             transform=grid.transform * Affine.translation(c0, r0))
     n = int(inside.sum())
-    return float(mask[inside].sum()) / n if n else 1.0
+    return float(sub[inside].sum()) / n if n else 1.0
 
 
 def site_changes(prev: gpd.GeoDataFrame, curr: gpd.GeoDataFrame, *, period_from: str, period_to: str,

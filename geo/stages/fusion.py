@@ -22,8 +22,9 @@ def keep_rules_footprints(classes: np.ndarray, rule_classes: np.ndarray, model_f
     In a kept component the rules' ponds are ponds; its cleared land is added where ``classes`` says background
     only when the fused map covers less than ``covered_min`` of the component (the model missed the site; where
     it saw the site, its own outline is kept), or, with ``fill_min_px``, when the component has at least that many
-    pixels (a large rules footprint keeps its whole outline even where the model drew a smaller one). With ``ponds_only_if_none`` the rules' ponds are added only to
-    components where the fused map has no pond (measured-spectra scenes: pond F1 0.86 -> 0.90; legacy unchanged).
+    pixels (a large rules footprint keeps its whole outline even where the model drew a smaller one). With
+    ``ponds_only_if_none`` the rules' ponds are added only to components where the fused map has no pond
+    (measured-spectra scenes: pond F1 0.86 -> 0.90; legacy unchanged).
     A model pond inside rules' cleared land stays pond.
     """
     out = classes.copy()

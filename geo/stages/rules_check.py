@@ -2,8 +2,8 @@
 
 The fused detector keeps a rules footprint unless the model is confident it is background
 (:func:`geo.stages.fusion.keep_rules_footprints`). That veto removes the rules' bright-field false alarms on real
-no-mining imagery, and it also removes real spoil the model has never seen: on blind-generator scenes the veto left
-out up to half of the true footprint. Which of the two happened cannot be told without labels, so a run records the
+no-mining imagery, and it also removes real spoil the model has never seen: on gen_d tuning scenes the veto left
+out up to a third of the true footprint. Which of the two happened cannot be told without labels, so a run records the
 disagreement per season (``rules_m2``, ``rules_dropped_m2``, ``footprint_m2`` in each task's ``done.json``) and the
 report says RULES DISAGREE where the rules footprint the fused map left out is a material part of the season's area.
 """
