@@ -252,18 +252,6 @@ def augment(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, *,
     return np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(y)
 
 
-def vector_layers(path) -> list[str]:
-    """Names of the layers with geometries of a vector file (not tables such as a GeoPackage's ``layer_styles``);
-    empty when it cannot be listed (the reader then says why)."""
-    import pyogrio
-
-    try:
-        layers = pyogrio.list_layers(path)
-    except Exception:  # noqa: BLE001 - unreadable files are reported by gpd.read_file with their own message
-        return []
-    spatial = [str(name) for name, geom in layers if geom is not None]
-    return spatial if len(layers) > 1 else [str(name) for name, _ in layers]
-
 
 def buffer_points(geom, radius_m: float):
     """``geom`` with every point (of a Point, MultiPoint or GeometryCollection) turned into a disc of ``radius_m``;
@@ -307,9 +295,11 @@ def rasterize_labels(labels_path: Path, grid: GeoGrid, *, point_radius_m: float 
     from geo.errors import CrsError
 
     names = {"background": 0, "cleared_land": 1, "cleared": 1, "leaching_pond": 2, "pond": 2}
+    from models.vector_source import pick_layer
+
     try:
-        layers = vector_layers(labels_path)  # one with geometries (not a GeoPackage's layer_styles table)
-        gdf = gpd.read_file(labels_path, **({"layer": layers[0]} if len(layers) == 1 else {}))
+        file, layer = pick_layer(labels_path, "labels")  # the named one, or the one with geometries
+        gdf = gpd.read_file(file, **({"layer": layer} if layer is not None else {}))
     except (OSError, ValueError) as exc:
         raise RasterError(f"cannot read labels {labels_path}: {exc}") from None
     if gdf.crs is None:

@@ -22,6 +22,7 @@ from shapely.geometry import box
 
 from geo.errors import ConfigError, CrsError, NoDataError, RasterError
 from geo.grid import GeoGrid
+from models.vector_source import pick_layer, split_layer
 
 log = logging.getLogger(__name__)
 
@@ -37,13 +38,14 @@ WGS84 = CRS.from_epsg(4326)
 
 
 def existing_file(path: Path, what: str, fix: str) -> Path:
-    """``path`` if it is a file; else a :class:`ConfigError` naming ``what`` (the config key) and the path."""
-    path = Path(path)
-    if path.is_dir():
-        raise ConfigError(f"{what} {path} is a folder, not a file; {fix}")
-    if not path.is_file():
-        raise ConfigError(f"{what} {path} does not exist; {fix}")
-    return path
+    """``path`` if its file (without a ``|layername=`` part) is a file; else a :class:`ConfigError` naming ``what``
+    (the config key) and the path."""
+    file, _ = split_layer(path)
+    if file.is_dir():
+        raise ConfigError(f"{what} {file} is a folder, not a file; {fix}")
+    if not file.is_file():
+        raise ConfigError(f"{what} {file} does not exist; {fix}")
+    return Path(path)
 
 
 def extent(bounds, crs: CRS) -> str:
@@ -57,18 +59,13 @@ def extent(bounds, crs: CRS) -> str:
 
 
 def read_vector(path, what: str, fix: str):
-    """A vector file as a GeoDataFrame; an unreadable one is one :class:`RasterError` line naming ``what`` and ``fix``."""
+    """A vector file (or one layer of it, ``file|layername=layer``; :func:`pick_layer`) as a GeoDataFrame; an
+    unreadable one is one :class:`RasterError` line naming ``what`` and ``fix``."""
     import geopandas as gpd
 
-    from models.data import vector_layers
-
-    layers = vector_layers(path)
-    if len(layers) > 1:  # pyogrio would read the first with a warning, and the user's layer may be another one
-        raise RasterError(f"{what} {path} holds {len(layers)} layers ({', '.join(layers)}) and minewatch reads a file "
-                          f"with one layer; write the layer you mean to its own file, e.g. ogr2ogr -f GPKG "
-                          f"{Path(path).stem}_{layers[-1]}.gpkg {path} {layers[-1]}")
+    file, layer = pick_layer(path, what)
     try:
-        return gpd.read_file(path, **({"layer": layers[0]} if layers else {}))
+        return gpd.read_file(file, **({"layer": layer} if layer is not None else {}))
     except (OSError, ValueError, RuntimeError) as exc:  # pyogrio's DataSourceError etc. are RuntimeErrors
         msg = " ".join(str(exc).split()).split(" It might help")[0].rstrip(" ;.") or type(exc).__name__  # GDAL's hint
         raise RasterError(f"cannot read {what} {path} ({msg}); {fix}") from None

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from geo.errors import ConfigError, CrsError, NoDataError, PeriodError, RasterError, UsageError
+from models.vector_source import source_name
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ def read_points(path: Path, role: str, *, xy_cols: tuple[str, str] | None = None
     gdf = gdf.to_crs(4326)
     if (dup := gdf.geometry.to_wkb().duplicated().to_numpy()).any():  # a point counted twice weighs twice
         log.warning("points %s: %d point(s) repeat an earlier point's position; each is scored once", path, dup.sum())
-    return PointSet(path.stem, role, path, gdf[~dup].reset_index(drop=True))
+    return PointSet(source_name(path), role, path, gdf[~dup].reset_index(drop=True))
 
 
 def read_reference(path: Path):
@@ -358,7 +359,7 @@ def _reference_agreement(reference, gpd, features, classes, clear, grid, area_ll
            "polygons_with_detection": found, "polygon_detection_rate": _rate(found, seen),
            "pixel_iou": _rate(inter, union), "reference_share_detected": _rate(inter, int(r.sum())),
            "detection_share_in_reference": _rate(inter, int(d.sum()))}
-    out["row"] = {"set": Path(path).stem, "role": "reference", "path": str(path), "count": len(reference),
+    out["row"] = {"set": source_name(path), "role": "reference", "path": str(path), "count": len(reference),
                   "in_area": n, "observed": seen, "pond_detected": None, "footprint_detected": found,
                   "pond_rate": None, "footprint_rate": out["polygon_detection_rate"],
                   "metric": f"polygons with a detection {out['polygon_detection_rate']}; pixel IoU {out['pixel_iou']}, "

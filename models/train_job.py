@@ -303,12 +303,13 @@ def check_crop(config: TrainConfig, samples, negatives=()) -> None:
 def job_inputs(job: TrainJob) -> dict[str, Path]:
     """The job's input files by config key (images, labels, areas, a local catalogue, init weights and card)."""
     from models.infer import card_path
+    from models.vector_source import split_layer
 
     inputs: dict[str, Path] = {}
-    for i, im in enumerate(job.images):
-        inputs[f"images[{i}].path"], inputs[f"images[{i}].labels"] = im.path, im.labels
+    for i, im in enumerate(job.images):  # a labels file's path without its |layername= part
+        inputs[f"images[{i}].path"], inputs[f"images[{i}].labels"] = im.path, split_layer(im.labels)[0]
     for i, sc in enumerate(job.scenes):
-        inputs[f"scenes[{i}].labels"] = sc.labels
+        inputs[f"scenes[{i}].labels"] = split_layer(sc.labels)[0]
         if sc.aoi is not None:
             inputs[f"scenes[{i}].aoi"] = sc.aoi
         if "://" not in str(sc.stac) and Path(str(sc.stac)).is_file():

@@ -274,3 +274,23 @@ def test_points_agree_with_a_minewatch_run(archive, labels, tmp_path, capsys):
     ours_foot = np.array([p["footprint"] for p in res["points"]])
     assert len(run_cls) == labels.n_pools
     assert np.mean(ours_pond == (run_cls == 2)) >= 0.9 and np.mean(ours_foot == (run_cls > 0)) >= 0.9, (run_cls, ours_pond)
+
+
+def test_point_and_reference_layers_are_named_as_qgis_does(tmp_path):
+    """Pools, negatives and the reference layer read one layer of a GeoPackage as ``file.gpkg|layername=NAME``; the
+    points are those of that layer, and an unnamed layer of a two-layer file is refused with the syntax to use."""
+    from geo.errors import RasterError
+    from models.point_eval import read_points, read_reference
+
+    gpkg = tmp_path / "kachin.gpkg"
+    pools = [Point(98.30, 25.60), Point(98.31, 25.61)]
+    gpd.GeoDataFrame({"id": [1, 2]}, geometry=pools, crs="EPSG:4326").to_file(gpkg, layer="pools", driver="GPKG")
+    gpd.GeoDataFrame({"id": [1]}, geometry=[box(98.29, 25.59, 98.32, 25.62)], crs="EPSG:4326").to_file(
+        gpkg, layer="predictions", driver="GPKG")
+    got = read_points(Path(f"{gpkg}|layername=pools"), "pool")
+    assert len(got.points) == 2 and got.name == "kachin:pools"
+    ref = read_reference(Path(f"{gpkg}|layername=predictions"))
+    assert len(ref) == 1 and ref.geometry.iloc[0].geom_type == "Polygon"
+    with pytest.raises(RasterError, match=r"holds 2 layers \(pools, predictions\); name the one to read as .*"
+                                          r"kachin.gpkg\|layername=predictions"):
+        read_points(gpkg, "pool")

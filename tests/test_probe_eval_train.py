@@ -269,8 +269,61 @@ def test_a_multi_layer_geopackage_is_refused_with_its_layers(tmp_path, no_work):
     gpd.GeoDataFrame({"name": ["x"]}, geometry=[LABEL_BOX], crs=CRS).to_file(gpkg, layer="aaa_other", driver="GPKG")
     gpd.GeoDataFrame({"class": [1]}, geometry=[LABEL_BOX], crs=CRS).to_file(gpkg, layer="labels", driver="GPKG")
     line = _one_line(_run(["evaluate", "--image", img, "--labels", gpkg, "--method", "rules"]), 4,
-                     "holds 2 layers (aaa_other, labels)", "ogr2ogr")
+                     "holds 2 layers (aaa_other, labels)", f"{gpkg}|layername=labels")
     assert "'class'" not in line
+
+
+def _two_layers(gpkg: Path) -> Path:
+    """A GeoPackage whose first layer is not the labels (it has no class) and whose second is: 10 x 10 px."""
+    gpd.GeoDataFrame({"name": ["x"]}, geometry=[box(X0, Y0 - 100, X0 + 100, Y0)], crs=CRS).to_file(
+        gpkg, layer="aaa_other", driver="GPKG")
+    gpd.GeoDataFrame({"class": [1]}, geometry=[LABEL_BOX], crs=CRS).to_file(gpkg, layer="labels", driver="GPKG")
+    return gpkg
+
+
+def test_a_layer_of_a_multi_layer_geopackage_is_read_when_named_as_qgis_does(tmp_path):
+    """``file.gpkg|layername=labels`` (QGIS's data-source syntax) reads that layer: the same report as the layer
+    written to its own file."""
+    img, gpkg = _image(tmp_path / "img.tif"), _two_layers(tmp_path / "multi.gpkg")
+    alone = _labels(tmp_path / "alone.geojson", [LABEL_BOX], classes=[1])
+    reports = []
+    for lab in (f"{gpkg}|layername=labels", alone):
+        code, _, err = _run(["evaluate", "--image", img, "--labels", lab, "--method", "rules", "--json",
+                             tmp_path / f"r{len(reports)}.json"])
+        assert code == 0, err
+        reports.append(json.loads((tmp_path / f"r{len(reports)}.json").read_text())["classes"])
+    assert reports[0] == reports[1] and reports[0]["cleared_land"]["support"] == 100
+
+
+@pytest.mark.parametrize("suffix, code, needles", [
+    ("|layername=nope", 4, ("has no layer 'nope'", "its layers: aaa_other, labels")),
+    ("|layername=", 2, ("names no layer after '|layername='",)),
+])
+def test_a_bad_layer_name_is_one_line(suffix, code, needles, tmp_path, no_work):
+    img, gpkg = _image(tmp_path / "img.tif"), _two_layers(tmp_path / "multi.gpkg")
+    _one_line(_run(["evaluate", "--image", img, "--labels", f"{gpkg}{suffix}", "--method", "rules"]), code, *needles)
+
+
+def test_a_named_layer_of_a_missing_file_is_refused_by_the_option(tmp_path, no_work):
+    img = _image(tmp_path / "img.tif")
+    code, out, err = _run(["evaluate", "--image", img, "--labels", f"{tmp_path / 'gone.gpkg'}|layername=labels"])
+    assert code == 2 and "gone.gpkg" in out + err and "does not exist" in out + err and "Traceback" not in out + err
+
+
+def test_training_reads_a_named_layer_and_keeps_it_apart_from_the_output(tmp_path):
+    """The train job's labels path keeps its layer; the output check compares the file, so a weights path equal
+    to the GeoPackage is still refused."""
+    from models.train_job import check_output, job_inputs, load_job
+    from geo.errors import UsageError
+
+    img, gpkg = _image(tmp_path / "img.tif"), _two_layers(tmp_path / "multi.gpkg")
+    cfg = tmp_path / "train.toml"
+    cfg.write_text(f'output = "w.pt"\n[[images]]\npath = "{img}"\nlabels = "{gpkg}|layername=labels"\n')
+    job = load_job(cfg)
+    assert str(job.images[0].labels).endswith("multi.gpkg|layername=labels")
+    assert job_inputs(job)["images[0].labels"] == gpkg
+    with pytest.raises(UsageError, match="would overwrite its input images\\[0\\].labels"):
+        check_output(gpkg, inputs=job_inputs(job))
 
 
 def test_empty_label_geometries_are_skipped_without_a_warning(tmp_path):

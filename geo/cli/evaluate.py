@@ -8,14 +8,16 @@ from pathlib import Path
 
 import click
 
+from geo.cli.options import VectorSource
 from geo.errors import UsageError
 
 
 @click.command("evaluate")
 @click.option("--image", type=click.Path(exists=True, dir_okay=False), default=None,
               help="GeoTIFF (band descriptions B02...B12, L2A DN) to evaluate on.")
-@click.option("--labels", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Label polygons/points (class property) over --image.")
+@click.option("--labels", type=VectorSource(), default=None,
+              help="Label polygons/points (class property) over --image; one layer of a multi-layer file as "
+                   "'labels.gpkg|layername=NAME'.")
 @click.option("--offset", type=float, default=None, help="DN offset of --image (default: its 'offset' tag, else 0).")
 @click.option("--point-radius-m", type=float, default=20.0, show_default=True,
               help="Radius turning point labels into discs; in point mode, a point counts as detected when a detected "
@@ -32,7 +34,7 @@ from geo.errors import UsageError
 @click.option("--datetime", "datetime_", default=None, metavar="START/END",
               help="Point mode: the period to composite, e.g. 2023-11-01/2024-04-30.")
 @click.option("--pools", multiple=True, type=click.Path(), help="Point mode: leaching-pool points (CSV x/y or lon/lat, "
-              "or GeoJSON/GPKG); repeatable.")
+              "or GeoJSON/GPKG; one layer as 'file.gpkg|layername=NAME'); repeatable.")
 @click.option("--negatives", multiple=True, type=click.Path(), help="Point mode: points without mining; repeatable.")
 @click.option("--reference", type=click.Path(), default=None,
               help="Point mode: reference prediction polygons (e.g. Earth Genome Sentinel-2 detections).")
@@ -136,13 +138,19 @@ def command(image, labels, offset, point_radius_m, sim_seeds, sim_size, method, 
 
 def _inputs(image, labels, pools, negatives, reference, stac, weights, aoi_path) -> dict:
     """The command's input files by option, for :func:`geo.fsutil.check_distinct`."""
-    inputs = {"--image": image, "--labels": labels, "--reference": reference, "--aoi": aoi_path, "--weights": weights,
+    from models.vector_source import split_layer
+
+    def file(p):  # a vector source's file, without its |layername= part
+        return None if p is None else split_layer(p)[0]
+
+    inputs = {"--image": image, "--labels": file(labels), "--reference": file(reference), "--aoi": aoi_path,
+              "--weights": weights,
               # the card beside the weights (models.infer.card_path), without importing torch for it
               "--weights' card": _card(weights),
               "--stac": stac if stac and "://" not in stac and Path(stac).is_file() else None}
     for flag, paths in (("--pools", pools), ("--negatives", negatives)):
         for i, p in enumerate(paths or ()):
-            inputs[flag if i == 0 else f"{flag} #{i + 1}"] = p
+            inputs[flag if i == 0 else f"{flag} #{i + 1}"] = file(p)
     return inputs
 
 

@@ -21,6 +21,25 @@ scheduler_opt = click.option("--scheduler", default=None, metavar="ADDRESS",
 weights_opt = click.option("--weights", "weights", type=click.Path(dir_okay=False), default=None,
                            help="U-Net weights (.pt with its .json card beside it) instead of the shipped ones; "
                                 "overrides [detect] weights. Checked before any search.")
+
+
+class VectorSource(click.Path):
+    """A vector file, or one layer of it written as QGIS does, ``labels.gpkg|layername=pools``: its file part must
+    exist (click's own message otherwise); the value is kept whole for :func:`models.labels.pick_layer`."""
+
+    name = "vector"
+
+    def __init__(self) -> None:
+        super().__init__(exists=True, dir_okay=False)
+
+    def convert(self, value, param, ctx):
+        from models.vector_source import LAYER_SEP, split_layer
+
+        file, layer = split_layer(value)
+        super().convert(str(file), param, ctx)
+        return value if layer is None else f"{file}{LAYER_SEP}{layer}"
+
+
 tile_opt = click.option("--tile-px", type=click.IntRange(64, 8192), default=None, help="Tile edge in pixels (default 1024).")
 
 
