@@ -14,6 +14,7 @@ from geo.cli.main import main
 from geo.results.change import summarize
 from geo.results.claims import CHIPWI_PANGWA, CLAIMS, Claim, compare_claims
 from geo.results.tracking import track_sites
+from estimates import checked
 from runfolder import PERIODS, run_folder  # noqa: F401  (pytest fixture)
 
 
@@ -62,9 +63,34 @@ def test_missing_seasons_are_not_comparable():
     ([10, 15, 30], [10, 14, 28], [10, 16, 32], "above the claim"),            # +200 % is not "consistent"
 ])
 def test_verdicts_use_the_interval(counts, lows, highs, verdict):
-    row = compare_claims(_summary(counts, lows, highs), (GW,), aoi_wgs84=BELT_AOI).iloc[0]
+    row = compare_claims(_summary(counts, lows, highs), (GW,), aoi_wgs84=BELT_AOI, estimate=checked()).iloc[0]
     assert row["comparable"] and row["verdict"] == verdict
     assert row["measured_low"] - 1e-9 <= row["measured_growth_pct"] <= row["measured_high"] + 1e-9
+    assert row["map_check"] == "2020-21: user's 0.90, producer's 0.90; 2022-23: user's 0.90, producer's 0.90"
+
+
+def test_a_map_not_checked_against_reference_labels_gets_no_verdict():
+    """The growth interval leaves out sites the detector misses or invents, and on blind generators the detector's
+    growth was off by tens of points: without a sample-based check of both claim seasons there is no verdict."""
+    s = _summary([10, 10, 11], [10, 10, 11], [10, 10, 11])  # "below the claim" once checked
+    for est, missing in ((None, "2020-21 and 2022-23"), (checked(("2020-21", "2021-22")), "2022-23")):
+        row = compare_claims(s, (GW,), aoi_wgs84=BELT_AOI, estimate=est).iloc[0]
+        assert not row["comparable"] and row["verdict"] == "not comparable"
+        assert f"not checked against reference labels in {missing} (run 'minewatch sample'" in row["reason"]
+        assert row["measured_growth_pct"] == pytest.approx(10.0)  # the measurement is still shown
+    assert "2022-23: not checked" in row["map_check"] and "2020-21: user's 0.90" in row["map_check"]
+
+
+@pytest.mark.parametrize("ua, pa", [(0.6, 0.95), (0.95, 0.7), (float("nan"), 0.9)])
+def test_a_map_that_misses_or_invents_too_much_gets_no_verdict(ua, pa):
+    row = compare_claims(_summary([10, 12, 14]), (GW,), aoi_wgs84=BELT_AOI, estimate=checked(ua=ua, pa=pa)).iloc[0]
+    assert not row["comparable"] and "footprint accuracy against reference labels is under 0.80" in row["reason"]
+
+
+def test_the_map_check_threshold_is_inclusive():
+    s = _summary([10, 12, 14], [9, 11, 13], [11, 13, 15])
+    row = compare_claims(s, (GW,), aoi_wgs84=BELT_AOI, estimate=checked(ua=0.8, pa=0.8)).iloc[0]
+    assert row["comparable"] and row["verdict"] == "consistent with the claim"
 
 
 def test_low_clear_coverage_is_not_comparable():

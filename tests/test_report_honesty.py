@@ -155,7 +155,10 @@ def test_a_claim_on_another_scale_is_not_comparable():
     row = compare_claims(_mw_summary(2e6, 3.6e6), (mw,), aoi_wgs84=belt).iloc[0]  # 130x smaller than 260 km²
     assert not row["comparable"] and "1/130 of it" in row["reason"] and "different regions or definitions" in \
         row["reason"]
-    row = compare_claims(_mw_summary(250e6, 420e6), (mw,), aoi_wgs84=belt).iloc[0]  # the same scale: a verdict
+    from estimates import checked
+
+    row = compare_claims(_mw_summary(250e6, 420e6), (mw,), aoi_wgs84=belt,  # the same scale, a checked map: a verdict
+                         estimate=checked(("2017-18", "2023-24"))).iloc[0]
     assert row["comparable"] and row["verdict"] != "not comparable"
 
 
@@ -196,8 +199,15 @@ def test_an_estimate_of_older_class_maps_is_left_out_of_the_report(run_copy, tmp
     gpkg = tmp_path / "sample.gpkg"
     _cli(["sample", str(run_copy), "--n", "60", "--out", str(gpkg)], capsys)
     _label_with_the_map(run_copy, gpkg)
+    claims = pd.read_csv(run_copy / "claims.csv").set_index("publisher")
+    assert claims.loc["Global Witness", "map_check"] == "2020-21: not checked; 2022-23: not checked"
+    assert "not checked against reference labels in 2020-21 and 2022-23" in claims.loc["Global Witness", "reason"]
     _cli(["estimate", str(run_copy), "--labels", str(gpkg)], capsys)
     assert "Good-practice area estimate" in (run_copy / "report.md").read_text()
+    claims = pd.read_csv(run_copy / "claims.csv").set_index("publisher")  # the claims are held against the check
+    gw = claims.loc["Global Witness"]
+    assert gw["map_check"].startswith("2020-21: user's 1.00, producer's 1.00; 2022-23: user's")
+    assert "not checked" not in gw["reason"]
     _cli(["change", str(run_copy)], capsys)  # the same maps: the estimate stays
     assert "Good-practice area estimate" in (run_copy / "report.md").read_text()
     # a rerun changes one season's map (here: more cleared land drawn in); its estimate no longer describes it

@@ -5,9 +5,14 @@ Each claim keeps its own region, definition, period and citation. A run is compa
 1. the imagery is real (a simulated run never gives a verdict on a real publication),
 2. the run's AOI covers at least :data:`MIN_COVER` of the claim's region, and
 3. the run holds both seasons of the claim (a calendar year Y is the dry season that ends in Y: ``Y-1``-``Y``),
-4. neither season is flagged low confidence (too little clear coverage) nor model-doubtful, and
+4. neither season is flagged low confidence (too little clear coverage) nor model-doubtful,
 5. where the claim states absolute values, the run's values lie within :data:`MAX_SCALE_GAP` times of them (a
-   larger gap means the two measure different regions or definitions).
+   larger gap means the two measure different regions or definitions), and
+6. the map was checked against reference labels in both seasons: a sample-based estimate (``estimate.csv``, from
+   ``minewatch sample`` + ``minewatch estimate``) gives its footprint user's and producer's accuracy of at least
+   :data:`MIN_MAP_ACCURACY` there. The growth interval covers pixel, boundary and unobserved-ground error, not
+   sites the detector misses or invents; on scenes of generators written blind to minewatch its growth was off by
+   tens of percentage points (model card), so an unchecked map gets no verdict.
 
 Otherwise the row says "not comparable" and why. A comparable claim's verdict uses the measured growth's 95 %
 interval: *consistent* when the claimed growth lies inside it, *below* / *above* when the whole interval lies
@@ -103,7 +108,11 @@ CLAIM_COLUMNS = ["source", "publisher", "title", "date", "url", "unverified", "r
                  "claim_period",
                  "claimed_from", "claimed_to", "claimed_growth_pct", "measured_metric", "matched_periods",
                  "measured_from", "measured_to", "measured_growth_pct", "measured_low", "measured_high",
-                 "aoi_cover_pct", "comparable", "reason", "verdict"]
+                 "aoi_cover_pct", "map_check", "comparable", "reason", "verdict"]
+
+#: Footprint user's and producer's accuracy (sample-based, ``estimate.csv``) the map needs in both claim seasons for
+#: a verdict: under it, the map invents or misses more than a fifth of the footprint it reports. Set by hand.
+MIN_MAP_ACCURACY = 0.8
 
 _GEOD = Geod(ellps="WGS84")
 
@@ -159,9 +168,39 @@ def scale_gap(c: Claim, measured_from: float, measured_to: float) -> str:
     return ""
 
 
+def map_check(estimate: pd.DataFrame | None, seasons: tuple[str, str]) -> tuple[str, str]:
+    """``(text, reason)`` of the map's check against reference labels in ``seasons``: the footprint user's and
+    producer's accuracy per season from ``estimate`` (``estimate.csv``; ``None``: none), and why it does not allow a
+    verdict (``""`` when it does, see :data:`MIN_MAP_ACCURACY`)."""
+    fp = None
+    if estimate is not None and len(estimate) and {"period", "class"} <= set(estimate.columns):
+        fp = estimate[estimate["class"].astype(str) == "footprint"].set_index(estimate["period"].astype(str)[
+            estimate["class"].astype(str) == "footprint"])
+    parts, missing, weak = [], [], []
+    for p in seasons:
+        if fp is None or p not in fp.index:
+            missing.append(p)
+            continue
+        r = fp.loc[p] if isinstance(fp.loc[p], pd.Series) else fp.loc[p].iloc[0]
+        ua, pa = float(r.get("users_accuracy", np.nan)), float(r.get("producers_accuracy", np.nan))
+        parts.append(f"{p}: user's {ua:.2f}, producer's {pa:.2f}")
+        if not (ua >= MIN_MAP_ACCURACY and pa >= MIN_MAP_ACCURACY):  # NaN fails too
+            weak.append(f"{p} (user's {ua:.2f}, producer's {pa:.2f})")
+    text = "; ".join(parts + [f"{p}: not checked" for p in missing])
+    if missing:
+        return text, (f"the map is not checked against reference labels in {' and '.join(missing)} (run 'minewatch "
+                      "sample' and 'minewatch estimate'): its interval leaves out sites the detector misses or "
+                      "invents, and on imagery it was not tuned to its growth was off by tens of percentage points")
+    if weak:
+        return text, (f"the map's footprint accuracy against reference labels is under {MIN_MAP_ACCURACY:.2f} in "
+                      f"{' and '.join(weak)}: it misses or invents too much of what it measures for a verdict")
+    return text, ""
+
+
 def compare_claims(summary: pd.DataFrame, claims: tuple[Claim, ...] = CLAIMS, *, aoi_wgs84=None,
-                   simulated: bool = False) -> pd.DataFrame:
-    """Hold each claim against the run's measurement of the same quantity, where the two are comparable."""
+                   simulated: bool = False, estimate: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Hold each claim against the run's measurement of the same quantity, where the two are comparable.
+    ``estimate``: the run's sample-based estimate (``estimate.csv``), the map's check against reference labels."""
     rows = []
     periods = list(summary["period"]) if len(summary) else []
     for c in claims:
@@ -174,7 +213,7 @@ def compare_claims(summary: pd.DataFrame, claims: tuple[Claim, ...] = CLAIMS, *,
                "claimed_to": _fmt_abs(c.metric, c.value_to), "claimed_growth_pct": c.growth_pct,
                "measured_metric": c.metric, "matched_periods": "none", "measured_from": "", "measured_to": "",
                "measured_growth_pct": np.nan, "measured_low": np.nan, "measured_high": np.nan,
-               "aoi_cover_pct": 100.0 * cover}
+               "aoi_cover_pct": 100.0 * cover, "map_check": map_check(estimate, (a, b))[0]}
         have = a in periods and b in periods
         if have:
             ra = summary.loc[summary["period"] == a].iloc[0]
@@ -205,6 +244,8 @@ def compare_claims(summary: pd.DataFrame, claims: tuple[Claim, ...] = CLAIMS, *,
             reasons.append(f"nothing measured in {a}: growth is undefined")
         elif gap := scale_gap(c, va, vb):
             reasons.append(gap)
+        if have and (unchecked := map_check(estimate, (a, b))[1]):
+            reasons.append(unchecked)
         if reasons:
             row.update(comparable=False, reason="; ".join(reasons), verdict="not comparable")
         else:

@@ -216,7 +216,17 @@ def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], param
     csv = write_csv(summary, out / "summary.csv")
     if aoi_wgs84 is None and grid is not None:
         aoi_wgs84 = grid_outline_wgs84(grid)
-    claims = compare_claims(summary, aoi_wgs84=aoi_wgs84, simulated=simulated)
+    estimate, stale_notes = read_estimate(out), []
+    if estimate is not None and (stale := stale_estimate_periods(out, estimate)):
+        log.warning("%s was made from other class maps than this run's for %s; the report leaves those seasons out "
+                    "of its sample-based estimate", out / "estimate.csv", ", ".join(stale))
+        stale_notes.append(f"estimate.csv holds a sample-based estimate for {', '.join(stale)} made from other class "
+                           "maps than this run's (the run was redone since); it is left out of this report and the "
+                           f"file is kept. Draw and label a new sample ('minewatch sample {out}', then 'minewatch "
+                           "estimate').")
+        estimate = estimate[~estimate["period"].astype(str).isin(stale)]
+        estimate = estimate if len(estimate) else None
+    claims = compare_claims(summary, aoi_wgs84=aoi_wgs84, simulated=simulated, estimate=estimate)
     write_csv(claims, out / "claims.csv")
     images = {"Growth chart": growth_chart(summary, out / "growth.png")}
     if rgb_last is not None and grid is not None and last_fp is not None:
@@ -241,16 +251,8 @@ def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], param
         notes.append("The 95 % intervals are calibrated for the fused detector (docs/INTERVALS.md); the rules-only "
                      "detector misses whole objects on simulated series, so its intervals are too narrow. Use "
                      "'minewatch sample' and 'minewatch estimate' for an interval that holds.")
-    notes = model_check_notes(checks, periods, model_run=params.detect.method != "rules", summary=summary) + notes
-    estimate = read_estimate(out)
-    if estimate is not None and (stale := stale_estimate_periods(out, estimate)):
-        log.warning("%s was made from other class maps than this run's for %s; the report leaves those seasons out "
-                    "of its sample-based estimate", out / "estimate.csv", ", ".join(stale))
-        notes.append(f"estimate.csv holds a sample-based estimate for {', '.join(stale)} made from other class maps "
-                     "than this run's (the run was redone since); it is left out of this report and the file is kept. "
-                     f"Draw and label a new sample ('minewatch sample {out}', then 'minewatch estimate').")
-        estimate = estimate[~estimate["period"].astype(str).isin(stale)]
-        estimate = estimate if len(estimate) else None
+    notes = model_check_notes(checks, periods, model_run=params.detect.method != "rules", summary=summary) + notes \
+        + stale_notes
     md, html = write_report(out, title=f"minewatch report: {aoi_name}", summary=summary, claims=claims,
                             images=images, notes=notes, changes=layers.get("change"), simulated=simulated,
                             sites=params.sites, estimate=estimate, map_html=web_map, change=params.change,

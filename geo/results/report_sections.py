@@ -128,8 +128,10 @@ def claims_html(claims: pd.DataFrame) -> str:
 
 
 CLAIMS_INTRO = ("A claim is judged only when the run's AOI covers most of the claim's region, holds both of its "
-                "seasons with enough clear coverage, and the imagery is real. The verdict compares the claimed "
-                "growth with the measured growth's 95 % interval: consistent (inside), below or above.")
+                "seasons with enough clear coverage, the imagery is real, and the map has been checked against "
+                "reference labels in both seasons (footprint user's and producer's accuracy at least 0.8 in "
+                "'minewatch estimate'). The verdict compares the claimed growth with the measured growth's 95 % "
+                "interval: consistent (inside), below or above.")
 
 
 #: Columns the estimate section needs from ``estimate.csv``.
