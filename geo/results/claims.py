@@ -172,21 +172,21 @@ def map_check(estimate: pd.DataFrame | None, seasons: tuple[str, str]) -> tuple[
     """``(text, reason)`` of the map's check against reference labels in ``seasons``: the footprint user's and
     producer's accuracy per season from ``estimate`` (``estimate.csv``; ``None``: none), and why it does not allow a
     verdict (``""`` when it does, see :data:`MIN_MAP_ACCURACY`)."""
-    fp = None
-    if estimate is not None and len(estimate) and {"period", "class"} <= set(estimate.columns):
-        fp = estimate[estimate["class"].astype(str) == "footprint"].set_index(estimate["period"].astype(str)[
-            estimate["class"].astype(str) == "footprint"])
+    rows = {}
+    if estimate is not None and {"period", "class"} <= set(estimate.columns):
+        for _, r in estimate[estimate["class"].astype(str) == "footprint"].iterrows():
+            rows.setdefault(str(r["period"]), r)
     parts, missing, weak = [], [], []
     for p in seasons:
-        if fp is None or p not in fp.index:
+        if p not in rows:
             missing.append(p)
+            parts.append(f"{p}: not checked")
             continue
-        r = fp.loc[p] if isinstance(fp.loc[p], pd.Series) else fp.loc[p].iloc[0]
-        ua, pa = float(r.get("users_accuracy", np.nan)), float(r.get("producers_accuracy", np.nan))
+        ua, pa = (float(rows[p].get(k, np.nan)) for k in ("users_accuracy", "producers_accuracy"))
         parts.append(f"{p}: user's {ua:.2f}, producer's {pa:.2f}")
         if not (ua >= MIN_MAP_ACCURACY and pa >= MIN_MAP_ACCURACY):  # NaN fails too
             weak.append(f"{p} (user's {ua:.2f}, producer's {pa:.2f})")
-    text = "; ".join(parts + [f"{p}: not checked" for p in missing])
+    text = "; ".join(parts)
     if missing:
         return text, (f"the map is not checked against reference labels in {' and '.join(missing)} (run 'minewatch "
                       "sample' and 'minewatch estimate'): its interval leaves out sites the detector misses or "
