@@ -163,3 +163,20 @@ def test_change_geojson_uses_stable_ids(run_folder, tmp_path, capsys):  # noqa: 
         assert (summary[f"{col}_low"] <= summary[col] + 1e-9).all() and (summary[col] <= summary[f"{col}_high"] + 1e-9).all()
     man = json.loads((run / "manifest.json").read_text())
     assert man.get("simulated", False) is False
+
+
+def test_the_terminal_prints_each_claim_s_verdict_or_why_not(tmp_path):
+    from geo.cli.run import print_claims
+
+    s = _summary([10, 10, 11], [10, 10, 11], [10, 10, 11])
+    lines = []
+    for est in (None, checked()):
+        compare_claims(s, (GW,), aoi_wgs84=BELT_AOI, estimate=est).to_csv(tmp_path / "claims.csv", index=False)
+        print_claims(tmp_path, lines.append)
+    assert lines[0].startswith("Claims (claims.csv; a verdict needs a map checked")
+    assert lines[1].startswith("  Global Witness +40% mining sites (2021→2023): not comparable: the map is not "
+                               "checked against reference labels in 2020-21 and 2022-23")
+    assert lines[3] == "  Global Witness +40% mining sites (2021→2023): below the claim: measured +10.0 % [+10.0 … +10.0 %]"
+    (tmp_path / "claims.csv").write_text("")  # an unreadable file prints nothing
+    print_claims(tmp_path, lines.append)
+    assert len(lines) == 4

@@ -55,6 +55,27 @@ def print_summary(result, echo=click.echo) -> None:
              f"{pct('footprint_growth_pct', 'footprint_area_m2', 'footprint')}, "
              f"sites {pct('site_count_growth_pct', 'site_count', 'site')}"
              + "".join(f" — {c}" for c in caveats))
+    print_claims(result.out_dir, echo)
+
+
+def print_claims(out_dir, echo=click.echo) -> None:
+    """One line per published claim of ``claims.csv``: its verdict with the measured growth, or why it is not
+    comparable. Nothing when the file is missing or unreadable."""
+    import pandas as pd
+
+    try:
+        claims = pd.read_csv(Path(out_dir) / "claims.csv")
+        rows = [(str(c["publisher"]), str(c["claim"]), str(c["claim_period"]), str(c["verdict"]), c["reason"],
+                 c["measured_growth_pct"], c["measured_low"], c["measured_high"]) for _, c in claims.iterrows()]
+    except (OSError, ValueError, KeyError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        return
+    if rows:
+        echo("Claims (claims.csv; a verdict needs a map checked with 'minewatch sample' + 'minewatch estimate'):")
+    for pub, claim, period, verdict, reason, g, lo, hi in rows:
+        if verdict == "not comparable":
+            echo(f"  {pub} {claim} ({period}): not comparable: {reason if isinstance(reason, str) else '?'}")
+        else:
+            echo(f"  {pub} {claim} ({period}): {verdict}: measured {g:+.1f} % [{lo:+.1f} … {hi:+.1f} %]")
 
 
 @click.command("run")
