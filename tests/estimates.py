@@ -1,13 +1,15 @@
-"""Sample-based estimate tables for tests, as ``minewatch estimate`` writes ``estimate.csv``."""
+"""Summaries whose maps were checked against reference labels, as ``minewatch estimate`` leaves them."""
 
 from __future__ import annotations
 
 import pandas as pd
 
 
-def checked(periods=("2020-21", "2021-22", "2022-23"), ua=0.9, pa=0.9):
-    """An estimate.csv as 'minewatch estimate' writes it: the map checked against reference labels in ``periods``."""
-    rows = [dict(period=p, **{"class": c}, area_m2=1e6, area_m2_low=0.9e6, area_m2_high=1.1e6,
-                 users_accuracy=ua if c == "footprint" else 0.99, producers_accuracy=pa if c == "footprint" else 0.99)
-            for p in periods for c in ("background", "cleared_land", "leaching_pond", "footprint")]
-    return pd.DataFrame(rows)
+def checked(summary: pd.DataFrame, periods=None, ua: float = 0.9, pa: float = 0.9) -> pd.DataFrame:
+    """``summary`` with the footprint user's and producer's accuracy of a sample-based estimate in ``periods``
+    (default: every season), the columns ``geo.results.outputs`` fills from ``estimate.csv``."""
+    out = summary.copy()
+    sel = out["period"].isin(list(periods)) if periods is not None else slice(None)
+    out.loc[sel, "map_users_accuracy"] = ua
+    out.loc[sel, "map_producers_accuracy"] = pa
+    return out

@@ -63,7 +63,7 @@ def test_missing_seasons_are_not_comparable():
     ([10, 15, 30], [10, 14, 28], [10, 16, 32], "above the claim"),            # +200 % is not "consistent"
 ])
 def test_verdicts_use_the_interval(counts, lows, highs, verdict):
-    row = compare_claims(_summary(counts, lows, highs), (GW,), aoi_wgs84=BELT_AOI, estimate=checked()).iloc[0]
+    row = compare_claims(checked(_summary(counts, lows, highs)), (GW,), aoi_wgs84=BELT_AOI).iloc[0]
     assert row["comparable"] and row["verdict"] == verdict
     assert row["measured_low"] - 1e-9 <= row["measured_growth_pct"] <= row["measured_high"] + 1e-9
     assert row["map_check"] == "2020-21: user's 0.90, producer's 0.90; 2022-23: user's 0.90, producer's 0.90"
@@ -73,8 +73,8 @@ def test_a_map_not_checked_against_reference_labels_gets_no_verdict():
     """The growth interval leaves out sites the detector misses or invents, and on blind generators the detector's
     growth was off by tens of points: without a sample-based check of both claim seasons there is no verdict."""
     s = _summary([10, 10, 11], [10, 10, 11], [10, 10, 11])  # "below the claim" once checked
-    for est, missing in ((None, "2020-21 and 2022-23"), (checked(("2020-21", "2021-22")), "2022-23")):
-        row = compare_claims(s, (GW,), aoi_wgs84=BELT_AOI, estimate=est).iloc[0]
+    for summary, missing in ((s, "2020-21 and 2022-23"), (checked(s, ("2020-21", "2021-22")), "2022-23")):
+        row = compare_claims(summary, (GW,), aoi_wgs84=BELT_AOI).iloc[0]
         assert not row["comparable"] and row["verdict"] == "not comparable"
         assert f"not checked against reference labels in {missing} (run 'minewatch sample'" in row["reason"]
         assert row["measured_growth_pct"] == pytest.approx(10.0)  # the measurement is still shown
@@ -83,13 +83,13 @@ def test_a_map_not_checked_against_reference_labels_gets_no_verdict():
 
 @pytest.mark.parametrize("ua, pa", [(0.6, 0.95), (0.95, 0.7), (float("nan"), 0.9)])
 def test_a_map_that_misses_or_invents_too_much_gets_no_verdict(ua, pa):
-    row = compare_claims(_summary([10, 12, 14]), (GW,), aoi_wgs84=BELT_AOI, estimate=checked(ua=ua, pa=pa)).iloc[0]
+    row = compare_claims(checked(_summary([10, 12, 14]), ua=ua, pa=pa), (GW,), aoi_wgs84=BELT_AOI).iloc[0]
     assert not row["comparable"] and "footprint accuracy against reference labels is under 0.80" in row["reason"]
 
 
 def test_the_map_check_threshold_is_inclusive():
     s = _summary([10, 12, 14], [9, 11, 13], [11, 13, 15])
-    row = compare_claims(s, (GW,), aoi_wgs84=BELT_AOI, estimate=checked(ua=0.8, pa=0.8)).iloc[0]
+    row = compare_claims(checked(s, ua=0.8, pa=0.8), (GW,), aoi_wgs84=BELT_AOI).iloc[0]
     assert row["comparable"] and row["verdict"] == "consistent with the claim"
 
 
@@ -170,8 +170,8 @@ def test_the_terminal_prints_each_claim_s_verdict_or_why_not(tmp_path):
 
     s = _summary([10, 10, 11], [10, 10, 11], [10, 10, 11])
     lines = []
-    for est in (None, checked()):
-        compare_claims(s, (GW,), aoi_wgs84=BELT_AOI, estimate=est).to_csv(tmp_path / "claims.csv", index=False)
+    for summary in (s, checked(s)):
+        compare_claims(summary, (GW,), aoi_wgs84=BELT_AOI).to_csv(tmp_path / "claims.csv", index=False)
         print_claims(tmp_path, lines.append)
     assert lines[0].startswith("Claims (claims.csv; a verdict needs a map checked")
     assert lines[1].startswith("  Global Witness +40% mining sites (2021→2023): not comparable: the map is not "
@@ -180,3 +180,16 @@ def test_the_terminal_prints_each_claim_s_verdict_or_why_not(tmp_path):
     (tmp_path / "claims.csv").write_text("")  # an unreadable file prints nothing
     print_claims(tmp_path, lines.append)
     assert len(lines) == 4
+
+
+def test_the_headline_says_when_the_map_is_not_checked():
+    from geo.results.change import headline_caveats
+
+    s = _summary([10, 12, 14])
+    ends = ("2020-21", "2022-23")
+    said = " ".join(headline_caveats(s, ends))
+    assert "MAP NOT CHECKED in 2020-21 and 2022-23: no reference labels" in said
+    assert not [c for c in headline_caveats(checked(s), ends) if c.startswith("MAP")]
+    weak = headline_caveats(checked(s, ("2022-23",), ua=0.55), ends)
+    assert "MAP NOT CHECKED in 2020-21:" in " ".join(weak)
+    assert "MAP ACCURACY UNDER 0.80 in 2022-23 (user's 0.55, producer's 0.90)" in " ".join(weak)

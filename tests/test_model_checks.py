@@ -71,7 +71,7 @@ def test_claims_that_need_a_doubtful_season_are_not_comparable():
     assert not row["comparable"] and "mapped in 2022-23 (model_doubtful)" in row["reason"]
     from estimates import checked
 
-    row = compare_claims(_summary([0.2, 0.3, 0.4]), (CLAIMS[0],), aoi_wgs84=belt, estimate=checked()).iloc[0]
+    row = compare_claims(checked(_summary([0.2, 0.3, 0.4])), (CLAIMS[0],), aoi_wgs84=belt).iloc[0]
     assert row["comparable"]
 
 

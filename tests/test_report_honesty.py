@@ -158,8 +158,7 @@ def test_a_claim_on_another_scale_is_not_comparable():
         row["reason"]
     from estimates import checked
 
-    row = compare_claims(_mw_summary(250e6, 420e6), (mw,), aoi_wgs84=belt,  # the same scale, a checked map: a verdict
-                         estimate=checked(("2017-18", "2023-24"))).iloc[0]
+    row = compare_claims(checked(_mw_summary(250e6, 420e6)), (mw,), aoi_wgs84=belt).iloc[0]  # a checked map, a verdict
     assert row["comparable"] and row["verdict"] != "not comparable"
 
 
@@ -200,6 +199,8 @@ def test_an_estimate_of_older_class_maps_is_left_out_of_the_report(run_copy, tmp
     gpkg = tmp_path / "sample.gpkg"
     _cli(["sample", str(run_copy), "--n", "60", "--out", str(gpkg)], capsys)
     _label_with_the_map(run_copy, gpkg)
+    headline = next(line for line in (run_copy / "report.md").read_text().splitlines() if line.startswith("**"))
+    assert f"MAP NOT CHECKED in {PERIODS[0]} and {PERIODS[-1]}" in headline
     claims = pd.read_csv(run_copy / "claims.csv").set_index("publisher")
     assert claims.loc["Global Witness", "map_check"] == "2020-21: not checked; 2022-23: not checked"
     assert "not checked against reference labels in 2020-21 and 2022-23" in claims.loc["Global Witness", "reason"]
@@ -211,7 +212,12 @@ def test_an_estimate_of_older_class_maps_is_left_out_of_the_report(run_copy, tmp
     gw = claims.loc["Global Witness"]
     assert gw["map_check"].startswith("2020-21: user's 1.00, producer's 1.00; 2022-23: user's")
     assert "not checked" not in gw["reason"]
-    _cli(["change", str(run_copy)], capsys)  # the same maps: the estimate stays
+    summary = pd.read_csv(run_copy / "summary.csv").set_index("period")
+    assert (summary["map_users_accuracy"] == 1.0).all() and summary["map_producers_accuracy"].notna().all()
+    headline = next(line for line in (run_copy / "report.md").read_text().splitlines() if line.startswith("**"))
+    assert "MAP NOT CHECKED" not in headline
+    out = _cli(["change", str(run_copy)], capsys).out  # the same maps: the estimate stays
+    assert "MAP NOT CHECKED" not in next(line for line in out.splitlines() if line.startswith("Growth "))
     assert "Good-practice area estimate" in (run_copy / "report.md").read_text()
     # a rerun changes one season's map (here: more cleared land drawn in); its estimate no longer describes it
     last = PERIODS[-1]
@@ -221,6 +227,7 @@ def test_an_estimate_of_older_class_maps_is_left_out_of_the_report(run_copy, tmp
     _cli(["change", str(run_copy)], capsys)
     report = (run_copy / "report.md").read_text()
     assert f"estimate.csv holds a sample-based estimate for {last} made from other class maps" in report
+    assert f"MAP NOT CHECKED in {last}:" in next(line for line in report.splitlines() if line.startswith("**"))
     section = report.split("Good-practice area estimate", 1)[1].split("\n## ", 1)[0]
     assert f"| {last} |" not in section and f"| {PERIODS[0]} |" in section  # the other seasons keep theirs
     assert (run_copy / "estimate.csv").exists()  # the file is kept

@@ -22,11 +22,15 @@ SUMMARY_COLUMNS = [
     "cleared_area_m2_high", "site_count", "site_count_low", "site_count_high",
     "site_extent_m2", "site_extent_m2_low", "site_extent_m2_high",
     "pond_count", "clear_fraction", "low_confidence", "n_scenes", "model_uncertain_share", "model_doubtful",
-    "rules_dropped_m2",
+    "rules_dropped_m2", "map_users_accuracy", "map_producers_accuracy",
     "footprint_growth_pct", "footprint_growth_pct_low", "footprint_growth_pct_high",
     "site_count_growth_pct", "site_count_growth_pct_low", "site_count_growth_pct_high",
     "footprint_change_pct_prev", "site_count_change_pct_prev", "trend",
 ]
+#: Footprint user's and producer's accuracy (sample-based, ``minewatch estimate``) a season's map needs to count as
+#: checked against reference labels: for a claim's verdict and for a headline without a "MAP NOT CHECKED" caveat.
+#: Under it the map invents or misses more than a fifth of the footprint it reports. Set by hand.
+MIN_MAP_ACCURACY = 0.8
 #: Columns that carry a 95 % interval in ``<col>_low`` / ``<col>_high`` (see geo.results.intervals).
 INTERVAL_COLUMNS = ("footprint_area_m2", "pond_area_m2", "cleared_area_m2", "site_count", "site_extent_m2")
 
@@ -104,7 +108,38 @@ def headline_caveats(summary: pd.DataFrame, periods) -> list[str]:
                    "cloudy season is overstated and growth into one understated")
     if unsure := doubtful_periods(summary, periods):
         out.append(f"MODEL UNSURE in {' and '.join(unsure)}: these figures may be off by tens of percent")
+    unchecked, weak = map_unchecked(summary, periods)
+    if unchecked:
+        out.append(f"MAP NOT CHECKED in {' and '.join(unchecked)}: no reference labels, so the interval leaves out sites "
+                   "the detector misses or invents ('minewatch sample' + 'minewatch estimate')")
+    if weak:
+        out.append(f"MAP ACCURACY UNDER {MIN_MAP_ACCURACY:.2f} in {' and '.join(weak)} against reference labels")
     return out
+
+
+def map_unchecked(summary: pd.DataFrame, periods) -> tuple[list[str], list[str]]:
+    """Seasons of ``periods`` with a mapped footprint whose map is not checked against reference labels (no
+    ``map_users_accuracy``), and those checked with footprint user's or producer's accuracy under
+    :data:`MIN_MAP_ACCURACY` (``"2022-23 (user's 0.62, producer's 0.91)"``)."""
+    unchecked, weak = [], []
+    for _, r in summary[summary["period"].isin(list(periods))].iterrows():
+        if pd.isna(r["footprint_area_m2"]):
+            continue  # no data: said by its own caveat
+        ua, pa = (_num(r.get(k)) for k in ("map_users_accuracy", "map_producers_accuracy"))
+        if np.isnan(ua) and np.isnan(pa):
+            unchecked.append(str(r["period"]))
+        elif not (ua >= MIN_MAP_ACCURACY and pa >= MIN_MAP_ACCURACY):
+            weak.append(f"{r['period']} (user's {ua:.2f}, producer's {pa:.2f})")
+    return unchecked, weak
+
+
+def _num(v) -> float:
+    """A float, NaN for anything that is not a finite number (a hand-edited table)."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+    return f if np.isfinite(f) else float("nan")
 
 
 def _share(v) -> float:
@@ -122,7 +157,7 @@ def summarize(rows: list[dict], config: ChangeConfig = ChangeConfig()) -> pd.Dat
     if df.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
     df["low_confidence"] = df["clear_fraction"] < config.min_clear_fraction
-    for col in ("model_uncertain_share", "rules_dropped_m2"):
+    for col in ("model_uncertain_share", "rules_dropped_m2", "map_users_accuracy", "map_producers_accuracy"):
         if col not in df:
             df[col] = float("nan")
     df["model_uncertain_share"] = [_share(v) for v in df["model_uncertain_share"]]

@@ -10,7 +10,7 @@ Each claim keeps its own region, definition, period and citation. A run is compa
    larger gap means the two measure different regions or definitions), and
 6. the map was checked against reference labels in both seasons: a sample-based estimate (``estimate.csv``, from
    ``minewatch sample`` + ``minewatch estimate``) gives its footprint user's and producer's accuracy of at least
-   :data:`MIN_MAP_ACCURACY` there. The growth interval covers pixel, boundary and unobserved-ground error, not
+   :data:`geo.results.change.MIN_MAP_ACCURACY` there. The growth interval covers pixel, boundary and unobserved-ground error, not
    sites the detector misses or invents; on scenes of generators written blind to minewatch its growth was off by
    tens of percentage points (model card), so an unchecked map gets no verdict.
 
@@ -29,7 +29,7 @@ import shapely
 from pyproj import Geod
 from shapely.geometry import box
 
-from geo.results.change import doubtful_periods
+from geo.results.change import MIN_MAP_ACCURACY, doubtful_periods, map_unchecked
 from geo.results.intervals import growth_interval
 
 #: The claim region's share that a run's AOI must cover for a verdict.
@@ -110,10 +110,6 @@ CLAIM_COLUMNS = ["source", "publisher", "title", "date", "url", "unverified", "r
                  "measured_from", "measured_to", "measured_growth_pct", "measured_low", "measured_high",
                  "aoi_cover_pct", "map_check", "comparable", "reason", "verdict"]
 
-#: Footprint user's and producer's accuracy (sample-based, ``estimate.csv``) the map needs in both claim seasons for
-#: a verdict: under it, the map invents or misses more than a fifth of the footprint it reports. Set by hand.
-MIN_MAP_ACCURACY = 0.8
-
 _GEOD = Geod(ellps="WGS84")
 
 
@@ -168,39 +164,36 @@ def scale_gap(c: Claim, measured_from: float, measured_to: float) -> str:
     return ""
 
 
-def map_check(estimate: pd.DataFrame | None, seasons: tuple[str, str]) -> tuple[str, str]:
+def map_check(summary: pd.DataFrame, seasons: tuple[str, str]) -> tuple[str, str]:
     """``(text, reason)`` of the map's check against reference labels in ``seasons``: the footprint user's and
-    producer's accuracy per season from ``estimate`` (``estimate.csv``; ``None``: none), and why it does not allow a
-    verdict (``""`` when it does, see :data:`MIN_MAP_ACCURACY`)."""
-    rows = {}
-    if estimate is not None and {"period", "class"} <= set(estimate.columns):
-        for _, r in estimate[estimate["class"].astype(str) == "footprint"].iterrows():
-            rows.setdefault(str(r["period"]), r)
-    parts, missing, weak = [], [], []
+    producer's accuracy per season (``summary``'s ``map_users_accuracy`` / ``map_producers_accuracy``, from
+    ``minewatch estimate``), and why it does not allow a verdict (``""`` when it does; :data:`MIN_MAP_ACCURACY`)."""
+    parts = []
     for p in seasons:
-        if p not in rows:
-            missing.append(p)
-            parts.append(f"{p}: not checked")
+        r = summary[summary["period"] == p]
+        if not len(r):
+            parts.append(f"{p}: not in the run")
             continue
-        ua, pa = (float(rows[p].get(k, np.nan)) for k in ("users_accuracy", "producers_accuracy"))
-        parts.append(f"{p}: user's {ua:.2f}, producer's {pa:.2f}")
-        if not (ua >= MIN_MAP_ACCURACY and pa >= MIN_MAP_ACCURACY):  # NaN fails too
-            weak.append(f"{p} (user's {ua:.2f}, producer's {pa:.2f})")
-    text = "; ".join(parts)
-    if missing:
-        return text, (f"the map is not checked against reference labels in {' and '.join(missing)} (run 'minewatch "
-                      "sample' and 'minewatch estimate'): its interval leaves out sites the detector misses or "
-                      "invents, and on imagery it was not tuned to its growth was off by tens of percentage points")
+        ua, pa = (float(pd.to_numeric(r.iloc[0].get(k), errors="coerce"))
+                  for k in ("map_users_accuracy", "map_producers_accuracy"))
+        parts.append(f"{p}: not checked" if np.isnan(ua) and np.isnan(pa)
+                     else f"{p}: user's {ua:.2f}, producer's {pa:.2f}")
+    unchecked, weak = map_unchecked(summary, seasons)
+    if unchecked:
+        return "; ".join(parts), (
+            f"the map is not checked against reference labels in {' and '.join(unchecked)} (run 'minewatch sample' and "
+            "'minewatch estimate'): its interval leaves out sites the detector misses or invents, and on imagery it "
+            "was not tuned to its growth was off by tens of percentage points")
     if weak:
-        return text, (f"the map's footprint accuracy against reference labels is under {MIN_MAP_ACCURACY:.2f} in "
-                      f"{' and '.join(weak)}: it misses or invents too much of what it measures for a verdict")
-    return text, ""
+        return "; ".join(parts), (f"the map's footprint accuracy against reference labels is under {MIN_MAP_ACCURACY:.2f} "
+                                  f"in {' and '.join(weak)}: it misses or invents too much of what it measures for a "
+                                  "verdict")
+    return "; ".join(parts), ""
 
 
 def compare_claims(summary: pd.DataFrame, claims: tuple[Claim, ...] = CLAIMS, *, aoi_wgs84=None,
-                   simulated: bool = False, estimate: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Hold each claim against the run's measurement of the same quantity, where the two are comparable.
-    ``estimate``: the run's sample-based estimate (``estimate.csv``), the map's check against reference labels."""
+                   simulated: bool = False) -> pd.DataFrame:
+    """Hold each claim against the run's measurement of the same quantity, where the two are comparable."""
     rows = []
     periods = list(summary["period"]) if len(summary) else []
     for c in claims:
@@ -213,7 +206,7 @@ def compare_claims(summary: pd.DataFrame, claims: tuple[Claim, ...] = CLAIMS, *,
                "claimed_to": _fmt_abs(c.metric, c.value_to), "claimed_growth_pct": c.growth_pct,
                "measured_metric": c.metric, "matched_periods": "none", "measured_from": "", "measured_to": "",
                "measured_growth_pct": np.nan, "measured_low": np.nan, "measured_high": np.nan,
-               "aoi_cover_pct": 100.0 * cover, "map_check": map_check(estimate, (a, b))[0]}
+               "aoi_cover_pct": 100.0 * cover, "map_check": map_check(summary, (a, b))[0]}
         have = a in periods and b in periods
         if have:
             ra = summary.loc[summary["period"] == a].iloc[0]
@@ -244,7 +237,7 @@ def compare_claims(summary: pd.DataFrame, claims: tuple[Claim, ...] = CLAIMS, *,
             reasons.append(f"nothing measured in {a}: growth is undefined")
         elif gap := scale_gap(c, va, vb):
             reasons.append(gap)
-        if have and (unchecked := map_check(estimate, (a, b))[1]):
+        if have and (unchecked := map_check(summary, (a, b))[1]):
             reasons.append(unchecked)
         if reasons:
             row.update(comparable=False, reason="; ".join(reasons), verdict="not comparable")

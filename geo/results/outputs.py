@@ -166,6 +166,17 @@ def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], param
     (banner in the report, no claim verdicts). ``aoi_wgs84``: the run's AOI (shapely, EPSG:4326) for deciding
     which published claims the run can be compared with; the class maps' extent when None.
     """
+    estimate, stale_notes = read_estimate(out), []
+    if estimate is not None and (stale := stale_estimate_periods(out, estimate)):
+        log.warning("%s was made from other class maps than this run's for %s; the report leaves those seasons out "
+                    "of its sample-based estimate", out / "estimate.csv", ", ".join(stale))
+        stale_notes.append(f"estimate.csv holds a sample-based estimate for {', '.join(stale)} made from other class "
+                           "maps than this run's (the run was redone since); it is left out of this report and the "
+                           f"file is kept. Draw and label a new sample ('minewatch sample {out}', then 'minewatch "
+                           "estimate').")
+        estimate = estimate[~estimate["period"].astype(str).isin(stale)]
+        estimate = estimate if len(estimate) else None
+    checked = map_accuracy(estimate)  # the map's check against reference labels, per season
     layers: dict[str, gpd.GeoDataFrame] = {}
     checks = season_checks(coverage)  # docs/MODEL_CHECKS.md: checked once, so every output says the same
     rows, found, changes = [], [], []
@@ -184,7 +195,7 @@ def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], param
                                n_scenes=cov.get("n_scenes", 0),
                                intervals=period_intervals(out, p, fp, sites, params, aoi_wgs84),
                                model_uncertain_share=checks.get(p, {}).get("model_uncertain_share"),
-                               rules_dropped_m2=checks.get(p, {}).get("rules_dropped_m2")))
+                               rules_dropped_m2=checks.get(p, {}).get("rules_dropped_m2")) | checked.get(p, {}))
         found.append((p, fp, sites))
     ids, events = track_sites([(p, s) for p, _, s in found], max_gap_m=params.sites.link_distance_m)
     prev, seen_prev = None, None
@@ -216,17 +227,7 @@ def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], param
     csv = write_csv(summary, out / "summary.csv")
     if aoi_wgs84 is None and grid is not None:
         aoi_wgs84 = grid_outline_wgs84(grid)
-    estimate, stale_notes = read_estimate(out), []
-    if estimate is not None and (stale := stale_estimate_periods(out, estimate)):
-        log.warning("%s was made from other class maps than this run's for %s; the report leaves those seasons out "
-                    "of its sample-based estimate", out / "estimate.csv", ", ".join(stale))
-        stale_notes.append(f"estimate.csv holds a sample-based estimate for {', '.join(stale)} made from other class "
-                           "maps than this run's (the run was redone since); it is left out of this report and the "
-                           f"file is kept. Draw and label a new sample ('minewatch sample {out}', then 'minewatch "
-                           "estimate').")
-        estimate = estimate[~estimate["period"].astype(str).isin(stale)]
-        estimate = estimate if len(estimate) else None
-    claims = compare_claims(summary, aoi_wgs84=aoi_wgs84, simulated=simulated, estimate=estimate)
+    claims = compare_claims(summary, aoi_wgs84=aoi_wgs84, simulated=simulated)
     write_csv(claims, out / "claims.csv")
     images = {"Growth chart": growth_chart(summary, out / "growth.png")}
     if rgb_last is not None and grid is not None and last_fp is not None:
@@ -258,6 +259,16 @@ def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], param
                             sites=params.sites, estimate=estimate, map_html=web_map, change=params.change,
                             detect=params.detect)
     return {"summary_csv": csv, "report_md": md, "report_html": html, "model_checks": checks}
+
+
+def map_accuracy(estimate) -> dict[str, dict[str, float]]:
+    """``{period: {"map_users_accuracy": …, "map_producers_accuracy": …}}``: the footprint row of each season of a
+    sample-based estimate (``estimate.csv``, stale seasons already left out); empty without one."""
+    if estimate is None:
+        return {}
+    fp = estimate[estimate["class"].astype(str) == "footprint"]
+    return {str(r["period"]): {"map_users_accuracy": float(r["users_accuracy"]),
+                               "map_producers_accuracy": float(r["producers_accuracy"])} for _, r in fp.iterrows()}
 
 
 def scene_date_range(items: list[dict]) -> list[str] | None:
