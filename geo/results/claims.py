@@ -10,9 +10,9 @@ Each claim keeps its own region, definition, period and citation. A run is compa
    larger gap means the two measure different regions or definitions), and
 6. the map was checked against reference labels in both seasons: a sample-based estimate (``estimate.csv``, from
    ``minewatch sample`` + ``minewatch estimate``) gives its footprint user's and producer's accuracy of at least
-   :data:`geo.results.change.MIN_MAP_ACCURACY` there. The growth interval covers pixel, boundary and unobserved-ground error, not
-   sites the detector misses or invents; on scenes of generators written blind to minewatch its growth was off by
-   tens of percentage points (model card), so an unchecked map gets no verdict.
+   :data:`geo.results.change.MIN_MAP_ACCURACY` there. The growth interval covers pixel, boundary and
+   unobserved-ground error, not sites the detector misses or invents; on scenes of generators written blind to
+   minewatch its growth was off by tens of percentage points (model card), so an unchecked map gets no verdict.
 
 Otherwise the row says "not comparable" and why. A comparable claim's verdict uses the measured growth's 95 %
 interval: *consistent* when the claimed growth lies inside it, *below* / *above* when the whole interval lies
@@ -206,7 +206,8 @@ def compare_claims(summary: pd.DataFrame, claims: tuple[Claim, ...] = CLAIMS, *,
                "claimed_to": _fmt_abs(c.metric, c.value_to), "claimed_growth_pct": c.growth_pct,
                "measured_metric": c.metric, "matched_periods": "none", "measured_from": "", "measured_to": "",
                "measured_growth_pct": np.nan, "measured_low": np.nan, "measured_high": np.nan,
-               "aoi_cover_pct": 100.0 * cover, "map_check": map_check(summary, (a, b))[0]}
+               "aoi_cover_pct": 100.0 * cover}
+        row["map_check"], unchecked = map_check(summary, (a, b))
         have = a in periods and b in periods
         if have:
             ra = summary.loc[summary["period"] == a].iloc[0]
@@ -237,7 +238,7 @@ def compare_claims(summary: pd.DataFrame, claims: tuple[Claim, ...] = CLAIMS, *,
             reasons.append(f"nothing measured in {a}: growth is undefined")
         elif gap := scale_gap(c, va, vb):
             reasons.append(gap)
-        if have and (unchecked := map_check(summary, (a, b))[1]):
+        if have and unchecked:
             reasons.append(unchecked)
         if reasons:
             row.update(comparable=False, reason="; ".join(reasons), verdict="not comparable")
