@@ -66,7 +66,8 @@ def test_verdicts_use_the_interval(counts, lows, highs, verdict):
     row = compare_claims(checked(_summary(counts, lows, highs)), (GW,), aoi_wgs84=BELT_AOI).iloc[0]
     assert row["comparable"] and row["verdict"] == verdict
     assert row["measured_low"] - 1e-9 <= row["measured_growth_pct"] <= row["measured_high"] + 1e-9
-    assert row["map_check"] == "2020-21: user's 0.90, producer's 0.90; 2022-23: user's 0.90, producer's 0.90"
+    assert row["map_check"] == ("2020-21: user's 0.90, producer's 0.90 (74 points); 2022-23: user's 0.90, "
+                                "producer's 0.90 (74 points)")
 
 
 def test_a_map_not_checked_against_reference_labels_gets_no_verdict():
@@ -81,10 +82,14 @@ def test_a_map_not_checked_against_reference_labels_gets_no_verdict():
     assert "2022-23: not checked" in row["map_check"] and "2020-21: user's 0.90" in row["map_check"]
 
 
-@pytest.mark.parametrize("ua, pa", [(0.6, 0.95), (0.95, 0.7), (float("nan"), 0.9)])
-def test_a_map_that_misses_or_invents_too_much_gets_no_verdict(ua, pa):
-    row = compare_claims(checked(_summary([10, 12, 14]), ua=ua, pa=pa), (GW,), aoi_wgs84=BELT_AOI).iloc[0]
-    assert not row["comparable"] and "footprint accuracy against reference labels is under 0.80" in row["reason"]
+@pytest.mark.parametrize("ua, pa, n, why", [(0.6, 0.95, 74, "2022-23 (user's 0.60, producer's 0.95)"),
+                                           (0.95, 0.7, 74, "2022-23 (user's 0.95, producer's 0.70)"),
+                                           (float("nan"), 0.9, 74, "2022-23 (user's nan, producer's 0.90)"),
+                                           (1.0, 1.0, 12, "2022-23 (only 12 footprint points)")])
+def test_a_map_that_misses_or_invents_too_much_or_is_checked_on_too_few_points_gets_no_verdict(ua, pa, n, why):
+    row = compare_claims(checked(_summary([10, 12, 14]), ua=ua, pa=pa, n=n), (GW,), aoi_wgs84=BELT_AOI).iloc[0]
+    assert not row["comparable"] and "the map's check against reference labels fails in 2020-21 (" in row["reason"]
+    assert why in row["reason"] and "from at least 50 footprint points" in row["reason"]
 
 
 def test_the_map_check_threshold_is_inclusive():
@@ -192,4 +197,7 @@ def test_the_headline_says_when_the_map_is_not_checked():
     assert not [c for c in headline_caveats(checked(s), ends) if c.startswith("MAP")]
     weak = headline_caveats(checked(s, ("2022-23",), ua=0.55), ends)
     assert "MAP NOT CHECKED in 2020-21:" in " ".join(weak)
-    assert "MAP ACCURACY UNDER 0.80 in 2022-23 (user's 0.55, producer's 0.90)" in " ".join(weak)
+    assert "MAP CHECK FAILED in 2022-23 (user's 0.55, producer's 0.90): a check needs" in " ".join(weak)
+    few = " ".join(headline_caveats(checked(s, n=49), ends))
+    assert "MAP CHECK FAILED in 2020-21 (only 49 footprint points) and 2022-23 (only 49 footprint points)" in few
+    assert "MAP" not in " ".join(headline_caveats(checked(s, n=50), ends))

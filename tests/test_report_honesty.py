@@ -210,12 +210,14 @@ def test_an_estimate_of_older_class_maps_is_left_out_of_the_report(run_copy, tmp
     assert "not comparable: " in gw_line and "not checked" not in gw_line  # the terminal says why, as the file
     claims = pd.read_csv(run_copy / "claims.csv").set_index("publisher")  # the claims are held against the check
     gw = claims.loc["Global Witness"]
-    assert gw["map_check"].startswith("2020-21: user's 1.00, producer's 1.00; 2022-23: user's")
+    assert gw["map_check"].startswith("2020-21: user's 1.00, producer's 1.00 (") and "; 2022-23: user's" in gw["map_check"]
     assert "not checked" not in gw["reason"]
     summary = pd.read_csv(run_copy / "summary.csv").set_index("period")
     assert (summary["map_users_accuracy"] == 1.0).all() and summary["map_producers_accuracy"].notna().all()
     headline = next(line for line in (run_copy / "report.md").read_text().splitlines() if line.startswith("**"))
     assert "MAP NOT CHECKED" not in headline
+    n = int(summary.loc[PERIODS[-1], "map_check_points"])  # a 60-point sample holds too few footprint points
+    assert n < 50 and f"MAP CHECK FAILED in {PERIODS[0]} (only " in headline and f"{PERIODS[-1]} (only {n} " in headline
     out = _cli(["change", str(run_copy)], capsys).out  # the same maps: the estimate stays
     assert "MAP NOT CHECKED" not in next(line for line in out.splitlines() if line.startswith("Growth "))
     assert "Good-practice area estimate" in (run_copy / "report.md").read_text()

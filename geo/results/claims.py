@@ -10,7 +10,8 @@ Each claim keeps its own region, definition, period and citation. A run is compa
    larger gap means the two measure different regions or definitions), and
 6. the map was checked against reference labels in both seasons: a sample-based estimate (``estimate.csv``, from
    ``minewatch sample`` + ``minewatch estimate``) gives its footprint user's and producer's accuracy of at least
-   :data:`geo.results.change.MIN_MAP_ACCURACY` there. The growth interval covers pixel, boundary and
+   :data:`geo.results.change.MIN_MAP_ACCURACY` there, from at least :data:`geo.results.change.MIN_CHECK_POINTS`
+   sample points mapped as footprint. The growth interval covers pixel, boundary and
    unobserved-ground error, not sites the detector misses or invents; on scenes of generators written blind to
    minewatch its growth was off by tens of percentage points (model card), so an unchecked map gets no verdict.
 
@@ -29,7 +30,7 @@ import shapely
 from pyproj import Geod
 from shapely.geometry import box
 
-from geo.results.change import MIN_MAP_ACCURACY, doubtful_periods, map_unchecked
+from geo.results.change import MIN_CHECK_POINTS, MIN_MAP_ACCURACY, doubtful_periods, map_unchecked
 from geo.results.intervals import growth_interval
 
 #: The claim region's share that a run's AOI must cover for a verdict.
@@ -176,8 +177,9 @@ def map_check(summary: pd.DataFrame, seasons: tuple[str, str]) -> tuple[str, str
             continue
         ua, pa = (float(pd.to_numeric(r.iloc[0].get(k), errors="coerce"))
                   for k in ("map_users_accuracy", "map_producers_accuracy"))
+        n = float(pd.to_numeric(r.iloc[0].get("map_check_points"), errors="coerce"))
         parts.append(f"{p}: not checked" if np.isnan(ua) and np.isnan(pa)
-                     else f"{p}: user's {ua:.2f}, producer's {pa:.2f}")
+                     else f"{p}: user's {ua:.2f}, producer's {pa:.2f}" + ("" if np.isnan(n) else f" ({n:.0f} points)"))
     unchecked, weak = map_unchecked(summary, seasons)
     if unchecked:
         return "; ".join(parts), (
@@ -185,9 +187,9 @@ def map_check(summary: pd.DataFrame, seasons: tuple[str, str]) -> tuple[str, str
             "'minewatch estimate'): its interval leaves out sites the detector misses or invents, and on imagery it "
             "was not tuned to its growth was off by tens of percentage points")
     if weak:
-        return "; ".join(parts), (f"the map's footprint accuracy against reference labels is under {MIN_MAP_ACCURACY:.2f} "
-                                  f"in {' and '.join(weak)}: it misses or invents too much of what it measures for a "
-                                  "verdict")
+        return "; ".join(parts), (f"the map's check against reference labels fails in {' and '.join(weak)}: a verdict "
+                                  f"needs footprint user's and producer's accuracy of at least {MIN_MAP_ACCURACY:.2f} "
+                                  f"from at least {MIN_CHECK_POINTS} footprint points")
     return "; ".join(parts), ""
 
 

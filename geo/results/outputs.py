@@ -268,7 +268,8 @@ def map_accuracy(estimate) -> dict[str, dict[str, float]]:
         return {}
     fp = estimate[estimate["class"].astype(str) == "footprint"]
     return {str(r["period"]): {"map_users_accuracy": float(r["users_accuracy"]),
-                               "map_producers_accuracy": float(r["producers_accuracy"])} for _, r in fp.iterrows()}
+                               "map_producers_accuracy": float(r["producers_accuracy"]),
+                               "map_check_points": float(r.get("n_sample", np.nan))} for _, r in fp.iterrows()}
 
 
 def scene_date_range(items: list[dict]) -> list[str] | None:

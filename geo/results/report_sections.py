@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from geo.results.change import MIN_MAP_ACCURACY
+from geo.results.change import MIN_CHECK_POINTS, MIN_MAP_ACCURACY
 
 SIMULATED_BANNER = ("SIMULATED IMAGERY — this run was made on simulated Sentinel-2 scenes, not real satellite "
                     "images. Its areas, counts and growth describe a synthetic landscape; they say nothing about "
@@ -132,8 +132,9 @@ def claims_html(claims: pd.DataFrame) -> str:
 CLAIMS_INTRO = ("A claim is judged only when the run's AOI covers most of the claim's region, holds both of its "
                 "seasons with enough clear coverage, the imagery is real, and the map has been checked against "
                 f"reference labels in both seasons (footprint user's and producer's accuracy at least "
-                f"{MIN_MAP_ACCURACY:.1f} in 'minewatch estimate'). The verdict compares the claimed growth with the "
-                "measured growth's 95 % interval: consistent (inside), below or above.")
+                f"{MIN_MAP_ACCURACY:.1f} from at least {MIN_CHECK_POINTS} footprint points in 'minewatch estimate'). "
+                "The verdict compares the claimed growth with the measured growth's 95 % interval: consistent "
+                "(inside), below or above.")
 
 
 #: Columns the estimate section needs from ``estimate.csv``.
