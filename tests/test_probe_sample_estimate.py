@@ -361,3 +361,15 @@ def test_a_sample_drawn_with_the_old_strata_is_estimated_with_the_strata_it_was_
     got = pd.read_csv(run_copy / "estimate.csv").set_index(["period", "class"])
     for col in ("area_m2", "area_m2_low", "area_m2_high", "users_accuracy"):
         assert np.allclose(got.loc[ring, col], expected.loc[ring, col], rtol=1e-5, equal_nan=True), col
+
+
+def test_sample_says_when_too_few_points_fall_on_mapped_footprint_for_a_map_check(run_copy, tmp_path, capsys):
+    """A check of the map needs 50 sample points on mapped footprint per season (geo.results.change.MIN_CHECK_POINTS):
+    a small sample says so when it is drawn, not after the labelling; a large one does not."""
+    code, out, err = _cli(["sample", str(run_copy), "--n", "40", "--out", str(tmp_path / "small.gpkg")], capsys)
+    assert code == 0 and out.startswith(f"  {PERIODS[0]}:")
+    assert f"Note: fewer than 50 points fall on mapped footprint in {PERIODS[0]} (" in err and "--n 80" in err
+    code, out, err = _cli(["sample", str(run_copy), "--n", "1000", "--out", str(tmp_path / "large.gpkg")], capsys)
+    s = gpd.read_file(tmp_path / "large.gpkg", layer="sample")
+    assert code == 0 and (s[s["map_class"].isin([1, 2])].groupby("period").size() >= 50).all()
+    assert "fewer than 50 points" not in err

@@ -70,3 +70,11 @@ def command(run_dir, n, out_path, seed):
         click.echo(f"  {period}: {k:4d} points in stratum {name}")
     click.echo(f"Wrote {len(sample)} points to {path}: fill 'reference' (0 background, 1 cleared land, 2 leaching "
                f"pond) in QGIS, then run: minewatch estimate {run_dir} --labels {path}")
+    from geo.results.change import MIN_CHECK_POINTS
+
+    on_map = sample[sample["map_class"].isin([1, 2])].groupby("period").size()
+    few = [f"{p} ({int(on_map.get(p, 0))})" for p in sample["period"].unique() if on_map.get(p, 0) < MIN_CHECK_POINTS]
+    if few:  # the estimate will still be made, but it will not count as a check of the map (docs/INTERVALS.md)
+        click.echo(f"Note: fewer than {MIN_CHECK_POINTS} points fall on mapped footprint in {', '.join(few)}; the "
+                   "estimate will not count as a check of the map there, so published claims get no verdict: draw a "
+                   f"larger sample (--n {2 * n}) if the map has little footprint", err=True)
