@@ -17,6 +17,9 @@ season:
 * first- and last-season footprint area against the truth's, in memory and from the run.
 * how many of the run's seasons its self-check flags ``model_doubtful``, and how many ``rules_disagree`` (the fused
   map left out a material part of what the rules alone find), both in docs/MODEL_CHECKS.md.
+* in how many landscapes the truth's footprint growth lies inside the run's own 95 % growth interval
+  (``footprint_growth_pct_low`` / ``_high`` of its summary; docs/INTERVALS.md). That interval covers pixel, boundary
+  and unobserved-ground error, not detector error: this column measures how far it can be trusted here.
 
 Areas and site counts are summed over ``--series`` landscapes per generator variant before growth is taken.
 
@@ -137,7 +140,10 @@ def series_row(gname: str, variant: str, k: int, seasons: int, size: int, seed0:
     doubtful = sum(r.get("model_doubtful") == "True" for r in rows)  # the run's self-check (docs/MODEL_CHECKS.md)
     checks = model_checks_of(root / "run").values()
     disagree = sum(bool(c.get("rules_disagree")) for c in checks if isinstance(c, dict))
+    lo, hi = (float(rows[-1].get(f"footprint_growth_pct_{e}") or "nan") for e in ("low", "high"))
+    covered = bool(lo <= bi.growth(truth[0][0], truth[-1][0]) <= hi)  # the map's own 95 % interval holds the truth
     return {"truth": [truth[0], truth[-1]], "memory": mem, "run": run, "doubtful": doubtful, "disagree": disagree,
+            "covered": covered,
             "seasons": len(rows)}
 
 
@@ -172,14 +178,15 @@ def main(argv: list[str] | None = None) -> int:
           f"(areas and sites summed), one clear acquisition per season, SWIR assets at {args.swir_m} m")
     print("| generator:variant | truth growth % (area / sites) | in memory | minewatch run | run minus truth, pp "
           "| footprint area / truth's, first; last season (in memory; run) "
-          "| seasons the run flags model-doubtful; rules-disagree |")
-    print("|---|---|---|---|---|---|---|")
+          "| seasons the run flags model-doubtful; rules-disagree | landscapes whose truth growth lies in the run's 95 % "
+          "interval |")
+    print("|---|---|---|---|---|---|---|---|")
     report = {}
     with tempfile.TemporaryDirectory(prefix="minewatch-bench-run-") as tmp:
         for gname, gen in bi.generators(args.generators).items():
             for variant in args.variants or gen.VARIANTS:
                 tot = {k: np.zeros((2, 2)) for k in ("truth", "memory", "run")}
-                flagged, disagree = [0, 0], 0
+                flagged, disagree, covered = [0, 0], 0, 0
                 for k in range(args.series):
                     r = series_row(gname, variant, k, args.seasons, args.size, args.seed0, args.method,
                                    args.tile_px, Path(tmp), args.swir_m)
@@ -187,12 +194,13 @@ def main(argv: list[str] | None = None) -> int:
                         tot[key] += np.asarray(r[key], float)
                     flagged = [flagged[0] + r["doubtful"], flagged[1] + r["seasons"]]
                     disagree += r["disagree"]
+                    covered += r["covered"]
                 (ta0, ts0), (ta1, ts1) = tot["truth"]
                 (ma0, ms0), (ma1, ms1) = tot["memory"]
                 (ra0, rs0), (ra1, rs1) = tot["run"]
                 name = f"{gname}:{variant}"
                 report[name] = {**{k: v.tolist() for k, v in tot.items()}, "doubtful_seasons": flagged,
-                                "rules_disagree_seasons": disagree}
+                                "rules_disagree_seasons": disagree, "truth_in_interval": [covered, args.series]}
 
                 def ratio(a: float, t: float) -> str:
                     return f"{a / t:.2f}" if t else "-"
@@ -200,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"| {name} | {g(ta0, ta1):+.1f} / {g(ts0, ts1):+.1f} | {g(ma0, ma1):+.1f} / {g(ms0, ms1):+.1f} "
                       f"| {g(ra0, ra1):+.1f} / {g(rs0, rs1):+.1f} | {g(ra0, ra1) - g(ta0, ta1):+.1f} / "
                       f"{g(rs0, rs1) - g(ts0, ts1):+.1f} | {ratio(ma0, ta0)}; {ratio(ma1, ta1)} ({ratio(ra0, ta0)}; "
-                      f"{ratio(ra1, ta1)}) | {flagged[0]} of {flagged[1]}; {disagree} |", flush=True)
+                      f"{ratio(ra1, ta1)}) | {flagged[0]} of {flagged[1]}; {disagree} | {covered} of {args.series} |",
+                      flush=True)
     print(f"\n({time.perf_counter() - t0:.0f} s)")
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
