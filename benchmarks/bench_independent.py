@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.series:
         print(f"\ngrowth first -> last of {args.seasons} seasons, {args.series} landscapes per row: "
               "detected minus truth, percentage points (footprint area / site count)")
-        print(f"| generator:variant | truth area % / sites % | " + " | ".join(
+        print("| generator:variant | truth area % / sites % | " + " | ".join(
             f"{m}:{names[w]}" if m != "rules" else "rules" for m, w in cols) + " |")
         print("|---|---|" + "---|" * len(cols))
         grown = mapper(growth_row, *zip(*[(g, v, cols, args.series, args.seasons, args.size, args.seed0)

@@ -38,7 +38,6 @@ import time
 import uuid
 from pathlib import Path
 
-import numpy as np
 import pystac
 
 REPO = Path(__file__).resolve().parents[1]
