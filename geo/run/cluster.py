@@ -109,12 +109,33 @@ def _connect(scheduler: str | None, n: int, threads: int = 1):
     return Client(cluster), cluster
 
 
+class _SyncCancelBug(logging.Filter):
+    """Drops one record: when Ctrl-C interrupts distributed's ``sync()`` before it has made its future, the
+    ``cancel`` callback it schedules fails with a ``NameError`` that tornado logs with a traceback, from the event
+    loop's thread, after the run has already said "Interrupted" (seen once in CI with distributed 2025). Anything
+    else passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(exc, NameError) and "sync.<locals>.cancel" in record.getMessage())
+
+
+def _drop_sync_cancel_bug() -> None:
+    """Install :class:`_SyncCancelBug` on tornado's callback logger, once, for the life of the process (the record
+    can come after a run's :func:`_quiet_distributed` block has ended)."""
+    logger = logging.getLogger("tornado.application")
+    if not any(isinstance(f, _SyncCancelBug) for f in logger.filters):
+        logger.addFilter(_SyncCancelBug())
+
+
 @contextlib.contextmanager
 def _quiet_distributed():
     """Silence distributed's own log records (ERRORs with tracebacks when the scheduler goes away) while a run uses
     Dask: the run's one ``Error:`` line says what happened. At debug level (``-vv``) its warnings and errors show."""
+    _drop_sync_cancel_bug()
     level = logging.WARNING if logging.getLogger().getEffectiveLevel() <= logging.DEBUG else logging.CRITICAL + 1
-    names = ["distributed", "tornado", *(n for n in list(logging.root.manager.loggerDict) if n.startswith("distributed."))]
+    names = ["distributed", "tornado", *(n for n in list(logging.root.manager.loggerDict)
+                                         if n.startswith(("distributed.", "tornado.")))]
     saved = {name: logging.getLogger(name).level for name in names}
     for name in names:
         logging.getLogger(name).setLevel(level)
