@@ -25,7 +25,7 @@ weights_opt = click.option("--weights", "weights", type=click.Path(dir_okay=Fals
 
 class VectorSource(click.Path):
     """A vector file, or one layer of it written as QGIS does, ``labels.gpkg|layername=pools``: its file part must
-    exist (click's own message otherwise); the value is kept whole for :func:`models.labels.pick_layer`."""
+    exist (click's own message otherwise); the value is kept whole for :func:`models.vector_source.pick_layer`."""
 
     name = "vector"
 

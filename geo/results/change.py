@@ -130,14 +130,20 @@ def map_unchecked(summary: pd.DataFrame, periods) -> tuple[list[str], list[str]]
     for _, r in summary[summary["period"].isin(list(periods))].iterrows():
         if pd.isna(r["footprint_area_m2"]):
             continue  # no data: said by its own caveat
-        ua, pa = (_num(r.get(k)) for k in ("map_users_accuracy", "map_producers_accuracy"))
+        ua, pa, n = map_check_values(r)
         if np.isnan(ua) and np.isnan(pa):
             unchecked.append(str(r["period"]))
         elif not (ua >= MIN_MAP_ACCURACY and pa >= MIN_MAP_ACCURACY):
             weak.append(f"{r['period']} (user's {ua:.2f}, producer's {pa:.2f})")
-        elif (n := _num(r.get("map_check_points"))) < MIN_CHECK_POINTS:  # NaN (unknown) compares False
+        elif n < MIN_CHECK_POINTS:  # NaN (unknown) compares False
             weak.append(f"{r['period']} (only {n:.0f} footprint points)")
     return unchecked, weak
+
+
+def map_check_values(row) -> tuple[float, float, float]:
+    """A summary row's map check: footprint user's and producer's accuracy and the sample points mapped as
+    footprint, each NaN when absent or not a finite number."""
+    return tuple(_num(row.get(k)) for k in ("map_users_accuracy", "map_producers_accuracy", "map_check_points"))
 
 
 def _num(v) -> float:

@@ -30,7 +30,8 @@ import shapely
 from pyproj import Geod
 from shapely.geometry import box
 
-from geo.results.change import MIN_CHECK_POINTS, MIN_MAP_ACCURACY, doubtful_periods, map_unchecked
+from geo.results.change import (MIN_CHECK_POINTS, MIN_MAP_ACCURACY, doubtful_periods, map_check_values,
+                                map_unchecked)
 from geo.results.intervals import growth_interval
 
 #: The claim region's share that a run's AOI must cover for a verdict.
@@ -175,9 +176,7 @@ def map_check(summary: pd.DataFrame, seasons: tuple[str, str]) -> tuple[str, str
         if not len(r):
             parts.append(f"{p}: not in the run")
             continue
-        ua, pa = (float(pd.to_numeric(r.iloc[0].get(k), errors="coerce"))
-                  for k in ("map_users_accuracy", "map_producers_accuracy"))
-        n = float(pd.to_numeric(r.iloc[0].get("map_check_points"), errors="coerce"))
+        ua, pa, n = map_check_values(r.iloc[0])
         parts.append(f"{p}: not checked" if np.isnan(ua) and np.isnan(pa)
                      else f"{p}: user's {ua:.2f}, producer's {pa:.2f}" + ("" if np.isnan(n) else f" ({n:.0f} points)"))
     unchecked, weak = map_unchecked(summary, seasons)

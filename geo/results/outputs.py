@@ -262,8 +262,9 @@ def write_vectors_and_report(out: Path, aoi_name: str, periods: list[str], param
 
 
 def map_accuracy(estimate) -> dict[str, dict[str, float]]:
-    """``{period: {"map_users_accuracy": …, "map_producers_accuracy": …}}``: the footprint row of each season of a
-    sample-based estimate (``estimate.csv``, stale seasons already left out); empty without one."""
+    """``{period: {"map_users_accuracy": …, "map_producers_accuracy": …, "map_check_points": …}}``: the footprint
+    row of each season of a sample-based estimate (``estimate.csv``, stale seasons already left out; the points are its
+    ``n_sample``, NaN in an older file); empty without one."""
     if estimate is None:
         return {}
     fp = estimate[estimate["class"].astype(str) == "footprint"]
