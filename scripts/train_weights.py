@@ -360,6 +360,15 @@ def write_model_card_md(card: dict, path: Path) -> None:
               "encoder blocks, p 0.5, alpha 0.1, training seed 0; a patch of the training run, not kept) gave "
               "0.391 / 0.351; 192 px crops at batch 4 (`--crop 192 --batch-size 4` instead of 128 px at batch 8: more "
               "context per chip; training seeds 0 and 1) gave 0.404 / 0.326 and 0.401 / 0.316. Not adopted.",
+              "- Test-time colour alignment, measured in December 2026 on the same tuning scenes (shipped 0.428 / "
+              "0.344): scaling each band of a scene so that its median meets the training median (the card's "
+              "`input_range` p50; half-way in log: alpha 0.5) gave 0.396 / 0.337, fully 0.348 / 0.300 (gen_d pale "
+              "0.461 -> 0.205 IoU). Not adopted: the model uses the absolute level of each band, not only its contrast "
+              "with the scene. Where the shipped fused map errs on those scenes (4 of 512 px per variant): gen_d "
+              "misses 0.75-2.8 truth pixels per pixel found, 13-16 % of them on a truth edge (whole spoil areas of low "
+              "contrast, B11 within 5 % of the canopy); gen_e draws 0.48-0.71 false pixels per true one, 91-95 % of "
+              "them in patches that do not touch a site (bare look-alikes); gen_g does both (false 0.8-1.6, 59-68 % "
+              "of it in patches touching a site; missed 1.1-2.3, half of it on a truth edge).",
               "- Blind generators: these weights trained on "
               + (", ".join(sorted(card['training_data'].get('independent_generators') or {})) or "none of them")
               + " (other seeds); only the rows of generators a model never trained on (unstarred in the table above) "
