@@ -274,8 +274,11 @@ def buffer_points(geom, radius_m: float):
 
 def rasterize_labels(labels_path: Path, grid: GeoGrid, *, point_radius_m: float = 20.0,
                      class_field: str = "class", default_class: int | None = None,
-                     unlabelled: int = 0) -> np.ndarray:
+                     unlabelled: int = 0, frame=None) -> np.ndarray:
     """Burn label polygons (or points buffered by ``point_radius_m``) onto ``grid``.
+
+    ``frame``: the labels already read (a GeoDataFrame, e.g. by :func:`models.labels.read_labels`), so the file is
+    not read again; ``labels_path`` then only names it in messages.
 
     The class comes from property ``class_field``: 1/2 or a name (``cleared_land``, ``leaching_pond``,
     ``pond``, ``cleared``, ``background``); ``default_class`` is used when the property is absent.
@@ -297,9 +300,11 @@ def rasterize_labels(labels_path: Path, grid: GeoGrid, *, point_radius_m: float 
     names = {"background": 0, "cleared_land": 1, "cleared": 1, "leaching_pond": 2, "pond": 2}
     from models.vector_source import pick_layer
 
+    gdf = frame
     try:
-        file, layer = pick_layer(labels_path, "labels")  # the named one, or the one with geometries
-        gdf = gpd.read_file(file, **({"layer": layer} if layer is not None else {}))
+        if gdf is None:
+            file, layer = pick_layer(labels_path, "labels")  # the named one, or the one with geometries
+            gdf = gpd.read_file(file, **({"layer": layer} if layer is not None else {}))
     except (OSError, ValueError) as exc:
         raise RasterError(f"cannot read labels {labels_path}: {exc}") from None
     if gdf.crs is None:

@@ -126,7 +126,7 @@ def burn_labels(labels: Path, grid: GeoGrid, *, where: str, area_desc: str, fix:
     from models.data import buffer_points, rasterize_labels
 
     gdf = read_labels(labels)
-    raw = rasterize_labels(labels, grid, point_radius_m=point_radius_m, unlabelled=IGNORE)  # CRS and class checks
+    raw = rasterize_labels(labels, grid, point_radius_m=point_radius_m, unlabelled=IGNORE, frame=gdf)  # CRS, classes
     on_grid = gdf.to_crs(grid.crs).geometry
     geoms = shapely.make_valid(np.asarray([buffer_points(g, point_radius_m) for g in on_grid.values], dtype=object))
     inside = shapely.intersects(geoms, area if area is not None else box(*grid.bounds))

@@ -25,7 +25,7 @@ import pytest
 import rasterio
 
 from geo.cli.main import main
-from geo.errors import ClusterError, RasterError
+from geo.errors import RasterError
 from geo.sim.demo import write_demo_dataset
 from geo.sim.scene import SimConfig
 from tests.conftest import REPO

@@ -10,7 +10,6 @@ import shutil
 
 import pytest
 
-from geo.cli.main import main
 from geo.sim.demo import write_demo_dataset
 from geo.sim.scene import SimConfig
 
