@@ -217,7 +217,7 @@ def write_model_card_md(card: dict, path: Path) -> None:
         f"`small_ponds` {card['training_data'].get('small_ponds', 0.0)} of the sites have 2-4 px ponds only.",
         f"- Real backgrounds: {card['training_data'].get('implants_per_background', 0)} chips per training negative "
         "with simulated sites pasted into the REAL Sentinel-2 texture (`models.data.implanted_pair`).",
-        *([f"- Scenes of the generators written blind to minewatch (`benchmarks/independent/`, each from a brief only, by "
+        *(["- Scenes of the generators written blind to minewatch (`benchmarks/independent/`, each from a brief only, by "
             "another hand): " + "; ".join(f"`{g}` {v['scenes_per_variant']} scenes of {v['size']} px per variant "
                                           f"({', '.join(v['variants'])}), seeds {v['seeds'][0]}..{v['seeds'][1] - 1}"
                                           for g, v in card['training_data']['independent_generators'].items())
