@@ -99,6 +99,26 @@ class Tally:
         return {"iou": tp / max(tp + fp + fn, 1), "pond_f1": 2 * ptp / max(2 * ptp + pfp + pfn, 1)}
 
 
+def _metrics(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Footprint IoU and pond F1 of pooled counts ``c`` (..., 6), as :meth:`Tally.result`."""
+    tp, fp, fn, ptp, pfp, pfn = np.moveaxis(c.astype(float), -1, 0)
+    return tp / np.maximum(tp + fp + fn, 1), 2 * ptp / np.maximum(2 * ptp + pfp + pfn, 1)
+
+
+def mean_interval(scene_counts: list[np.ndarray], n: int = 2000, seed: int = 0) -> tuple[tuple, tuple]:
+    """95 % bootstrap intervals ``((iou_low, iou_high), (f1_low, f1_high))`` of the mean over rows of the pooled
+    footprint IoU and pond F1, resampling each row's scenes with replacement (``scene_counts``: one ``(scenes, 6)``
+    array of :class:`Tally` counts per row). It covers scene-to-scene variation within these generators only."""
+    rng = np.random.default_rng(seed)
+    iou, f1 = np.zeros(n), np.zeros(n)
+    for c in scene_counts:
+        c = np.asarray(c)
+        a, b = _metrics(c[rng.integers(0, len(c), (n, len(c)))].sum(axis=1))
+        iou += a / len(scene_counts)
+        f1 += b / len(scene_counts)
+    return tuple(np.percentile(iou, [2.5, 97.5])), tuple(np.percentile(f1, [2.5, 97.5]))
+
+
 def growth(a0: float, a1: float) -> float:
     return 100.0 * (a1 - a0) / a0 if a0 > 0 else float("nan")
 
@@ -112,12 +132,19 @@ def _init_worker() -> None:  # one torch thread per process: --jobs processes sh
 def score_row(gname: str, variant: str, cols: list, scenes: int, size: int, seed0: int) -> list[dict]:
     """Footprint IoU / pond F1 of every column over ``scenes`` scenes of one generator variant."""
     gen = generators([gname])[gname]
-    tallies = [Tally() for _ in cols]
+    per_scene = [[] for _ in cols]
     for k in range(scenes):
         x, y = gen.scene(seed0 + k, variant, size)
-        for t, (m, w) in zip(tallies, cols):
+        for counts, (m, w) in zip(per_scene, cols):
+            t = Tally()
             t.add(y, detect(x, m, w))
-    return [t.result() for t in tallies]
+            counts.append(t.c.tolist())
+    out = []
+    for counts in per_scene:
+        t = Tally()
+        t.c = np.sum(counts, axis=0)
+        out.append({**t.result(), "scene_counts": counts})
+    return out
 
 
 def growth_row(gname: str, variant: str, cols: list, series: int, seasons: int, size: int, seed0: int):
@@ -214,9 +241,15 @@ def main(argv: list[str] | None = None) -> int:
     print("| mean of held-out rows | " + " | ".join(
         f"{np.mean([r['iou'] for r in held[c]]):.3f} / {np.mean([r['pond_f1'] for r in held[c]]):.3f} ({len(held[c])})"
         if held[c] else "-" for c in cols) + " |")
+    spread = {c: mean_interval([r["scene_counts"] for r in held[c]]) for c in cols if held[c]}
+    print("| 95 % interval of that mean over scenes | " + " | ".join(
+        f"{spread[c][0][0]:.3f}-{spread[c][0][1]:.3f} / {spread[c][1][0]:.3f}-{spread[c][1][1]:.3f}"
+        if c in spread else "-" for c in cols) + " |")
     if any("*" in line for line in lines[3:]):
         print("* = these weights were trained on this generator (not a held-out figure); the last row averages, per "
               "column, the rows it was not trained on (their number in brackets)")
+    print("the interval resamples each row's scenes (bootstrap, 2000 draws): it shows how much the mean would move with "
+          "other scenes of the same generators, not how another generator or real imagery would score")
     if args.series:
         print(f"\ngrowth first -> last of {args.seasons} seasons, {args.series} landscapes per row: "
               "detected minus truth, percentage points (footprint area / site count)")

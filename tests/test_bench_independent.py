@@ -48,6 +48,18 @@ def test_tally_scores_footprint_iou_and_pond_f1():
     assert r["pond_f1"] == pytest.approx(1.0)
 
 
+def test_mean_interval_resamples_scenes_and_brackets_the_mean():
+    # two rows; each scene's counts are (tp, fp, fn, pond tp, pond fp, pond fn)
+    same = [[8, 1, 1, 4, 0, 0]] * 5                       # every scene alike: no spread
+    (lo, hi), (flo, fhi) = bi.mean_interval([same, same])
+    assert lo == pytest.approx(0.8) and hi == pytest.approx(0.8) and flo == fhi == pytest.approx(1.0)
+    mixed = [[9, 0, 1, 2, 1, 1], [1, 5, 4, 0, 2, 2], [6, 2, 2, 1, 0, 1], [3, 3, 4, 2, 2, 0]]
+    (lo, hi), _ = bi.mean_interval([mixed, same], n=4000)
+    pooled = bi._metrics(np.sum(mixed, axis=0))[0]
+    assert lo < (pooled + 0.8) / 2 < hi and hi - lo > 0.05  # scene-to-scene spread gives a real width
+    assert bi.mean_interval([mixed, same]) == bi.mean_interval([mixed, same])  # seeded: reproducible
+
+
 def test_bench_runs_end_to_end_on_a_blind_generator(tmp_path, capsys):
     out, card = tmp_path / "r.json", tmp_path / "CARD.md"
     card.write_text("# card\n\n## Limits\n\n- none\n")
@@ -74,10 +86,14 @@ def test_jobs_give_the_same_figures_and_a_held_out_mean(tmp_path, capsys):
     assert bi.main(base + ["--jobs", "2", "--json", str(two)]) == 0
     assert json.loads(one.read_text()) == json.loads(two.read_text())
     rep = json.loads(one.read_text())
-    mean_row = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| mean of held-out rows")][-1]
+    printed = capsys.readouterr().out.splitlines()
+    mean_row = [ln for ln in printed if ln.startswith("| mean of held-out rows")][-1]
     cells = [c.strip() for c in mean_row.strip("|").split("|")][1:]
     # rules: both rows are held out; shipped model/fused: gen_c is marked trained-on, so only gen_e counts
     assert cells[0].endswith("(2)") and cells[1].endswith("(1)") and cells[2].endswith("(1)")
+    iv = [ln for ln in printed if ln.startswith("| 95 % interval of that mean")]
+    assert iv and len(iv[-1].strip("|").split("|")) == len(cells) + 1
+    assert len(rep["gen_e:base"]["rules:rules"]["scene_counts"]) == 1
     assert cells[2].startswith(f"{rep['gen_e:base']['fused:shipped']['iou']:.3f}")
 
 
