@@ -86,21 +86,27 @@ def site_count(classes: np.ndarray, res: float = 10.0) -> int:
 
 
 class Tally:
+    """Pixel counts (tp, fp, fn, pond tp, pond fp, pond fn) pooled over scenes, each scene's kept in ``scenes``."""
+
     def __init__(self) -> None:
         self.c = np.zeros(6, np.int64)
+        self.scenes: list[list[int]] = []
 
     def add(self, y: np.ndarray, pred: np.ndarray) -> None:
         t, p = y > 0, pred > 0
         tq, pq = y == 2, pred == 2
-        self.c += [(t & p).sum(), (~t & p).sum(), (t & ~p).sum(), (tq & pq).sum(), (~tq & pq).sum(), (tq & ~pq).sum()]
+        one = [int(v) for v in ((t & p).sum(), (~t & p).sum(), (t & ~p).sum(), (tq & pq).sum(), (~tq & pq).sum(),
+                                (tq & ~pq).sum())]
+        self.scenes.append(one)
+        self.c += one
 
     def result(self) -> dict[str, float]:
-        tp, fp, fn, ptp, pfp, pfn = (int(v) for v in self.c)
-        return {"iou": tp / max(tp + fp + fn, 1), "pond_f1": 2 * ptp / max(2 * ptp + pfp + pfn, 1)}
+        iou, f1 = _metrics(self.c)
+        return {"iou": float(iou), "pond_f1": float(f1)}
 
 
 def _metrics(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Footprint IoU and pond F1 of pooled counts ``c`` (..., 6), as :meth:`Tally.result`."""
+    """Footprint IoU and pond F1 of pooled counts ``c`` (..., 6), the layout of :attr:`Tally.c`."""
     tp, fp, fn, ptp, pfp, pfn = np.moveaxis(c.astype(float), -1, 0)
     return tp / np.maximum(tp + fp + fn, 1), 2 * ptp / np.maximum(2 * ptp + pfp + pfn, 1)
 
@@ -132,19 +138,12 @@ def _init_worker() -> None:  # one torch thread per process: --jobs processes sh
 def score_row(gname: str, variant: str, cols: list, scenes: int, size: int, seed0: int) -> list[dict]:
     """Footprint IoU / pond F1 of every column over ``scenes`` scenes of one generator variant."""
     gen = generators([gname])[gname]
-    per_scene = [[] for _ in cols]
+    tallies = [Tally() for _ in cols]
     for k in range(scenes):
         x, y = gen.scene(seed0 + k, variant, size)
-        for counts, (m, w) in zip(per_scene, cols):
-            t = Tally()
+        for t, (m, w) in zip(tallies, cols):
             t.add(y, detect(x, m, w))
-            counts.append(t.c.tolist())
-    out = []
-    for counts in per_scene:
-        t = Tally()
-        t.c = np.sum(counts, axis=0)
-        out.append({**t.result(), "scene_counts": counts})
-    return out
+    return [{**t.result(), "scene_counts": t.scenes} for t in tallies]
 
 
 def growth_row(gname: str, variant: str, cols: list, series: int, seasons: int, size: int, seed0: int):
